@@ -1,0 +1,112 @@
+"""Orbax checkpoints of a run: the full GAN state plus a JSON record (config, epoch, RNG key).
+
+Orbax writes each checkpoint into a temporary folder and renames it when complete, so a run killed
+at any moment, mid-save included, leaves the earlier checkpoints restorable.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from jaxgan.config import Config
+from jaxgan.errors import CheckpointError, IncompatibleCheckpointError
+from jaxgan.step import GANState, create_train_state
+
+FORMAT_VERSION = 1
+
+
+def checkpoint_dir(workdir: str | Path) -> Path:
+    return Path(workdir).absolute() / "checkpoints"
+
+
+def make_manager(directory: str | Path, keep: int | None = None,
+                 read_only: bool = False) -> ocp.CheckpointManager:
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep, create=not read_only, read_only=read_only,
+        cleanup_tmp_directories=not read_only, enable_async_checkpointing=False)
+    return ocp.CheckpointManager(Path(directory).absolute(), options=options,
+                                 item_names=("state", "meta"))
+
+
+def save(manager: ocp.CheckpointManager, state: GANState, *, epoch: int, config: Config,
+         run_key: jax.Array, extra: dict[str, Any] | None = None) -> None:
+    """Save `state` after `epoch` completed epochs. The epoch count is the checkpoint's name."""
+    meta = {
+        "format": FORMAT_VERSION,
+        "epoch": epoch,
+        "step": int(state.step),
+        "run_key": np.asarray(jax.random.key_data(run_key)).tolist(),
+        "config": config.to_json(),
+        **(extra or {}),
+    }
+    manager.save(epoch, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
+    manager.wait_until_finished()
+
+
+def read_meta(manager: ocp.CheckpointManager, epoch: int) -> dict[str, Any]:
+    meta = manager.restore(epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION or "config" not in meta:
+        raise CheckpointError(f"checkpoint {epoch} has no jaxgan record")
+    return meta
+
+
+def restore_epoch(manager: ocp.CheckpointManager, epoch: int,
+                  expected: Config | None = None) -> tuple[GANState, dict[str, Any]]:
+    """The state and record saved after `epoch`; refuses a config of other shapes."""
+    meta = read_meta(manager, epoch)
+    saved = Config.from_json(meta["config"])
+    if expected is not None and (diff := saved.shape_mismatches(expected)):
+        changes = ", ".join(f"--{f.replace('_', '-')} {getattr(saved, f)} (saved) vs "
+                            f"{getattr(expected, f)} (asked)" for f in diff)
+        raise IncompatibleCheckpointError(f"checkpoint {epoch} was trained with other model shapes: {changes}")
+    template = create_train_state(expected or saved, jax.random.key(0))
+    restored = manager.restore(epoch, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(template)))["state"]
+    return restored, meta
+
+
+def restore_latest(directory: str | Path, expected: Config | None = None,
+                   ) -> tuple[GANState, dict[str, Any]]:
+    """The newest checkpoint in `directory` that restores; corrupt ones are skipped with a warning."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"no checkpoints in {directory}")
+    manager = make_manager(directory, read_only=True)
+    epochs = sorted(manager.all_steps(), reverse=True)
+    if not epochs:
+        raise CheckpointError(f"no checkpoints in {directory}")
+    for epoch in epochs:
+        try:
+            return restore_epoch(manager, epoch, expected)
+        except IncompatibleCheckpointError:
+            raise
+        except CheckpointError as e:
+            reason = str(e)
+        except Exception as e:  # truncated or corrupt files surface as many exception types
+            reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        print(f"warning: checkpoint {directory / str(epoch)} is unreadable ({reason}); "
+              f"trying an older one", file=sys.stderr)
+    raise CheckpointError(f"no readable checkpoint in {directory} (tried {len(epochs)})")
+
+
+def restore_path(path: str | Path) -> tuple[GANState, dict[str, Any]]:
+    """A checkpoint given as a workdir, its checkpoints/ folder or one saved step's folder."""
+    path = Path(path)
+    if (path / "checkpoints").is_dir():
+        return restore_latest(path / "checkpoints")
+    if path.name.isdigit() and path.is_dir():
+        manager = make_manager(path.parent, read_only=True)
+        try:
+            return restore_epoch(manager, int(path.name))
+        except CheckpointError:
+            raise
+        except Exception as e:
+            raise CheckpointError(f"checkpoint {path} is unreadable ({type(e).__name__})") from None
+    return restore_latest(path)

@@ -1,0 +1,68 @@
+"""Run configuration. Defaults are the reference PyTorch tutorial's hyper-parameters."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from jaxgan.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    # Model (shape-defining: a checkpoint only fits the same values).
+    latent_dim: int = 100
+    hidden_dim: int = 128
+    # Optimisation (Adam, one per network, as torch.optim.Adam's defaults).
+    lr: float = 2e-4
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    # Data and schedule.
+    dataset: str = "mnist"
+    batch_size: int = 64
+    epochs: int = 100
+    drop_last: bool = False  # The reference's DataLoader keeps the last 32-image batch.
+    seed: int = 0
+    # Outputs.
+    log_every: int = 100  # batches between progress lines
+    sample_every: int = 10  # epochs between sample grids
+    checkpoint_every: int = 10  # epochs between checkpoints
+    keep: int = 3  # checkpoints kept
+
+    SHAPE_FIELDS = ("latent_dim", "hidden_dim")
+
+    def validate(self) -> "Config":
+        positive = ("latent_dim", "hidden_dim", "batch_size", "epochs", "log_every",
+                    "sample_every", "checkpoint_every", "keep")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        if not self.lr > 0 or self.lr != self.lr or self.lr == float("inf"):
+            raise ConfigError(f"--lr must be a finite number > 0, got {self.lr!r}")
+        for name in ("beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"--{name} must be in [0, 1), got {getattr(self, name)!r}")
+        if not self.eps > 0:
+            raise ConfigError(f"--eps must be > 0, got {self.eps!r}")
+        return self
+
+    def replace(self, **changes: Any) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Config":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def shape_mismatches(self, other: "Config") -> list[str]:
+        """Names of shape-defining fields whose values differ between two configs."""
+        return [f for f in self.SHAPE_FIELDS if getattr(self, f) != getattr(other, f)]
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, sort_keys=True)

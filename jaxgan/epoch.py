@@ -1,0 +1,74 @@
+"""A whole training epoch as one compiled function, and the plain per-step loop it must equal.
+
+Both derive the epoch's data order and per-step noise keys from the epoch key in the same way, so
+they take identical steps: `train_epoch` is only a faster schedule of `train_epoch_stepwise`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from jaxgan.data import epoch_order, normalize
+from jaxgan.step import GANState, Metrics, train_step
+
+
+def epoch_plan(epoch_key: jax.Array, num_examples: int, batch_size: int, drop_last: bool):
+    """(full-batch indices (S, B), last partial batch or None, one key per step)."""
+    order_key, steps_key = jax.random.split(epoch_key)
+    full, rest = epoch_order(order_key, num_examples, batch_size, drop_last)
+    keys = jax.random.split(steps_key, full.shape[0] + (rest is not None))
+    return full, rest, keys
+
+
+def _step_on(state: GANState, images: jax.Array, idx: jax.Array, key: jax.Array,
+             data_sharding: jax.sharding.Sharding | None) -> tuple[GANState, Metrics]:
+    batch = normalize(images[idx])
+    if data_sharding is not None:
+        batch = jax.lax.with_sharding_constraint(batch, data_sharding)
+    return train_step(state, batch, key, data_sharding)
+
+
+def train_epoch(
+    state: GANState,
+    images: jax.Array,
+    epoch_key: jax.Array,
+    *,
+    batch_size: int,
+    drop_last: bool,
+    data_sharding: jax.sharding.Sharding | None = None,
+) -> tuple[GANState, Metrics]:
+    """Shuffle, normalise, batch and train one epoch on the device; metrics are per step (S,)."""
+    full, rest, keys = epoch_plan(epoch_key, images.shape[0], batch_size, drop_last)
+
+    def body(state, xs):
+        idx, key = xs
+        return _step_on(state, images, idx, key, data_sharding)
+
+    state, metrics = jax.lax.scan(body, state, (full, keys[: full.shape[0]]))
+    if rest is not None:  # a second, smaller shape: the reference keeps the last partial batch
+        state, last = _step_on(state, images, rest, keys[-1], data_sharding)
+        metrics = jax.tree.map(lambda m, x: jnp.concatenate([m, x[None]]), metrics, last)
+    return state, metrics
+
+
+def train_epoch_stepwise(
+    state: GANState,
+    images: jax.Array,
+    epoch_key: jax.Array,
+    *,
+    batch_size: int,
+    drop_last: bool,
+    step_fn: Callable[..., tuple[GANState, Metrics]] | None = None,
+) -> tuple[GANState, Metrics]:
+    """The same epoch as `train_epoch`, one jitted `train_step` call per batch from Python."""
+    step_fn = step_fn or jax.jit(_step_on, static_argnums=4)
+    full, rest, keys = epoch_plan(epoch_key, images.shape[0], batch_size, drop_last)
+    batches = list(full) + ([rest] if rest is not None else [])
+    history = []
+    for idx, key in zip(batches, keys):
+        state, metrics = step_fn(state, images, idx, key, None)
+        history.append(metrics)
+    return state, jax.tree.map(lambda *xs: jnp.stack(xs), *history)

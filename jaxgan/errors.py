@@ -1,0 +1,25 @@
+"""Errors that mean 'the user must change something'. CLIs print them as one line, exit 2."""
+
+
+class JaxganError(Exception):
+    """Base of all user-facing errors; the message is complete and actionable."""
+
+
+class ConfigError(JaxganError, ValueError):
+    """A configuration or command-line value that cannot work."""
+
+
+class DataError(JaxganError):
+    """The dataset cannot be provided."""
+
+
+class CheckpointError(JaxganError):
+    """No usable checkpoint."""
+
+
+class IncompatibleCheckpointError(CheckpointError):
+    """The checkpoint is readable but was trained with other model shapes."""
+
+
+class TrainingError(JaxganError):
+    """Training cannot start or continue (existing run, diverged losses, unwritable workdir)."""

@@ -1,0 +1,202 @@
+"""The training loop: data, compiled epochs, logging, sample grids and checkpoints, composed."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+from tqdm import tqdm
+
+from jaxgan import checkpoint, parallel
+from jaxgan.config import Config
+from jaxgan.data import load_dataset, steps_per_epoch
+from jaxgan.epoch import train_epoch
+from jaxgan.errors import ConfigError, TrainingError
+from jaxgan.runlog import MetricsLog, epoch_summary, progress_lines
+from jaxgan.sampling import generate, latents, save_png_atomic, tile
+from jaxgan.step import GANState, create_train_state
+
+GRID_SIZE = 64  # the reference's 8x8 sample grid
+
+
+def run_keys(seed: int) -> dict[str, jax.Array]:
+    """Independent key streams of a run, all derived from its seed."""
+    root = jax.random.key(seed)
+    init, train, sample = jax.random.split(root, 3)
+    return {"root": root, "init": init, "train": train, "sample": sample}
+
+
+def epoch_key(train_key: jax.Array, epoch: int) -> jax.Array:
+    """Data order and noise of epoch `epoch` (0-based): a pure function of seed and epoch."""
+    return jax.random.fold_in(train_key, epoch)
+
+
+def prepare_workdir(workdir: Path, resume: bool, overwrite: bool) -> None:
+    """Create the workdir; refuse to start over an earlier run unless told how to treat it."""
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        probe = workdir / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise TrainingError(f"workdir {workdir} is not writable ({e.strerror})") from None
+    has_run = checkpoint.checkpoint_dir(workdir).is_dir() or (workdir / "metrics.jsonl").exists()
+    if has_run and not (resume or overwrite):
+        raise TrainingError(f"workdir {workdir} already holds a run; pass --resume to continue it, "
+                            f"--overwrite to replace it, or choose another --workdir")
+
+
+def clear_run(workdir: Path) -> None:
+    for name in ("checkpoints", "images"):
+        shutil.rmtree(workdir / name, ignore_errors=True)
+    for name in ("metrics.jsonl", "config.json"):
+        (workdir / name).unlink(missing_ok=True)
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def _finite_or_raise(metrics: dict[str, np.ndarray], epoch: int, last_saved: int,
+                     workdir: Path) -> None:
+    bad = [k for k in ("d_loss", "g_loss") if not np.all(np.isfinite(metrics[k]))]
+    if bad:
+        step = int(np.argmin(np.isfinite(metrics[bad[0]])))
+        kept = (f"the last good checkpoint (epoch {last_saved}) is kept in "
+                f"{checkpoint.checkpoint_dir(workdir)}" if last_saved else "no checkpoint was saved")
+        raise TrainingError(f"{bad[0]} became NaN/Inf in epoch {epoch} at batch {step}; training "
+                            f"stopped and {kept}")
+
+
+def train_and_evaluate(
+    config: Config,
+    workdir: str | Path,
+    *,
+    data_dir: str | None = None,
+    cache_dir: str | Path | None = None,
+    num_devices: int | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool | None = None,
+) -> GANState:
+    """Train the GAN of `config`, writing grids, metrics and checkpoints under `workdir`."""
+    t_start = time.perf_counter()
+    config.validate()
+    workdir = Path(workdir).absolute()
+    prepare_workdir(workdir, resume, overwrite)
+    is_main = jax.process_index() == 0
+
+    images, _ = load_dataset(config.dataset, "train", data_dir, cache_dir)
+    if config.batch_size > len(images):
+        raise ConfigError(f"--batch-size {config.batch_size} is larger than the dataset "
+                          f"({len(images)} examples)")
+    mesh = parallel.make_mesh(num_devices)
+    parallel.check_divisible(mesh, len(images), config.batch_size, config.drop_last)
+    replicated = parallel.replicated(mesh)
+    images = jax.device_put(images, replicated)
+    steps = steps_per_epoch(len(images), config.batch_size, config.drop_last)
+
+    keys = run_keys(config.seed)
+    ckpt_dir = checkpoint.checkpoint_dir(workdir)
+    start_epoch = 0
+    if resume and ckpt_dir.is_dir() and any(p.name.isdigit() for p in ckpt_dir.iterdir()):
+        state, meta = checkpoint.restore_latest(ckpt_dir, expected=config)
+        _check_resumable(Config.from_json(meta["config"]), config, meta)
+        start_epoch = meta["epoch"]
+        print(f"resuming from epoch {start_epoch} (step {meta['step']})", file=sys.stderr)
+    else:
+        if overwrite:
+            clear_run(workdir)
+        elif resume:
+            print(f"no checkpoint in {ckpt_dir}; starting a new run", file=sys.stderr)
+        state = create_train_state(config, keys["init"])
+    state = jax.device_put(state, replicated)
+    if start_epoch >= config.epochs:
+        print(f"nothing to do: the run already has {start_epoch} of {config.epochs} epochs",
+              file=sys.stderr)
+        return state
+
+    log = MetricsLog(workdir)
+    manager = checkpoint.make_manager(ckpt_dir, keep=config.keep)
+    if is_main:
+        (workdir / "images").mkdir(exist_ok=True)
+        write_json_atomic(workdir / "config.json", config.to_json())
+        if log.path.exists():
+            log.truncate_after(start_epoch)
+    fixed_z = latents(keys["sample"], GRID_SIZE, config.latent_dim)
+    sample_fn = jax.jit(generate)
+    epoch_fn = jax.jit(
+        functools.partial(train_epoch, batch_size=config.batch_size, drop_last=config.drop_last,
+                          data_sharding=parallel.batch_sharded(mesh) if mesh.size > 1 else None),
+        donate_argnums=0, out_shardings=replicated)
+    t_ready = time.perf_counter()
+    epoch_fn = epoch_fn.lower(state, images, epoch_key(keys["train"], start_epoch)).compile()
+    print(f"{len(images)} examples, {steps} steps/epoch on {mesh.size} "
+          f"{mesh.devices.flat[0].platform} device(s); data and state ready in "
+          f"{t_ready - t_start:.1f} s, epoch compiled in {time.perf_counter() - t_ready:.1f} s",
+          file=sys.stderr)
+
+    bar = tqdm(total=config.epochs * steps, initial=start_epoch * steps, unit="step",
+               disable=None if progress is None else not progress, dynamic_ncols=True)
+    say = bar.write if not bar.disable else functools.partial(print, flush=True)
+    save = functools.partial(checkpoint.save, manager, config=config, run_key=keys["root"])
+    last_saved, seconds, t_train = start_epoch, [], time.perf_counter()
+    state_epoch = checked_epoch = start_epoch
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            t0 = time.perf_counter()
+            state, pending = epoch_fn(state, images, epoch_key(keys["train"], epoch))
+            state_epoch = epoch + 1
+            metrics = jax.device_get(pending)  # the one host sync of the epoch
+            _finite_or_raise(metrics, epoch, last_saved, workdir)
+            checked_epoch = epoch + 1
+            seconds.append(time.perf_counter() - t0)
+            bar.update(steps)
+            last = epoch + 1 == config.epochs
+            if is_main:
+                for line in progress_lines(epoch, config.epochs, metrics, config.log_every):
+                    say(line)
+                log.append({"epoch": epoch + 1, "step": (epoch + 1) * steps,
+                            **epoch_summary(metrics), "seconds": round(seconds[-1], 4)})
+                if epoch % config.sample_every == 0 or last:
+                    grid = tile(np.asarray(sample_fn(state, fixed_z)), 8, 8)
+                    save_png_atomic(workdir / "images" / f"{epoch}.png", grid)
+            if (epoch + 1) % config.checkpoint_every == 0 or last:
+                save(state, epoch=epoch + 1)
+                last_saved = epoch + 1
+    except KeyboardInterrupt:
+        bar.close()
+        if state_epoch > checked_epoch:  # interrupted while waiting for an epoch: finish it
+            if all(np.all(np.isfinite(v)) for v in jax.device_get(pending).values()):
+                checked_epoch = state_epoch
+        if checked_epoch == state_epoch > last_saved:
+            save(state, epoch=state_epoch)
+            print(f"interrupted: saved a checkpoint at epoch {state_epoch}", file=sys.stderr)
+        raise
+    bar.close()
+    train_s = time.perf_counter() - t_train
+    print(f"trained {len(seconds)} epochs in {train_s:.1f} s ({train_s / len(seconds):.2f} s/epoch); "
+          f"{time.perf_counter() - t_start:.1f} s wall in all", file=sys.stderr)
+    return state
+
+
+def _check_resumable(saved: Config, asked: Config, meta: dict) -> None:
+    """Seed and dataset define the data order and noise a resumed run must continue."""
+    for name in ("seed", "dataset"):
+        if getattr(saved, name) != getattr(asked, name):
+            raise TrainingError(f"cannot resume with --{name} {getattr(asked, name)}: the run was "
+                                f"started with {getattr(saved, name)}")
+    saved_key = meta.get("run_key")
+    if saved_key is not None and saved_key != np.asarray(
+            jax.random.key_data(run_keys(saved.seed)["root"])).tolist():
+        raise TrainingError("the checkpoint's RNG key does not match its seed; it was not "
+                            "written by this version of jaxgan")

@@ -1,0 +1,43 @@
+"""Data parallelism with JAX's SPMD partitioner: a 1-D mesh, replicated state, sharded batches."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from jaxgan.errors import ConfigError
+
+DATA_AXIS = "data"
+
+
+def make_mesh(num_devices: int | None = None) -> Mesh:
+    """A mesh over the first `num_devices` devices (None: all devices of all hosts)."""
+    devices = jax.devices()
+    if num_devices is None:
+        num_devices = len(devices)
+    if not 1 <= num_devices <= len(devices):
+        raise ConfigError(f"--devices must be between 1 and {len(devices)} "
+                          f"(the devices JAX sees), got {num_devices}")
+    return Mesh(np.asarray(devices[:num_devices]), (DATA_AXIS,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, PartitionSpec())
+
+
+def batch_sharded(mesh: Mesh) -> NamedSharding:
+    """Leading (batch) axis split over the mesh; other axes whole."""
+    return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+
+
+def check_divisible(mesh: Mesh, num_examples: int, batch_size: int, drop_last: bool) -> None:
+    """Every batch of an epoch, the partial last one included, must split evenly over devices."""
+    n = mesh.size
+    if batch_size % n:
+        raise ConfigError(f"--batch-size {batch_size} is not divisible by the {n} devices; "
+                          f"choose a multiple of {n} or pass --devices")
+    rest = num_examples % batch_size
+    if not drop_last and rest % n:
+        raise ConfigError(f"the last batch of each epoch has {rest} examples, not divisible by the "
+                          f"{n} devices; pass --drop-last or choose another --batch-size")

@@ -1,0 +1,100 @@
+"""Drawing samples from a generator and laying them out as image grids."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgan.step import GANState
+
+
+def generate(state: GANState, z: jax.Array) -> jax.Array:
+    """Images (N, 28, 28) in [-1, 1] for latents z (N, latent_dim)."""
+    return state.generator.apply({"params": state.g_params}, z).reshape(-1, 28, 28)
+
+
+def latents(key: jax.Array, n: int, latent_dim: int) -> jax.Array:
+    return jax.random.normal(key, (n, latent_dim), jnp.float32)
+
+
+def slerp(a: jax.Array, b: jax.Array, t: jax.Array) -> jax.Array:
+    """Spherical interpolation between latent rows a and b at fractions t (T,) -> (T, D)."""
+    a_n, b_n = a / jnp.linalg.norm(a), b / jnp.linalg.norm(b)
+    omega = jnp.arccos(jnp.clip(jnp.dot(a_n, b_n), -1.0, 1.0))
+    so = jnp.sin(omega)
+    t = t[:, None]
+    lerp = (1 - t) * a + t * b  # the limit for (anti-)parallel vectors
+    return jnp.where(so < 1e-6, lerp, (jnp.sin((1 - t) * omega) * a + jnp.sin(t * omega) * b) / so)
+
+
+def tile(images: np.ndarray, rows: int, cols: int, pad: int = 2) -> np.ndarray:
+    """(N, H, W) in [-1, 1] -> one (rows*(H+pad)+pad, ...) uint8 mosaic, as torchvision's save_image."""
+    n, h, w = images.shape
+    canvas = np.zeros((rows * (h + pad) + pad, cols * (w + pad) + pad), np.uint8)
+    pixels = np.clip((np.asarray(images) + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+    for i in range(min(n, rows * cols)):
+        r, c = divmod(i, cols)
+        canvas[pad + r * (h + pad): pad + r * (h + pad) + h,
+               pad + c * (w + pad): pad + c * (w + pad) + w] = pixels[i]
+    return canvas
+
+
+def save_png_atomic(path: str | Path, array: np.ndarray) -> None:
+    """Write a grey image as PNG; a crash mid-write never leaves a truncated file at `path`."""
+    import matplotlib.image
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
+    matplotlib.image.imsave(tmp, array, cmap="gray", vmin=0, vmax=255)
+    os.replace(tmp, path)
+
+
+def plot_grid(images: np.ndarray, rows: int, cols: int, out: str | Path | None = None,
+              show: bool = False, row_labels: list[str] | None = None) -> None:
+    """The reference's final figure: an 8x8 (rows x cols) matplotlib grid of samples."""
+    import matplotlib
+
+    if not show:
+        matplotlib.use("Agg")  # headless: no display needed
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(rows, cols, figsize=(cols, rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i < len(images):
+            ax.imshow(np.asarray(images[i]), cmap="gray", vmin=-1, vmax=1)
+        ax.axis("off")
+    if row_labels:
+        for r, label in enumerate(row_labels[:rows]):
+            axes[r, 0].set_title(label, loc="left", fontsize=8)
+    fig.tight_layout()
+    if out is not None:
+        path = Path(out)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix or '.png'}")
+        fig.savefig(tmp, format=(path.suffix[1:] or "png"))
+        os.replace(tmp, path)
+    if show:
+        plt.show()
+    plt.close(fig)
+
+
+def interpolation_latents(key: jax.Array, rows: int, cols: int, latent_dim: int) -> jax.Array:
+    """rows x cols latents: each row walks a great circle between two random latents."""
+    ends = latents(key, 2 * rows, latent_dim).reshape(rows, 2, latent_dim)
+    t = jnp.linspace(0.0, 1.0, cols)
+    return jnp.concatenate([slerp(a, b, t) for a, b in ends])
+
+
+def save_npz(path: str | Path, images: np.ndarray, uint8: bool = False) -> None:
+    """`images` (N, 28, 28): float32 in [-1, 1], or uint8 0..255 with `uint8`. Atomic write."""
+    images = np.asarray(images, np.float32)
+    if uint8:
+        images = np.clip((images + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+    with open(tmp, "wb") as f:
+        np.savez(f, images=images)
+    os.replace(tmp, path)

@@ -1,0 +1,79 @@
+"""Draw samples from a trained jaxgan checkpoint: a matplotlib grid PNG and/or an .npz export."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from jaxgan import cli
+from jaxgan.errors import ConfigError
+
+
+def grid_shape(text: str) -> tuple[int, int]:
+    try:
+        rows, cols = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected ROWSxCOLS such as 8x8, got {text!r}") from None
+    if rows <= 0 or cols <= 0:
+        raise argparse.ArgumentTypeError(f"rows and columns must be positive, got {text!r}")
+    return rows, cols
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = cli.Parser(description=__doc__)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--workdir", default="runs/mnist_gan",
+                        help="a training workdir: its newest readable checkpoint is used")
+    source.add_argument("--checkpoint", help="one saved checkpoint folder (WORKDIR/checkpoints/N)")
+    parser.add_argument("--seed", type=int, default=0, help="latent noise seed (0)")
+    parser.add_argument("--n", type=cli.positive_int, default=None,
+                        help="samples to draw (default: rows x cols of --grid)")
+    parser.add_argument("--grid", type=grid_shape, default=(8, 8), help="ROWSxCOLS (8x8)")
+    parser.add_argument("--interpolate", action="store_true",
+                        help="each row: a spherical interpolation between two random latents")
+    parser.add_argument("--out", default=None, help="grid PNG path (default: WORKDIR/samples.png)")
+    parser.add_argument("--export", default=None,
+                        help="also write the samples as FILE.npz: images (N,28,28) in [-1,1]")
+    parser.add_argument("--uint8", action="store_true", help="--export uint8 pixels 0..255")
+    parser.add_argument("--show", action="store_true", help="also open a window")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    import jax
+    import numpy as np
+
+    from jaxgan.checkpoint import restore_path
+    from jaxgan.config import Config
+    from jaxgan.sampling import generate, interpolation_latents, latents, plot_grid, save_npz
+
+    source = Path(args.checkpoint or args.workdir)
+    state, meta = restore_path(source)
+    config = Config.from_json(meta["config"])
+    rows, cols = args.grid
+    n = args.n or rows * cols
+    key = jax.random.key(args.seed)
+    if args.interpolate:
+        z = interpolation_latents(key, rows, cols, config.latent_dim)
+    else:
+        z = latents(key, n, config.latent_dim)
+    images = np.asarray(jax.jit(generate)(state, z))
+    out = Path(args.out) if args.out else (
+        Path(args.workdir) / "samples.png" if not args.checkpoint else source.parent.parent / "samples.png")
+    if out.suffix.lower() != ".png":
+        raise ConfigError(f"--out must be a .png file, got {out}")
+    try:
+        plot_grid(images, rows, cols, out=out, show=args.show)
+        if args.export:
+            save_npz(args.export, images, uint8=args.uint8)
+    except OSError as e:
+        raise ConfigError(f"cannot write {e.filename}: {e.strerror}") from None
+    print(f"epoch {meta['epoch']} checkpoint: {len(images)} samples -> {out}"
+          + (f", {args.export}" if args.export else ""), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

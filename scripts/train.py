@@ -1,0 +1,76 @@
+"""Train the reference MNIST GAN: `python scripts/train.py --epochs 100`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from jaxgan import cli
+from jaxgan.config import Config
+
+# Flags that map one-to-one onto Config fields: (flag, type, help).
+CONFIG_FLAGS = [
+    ("--epochs", cli.positive_int, "epochs to train in all (100)"),
+    ("--batch-size", cli.positive_int, "global batch size (64)"),
+    ("--lr", cli.positive_float, "Adam learning rate of both networks (2e-4)"),
+    ("--beta1", cli.unit_interval, "Adam beta1 (0.9)"),
+    ("--beta2", cli.unit_interval, "Adam beta2 (0.999)"),
+    ("--latent-dim", cli.positive_int, "latent size (100)"),
+    ("--hidden-dim", cli.positive_int, "hidden width of G and D (128)"),
+    ("--seed", int, "seed of initialisation, data order and noise (0)"),
+    ("--dataset", str, "TFDS dataset: mnist or fashion_mnist (mnist)"),
+    ("--sample-every", cli.positive_int, "epochs between sample grids (10)"),
+    ("--checkpoint-every", cli.positive_int, "epochs between checkpoints (10)"),
+    ("--keep", cli.positive_int, "checkpoints kept (3)"),
+    ("--log-every", cli.positive_int, "batches between progress lines (100)"),
+]
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = cli.Parser(description=__doc__)
+    for flag, type_, help_ in CONFIG_FLAGS:
+        parser.add_argument(flag, type=type_, default=argparse.SUPPRESS, help=help_)
+    parser.add_argument("--drop-last", action="store_true", default=argparse.SUPPRESS,
+                        help="drop each epoch's last partial batch (the reference keeps it)")
+    parser.add_argument("--workdir", default="runs/mnist_gan",
+                        help="checkpoints, images/, metrics.jsonl and config.json go here")
+    cli.add_data_args(parser)
+    parser.add_argument("--devices", type=cli.positive_int, default=None,
+                        help="data-parallel devices (default: all JAX sees)")
+    parser.add_argument("--distributed", action="store_true",
+                        help="call jax.distributed.initialize() first (multi-host runs)")
+    parser.add_argument("--resume", action="store_true", help="continue the workdir's run")
+    parser.add_argument("--overwrite", action="store_true", help="replace the workdir's run")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bar (default: when stderr is a terminal)")
+    return parser.parse_args(argv)
+
+
+def build_config(args: argparse.Namespace) -> Config:
+    """Flags given override the defaults, or on --resume the run's saved config."""
+    saved = Path(args.workdir) / "config.json"
+    base = Config.from_json(json.loads(saved.read_text())) if args.resume and saved.exists() else Config()
+    fields = {flag[2:].replace("-", "_") for flag, *_ in CONFIG_FLAGS} | {"drop_last"}
+    return base.replace(**{k: v for k, v in vars(args).items() if k in fields})
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.resume and args.overwrite:
+        raise SystemExit("train.py: error: --resume and --overwrite exclude each other")
+    if args.distributed:
+        import jax
+
+        jax.distributed.initialize()
+    from jaxgan.loop import train_and_evaluate
+
+    train_and_evaluate(build_config(args), args.workdir, data_dir=args.data_dir,
+                       cache_dir=cli.cache_dir(args), num_devices=args.devices,
+                       resume=args.resume, overwrite=args.overwrite, progress=args.progress)
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,141 @@
+import gzip
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import MOCK_EXAMPLES, SHARED_IDX, shared_mnist_or_skip
+from jaxgan import data
+from jaxgan.errors import DataError
+
+
+def test_mock_mnist_decodes_to_uint8_rows(mock_mnist):
+    images, labels = data.load_dataset("mnist", "train", mock_mnist)
+    assert images.shape == (MOCK_EXAMPLES, 784) and images.dtype == np.uint8
+    assert labels.shape == (MOCK_EXAMPLES,)
+
+
+def test_normalize_maps_pixels_to_minus_one_one():
+    x = data.normalize(np.array([[0, 127, 255]], np.uint8))
+    assert x.dtype == np.float32
+    np.testing.assert_allclose(np.asarray(x), [[-1.0, 127 / 127.5 - 1, 1.0]], rtol=1e-6)
+
+
+def test_batches_are_float_rows_in_range(mock_mnist):
+    images, _ = data.load_dataset("mnist", "train", mock_mnist)
+    full, rest = data.epoch_order(jax.random.key(0), len(images), 32, drop_last=False)
+    batch = data.normalize(images[np.asarray(full[0])])
+    assert batch.shape == (32, 784) and batch.dtype == np.float32
+    assert -1.0 <= float(batch.min()) and float(batch.max()) <= 1.0
+    assert rest is None  # 96 = 3 x 32
+
+
+def test_epoch_order_is_a_reproducible_permutation_that_changes_per_epoch():
+    key = jax.random.key(0)
+    full, rest = data.epoch_order(jax.random.fold_in(key, 0), 100, 32, drop_last=False)
+    again, _ = data.epoch_order(jax.random.fold_in(key, 0), 100, 32, drop_last=False)
+    other, _ = data.epoch_order(jax.random.fold_in(key, 1), 100, 32, drop_last=False)
+    order = np.concatenate([np.ravel(full), np.asarray(rest)])
+    assert full.shape == (3, 32) and rest.shape == (4,)
+    assert sorted(order.tolist()) == list(range(100))  # every example exactly once
+    np.testing.assert_array_equal(full, again)
+    assert not np.array_equal(full, other)
+    dropped, none = data.epoch_order(key, 100, 32, drop_last=True)
+    assert dropped.shape == (3, 32) and none is None
+
+
+def test_steps_per_epoch_keeps_or_drops_the_partial_batch():
+    assert data.steps_per_epoch(60_000, 64, drop_last=False) == 938  # the reference
+    assert data.steps_per_epoch(60_000, 64, drop_last=True) == 937
+
+
+def write_idx(path, array: np.ndarray) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def make_idx_dir(tmp_path, n: int = 10):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, n, dtype=np.uint8)
+    for split, (img_file, lbl_file) in data.IDX_FILES.items():
+        write_idx(tmp_path / img_file, images)
+        write_idx(tmp_path / lbl_file, labels)
+    return images, labels
+
+
+def test_idx_files_are_read_without_tensorflow(tmp_path, monkeypatch):
+    images, labels = make_idx_dir(tmp_path)
+    monkeypatch.setattr(data, "_load_tfds", lambda *a: pytest.fail("TFDS was used"))
+    got_images, got_labels = data.load_dataset("mnist", "train", str(tmp_path))
+    np.testing.assert_array_equal(got_images, images.reshape(10, 784))
+    np.testing.assert_array_equal(got_labels, labels)
+
+
+def test_truncated_idx_file_is_a_clear_error(tmp_path):
+    make_idx_dir(tmp_path)
+    path = tmp_path / data.IDX_FILES["train"][0]
+    raw = gzip.decompress(path.read_bytes())
+    path.write_bytes(gzip.compress(raw[:-100]))
+    with pytest.raises(DataError, match="truncated"):
+        data.load_dataset("mnist", "train", str(tmp_path))
+
+
+def test_missing_dataset_says_how_to_provide_it(tmp_path):
+    with pytest.raises(DataError, match="--data-dir"):  # JAXGAN_NO_DOWNLOAD is set in conftest
+        data.load_dataset("mnist", "train", str(tmp_path))
+
+
+def test_nonexistent_data_dir_is_a_clear_error(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        data.load_dataset("mnist", "train", str(tmp_path / "nope"))
+
+
+def test_unknown_dataset_is_a_clear_error():
+    with pytest.raises(DataError, match="unknown dataset"):
+        data.load_dataset("cifar10")
+
+
+def test_cache_serves_the_second_load(tmp_path, monkeypatch):
+    images, _ = make_idx_dir(tmp_path / "idx")
+    cache = tmp_path / "cache"
+    first, _ = data.load_dataset("mnist", "train", str(tmp_path / "idx"), cache)
+    assert (cache / "mnist-3.0.1-train.npz").exists()
+    monkeypatch.setattr(data, "_load_idx", lambda *a: pytest.fail("decoded again"))
+    second, _ = data.load_dataset("mnist", "train", str(tmp_path / "idx"), cache)
+    np.testing.assert_array_equal(first, second)
+
+
+def test_corrupt_cache_is_rebuilt(tmp_path, capsys):
+    make_idx_dir(tmp_path / "idx")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "mnist-3.0.1-train.npz").write_bytes(b"not a zip file")
+    images, _ = data.load_dataset("mnist", "train", str(tmp_path / "idx"), cache)
+    assert images.shape == (10, 784)
+    assert "ignoring unreadable data cache" in capsys.readouterr().err
+    assert data._read_cache(cache / "mnist-3.0.1-train.npz") is not None
+
+
+def test_unwritable_cache_dir_still_loads(tmp_path, capsys):
+    make_idx_dir(tmp_path / "idx")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    images, _ = data.load_dataset("mnist", "train", str(tmp_path / "idx"), blocker / "cache")
+    assert images.shape == (10, 784)
+    assert "cannot write data cache" in capsys.readouterr().err
+
+
+def test_real_mnist_from_tfds_matches_the_idx_files():
+    tfds_dir = shared_mnist_or_skip()
+    images, labels = data.load_dataset("mnist", "train", str(tfds_dir))
+    assert images.shape == (60_000, 784) and images.dtype == np.uint8
+    assert np.bincount(labels).tolist()[:2] == [5923, 6742]  # MNIST's class counts
+    if not (SHARED_IDX / data.IDX_FILES["train"][0]).exists():
+        pytest.skip(f"IDX files not found in {SHARED_IDX}")
+    idx_images, idx_labels = data.load_dataset("mnist", "train", str(SHARED_IDX))
+    # TFDS stores its own example order: compare as sets of (label, pixels) rows.
+    key = lambda im, lb: sorted(zip(lb.tolist(), map(bytes, im)))  # noqa: E731
+    assert key(images, labels) == key(idx_images, idx_labels)
