@@ -7,6 +7,7 @@ at any moment, mid-save included, leaves the earlier checkpoints restorable.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,23 @@ def restore_latest(directory: str | Path, expected: Config | None = None,
         print(f"warning: checkpoint {directory / str(epoch)} is unreadable ({reason}); "
               f"trying an older one", file=sys.stderr)
     raise CheckpointError(f"no readable checkpoint in {directory} (tried {len(epochs)})")
+
+
+def set_aside_newer(directory: str | Path, epoch: int) -> list[Path]:
+    """Move checkpoints newer than `epoch` (unreadable ones skipped on resume) out of the way.
+
+    They are kept, renamed into `unreadable/`, for inspection; a resumed run will save new
+    checkpoints under their names.
+    """
+    directory = Path(directory)
+    moved = []
+    for path in sorted(directory.iterdir()):
+        if path.name.isdigit() and int(path.name) > epoch:
+            target = directory.parent / "unreadable_checkpoints" / f"{path.name}-{time.time_ns()}"
+            target.parent.mkdir(exist_ok=True)
+            path.rename(target)
+            moved.append(target)
+    return moved
 
 
 def restore_path(path: str | Path) -> tuple[GANState, dict[str, Any]]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -112,6 +115,8 @@ def train_and_evaluate(
         state, meta = checkpoint.restore_latest(ckpt_dir, expected=config)
         _check_resumable(Config.from_json(meta["config"]), config, meta)
         start_epoch = meta["epoch"]
+        for path in checkpoint.set_aside_newer(ckpt_dir, start_epoch):
+            print(f"warning: moved unreadable checkpoint to {path}", file=sys.stderr)
         print(f"resuming from epoch {start_epoch} (step {meta['step']})", file=sys.stderr)
     else:
         if overwrite:
@@ -150,15 +155,12 @@ def train_and_evaluate(
     say = bar.write if not bar.disable else functools.partial(print, flush=True)
     save = functools.partial(checkpoint.save, manager, config=config, run_key=keys["root"])
     last_saved, seconds, t_train = start_epoch, [], time.perf_counter()
-    state_epoch = checked_epoch = start_epoch
-    try:
+    with deferred_interrupts() as interrupted:
         for epoch in range(start_epoch, config.epochs):
             t0 = time.perf_counter()
-            state, pending = epoch_fn(state, images, epoch_key(keys["train"], epoch))
-            state_epoch = epoch + 1
-            metrics = jax.device_get(pending)  # the one host sync of the epoch
+            state, metrics = epoch_fn(state, images, epoch_key(keys["train"], epoch))
+            metrics = jax.device_get(metrics)  # the one host sync of the epoch
             _finite_or_raise(metrics, epoch, last_saved, workdir)
-            checked_epoch = epoch + 1
             seconds.append(time.perf_counter() - t0)
             bar.update(steps)
             last = epoch + 1 == config.epochs
@@ -170,23 +172,46 @@ def train_and_evaluate(
                 if epoch % config.sample_every == 0 or last:
                     grid = tile(np.asarray(sample_fn(state, fixed_z)), 8, 8)
                     save_png_atomic(workdir / "images" / f"{epoch}.png", grid)
-            if (epoch + 1) % config.checkpoint_every == 0 or last:
+            if (epoch + 1) % config.checkpoint_every == 0 or last or interrupted:
                 save(state, epoch=epoch + 1)
                 last_saved = epoch + 1
-    except KeyboardInterrupt:
-        bar.close()
-        if state_epoch > checked_epoch:  # interrupted while waiting for an epoch: finish it
-            if all(np.all(np.isfinite(v)) for v in jax.device_get(pending).values()):
-                checked_epoch = state_epoch
-        if checked_epoch == state_epoch > last_saved:
-            save(state, epoch=state_epoch)
-            print(f"interrupted: saved a checkpoint at epoch {state_epoch}", file=sys.stderr)
-        raise
+            if interrupted:
+                bar.close()
+                print(f"interrupted: saved a checkpoint at epoch {epoch + 1}", file=sys.stderr)
+                raise KeyboardInterrupt
     bar.close()
     train_s = time.perf_counter() - t_train
     print(f"trained {len(seconds)} epochs in {train_s:.1f} s ({train_s / len(seconds):.2f} s/epoch); "
           f"{time.perf_counter() - t_start:.1f} s wall in all", file=sys.stderr)
     return state
+
+
+@contextlib.contextmanager
+def deferred_interrupts():
+    """Turn the first Ctrl-C (or SIGTERM) into a flag the loop acts on between epochs.
+
+    Raising mid-epoch could land after the state's buffers were donated to the running epoch;
+    finishing the epoch and saving it is both safe and what the user wants. A second Ctrl-C
+    aborts at once.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handler(signum, frame):
+        if received:
+            raise KeyboardInterrupt
+        received.append(signum)
+        print("\ninterrupt: finishing this epoch and saving a checkpoint (again to abort)",
+              file=sys.stderr)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _check_resumable(saved: Config, asked: Config, meta: dict) -> None:

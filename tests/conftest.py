@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import os
 import sys
@@ -51,3 +52,33 @@ def load_script(name: str):
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def write_idx(path: Path, array) -> None:
+    """An IDX file (gzip) of unsigned bytes, as MNIST's originals."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype("uint8").tobytes())
+
+
+def make_idx_dir(path: Path, n: int = 10, seed: int = 0):
+    """A data dir with the four MNIST IDX files holding n random images (train = test)."""
+    import numpy as np
+
+    from jaxgan.data import IDX_FILES
+
+    path.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, n, dtype=np.uint8)
+    for image_file, label_file in IDX_FILES.values():
+        write_idx(path / image_file, images)
+        write_idx(path / label_file, labels)
+    return images, labels
+
+
+@pytest.fixture
+def idx_mnist(tmp_path) -> str:
+    """A tiny MNIST (MOCK_EXAMPLES random images) as IDX files: no TensorFlow, usable by subprocesses."""
+    make_idx_dir(tmp_path / "idx", MOCK_EXAMPLES)
+    return str(tmp_path / "idx")

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import MOCK_EXAMPLES, SHARED_IDX, shared_mnist_or_skip
+from conftest import MOCK_EXAMPLES, SHARED_IDX, make_idx_dir, shared_mnist_or_skip
 from jaxgan import data
 from jaxgan.errors import DataError
 
@@ -47,23 +47,6 @@ def test_epoch_order_is_a_reproducible_permutation_that_changes_per_epoch():
 def test_steps_per_epoch_keeps_or_drops_the_partial_batch():
     assert data.steps_per_epoch(60_000, 64, drop_last=False) == 938  # the reference
     assert data.steps_per_epoch(60_000, 64, drop_last=True) == 937
-
-
-def write_idx(path, array: np.ndarray) -> None:
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(header + array.astype(np.uint8).tobytes())
-
-
-def make_idx_dir(tmp_path, n: int = 10):
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-    labels = rng.integers(0, 10, n, dtype=np.uint8)
-    for split, (img_file, lbl_file) in data.IDX_FILES.items():
-        write_idx(tmp_path / img_file, images)
-        write_idx(tmp_path / lbl_file, labels)
-    return images, labels
 
 
 def test_idx_files_are_read_without_tensorflow(tmp_path, monkeypatch):
