@@ -61,14 +61,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     if args.resume and args.overwrite:
         raise SystemExit("train.py: error: --resume and --overwrite exclude each other")
-    if args.distributed:
-        import jax
+    import jax
 
+    if args.distributed:
         jax.distributed.initialize()
+    if (cache := cli.cache_dir(args)) is not None:  # compiled epochs are reused across runs
+        jax.config.update("jax_compilation_cache_dir", str(Path(cache) / "xla"))
     from jaxgan.loop import train_and_evaluate
 
     train_and_evaluate(build_config(args), args.workdir, data_dir=args.data_dir,
-                       cache_dir=cli.cache_dir(args), num_devices=args.devices,
+                       cache_dir=cache, num_devices=args.devices,
                        resume=args.resume, overwrite=args.overwrite, progress=args.progress)
 
 

@@ -1,0 +1,262 @@
+"""Benchmark jaxgan's compiled epoch against its per-step loop and the reference PyTorch loop.
+
+Each measurement runs in a fresh subprocess (so peak memory is its own); all in one run, with
+ratios. `python scripts/bench.py --data-dir ../shared/tensorflow_datasets`
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import functools
+import json
+import os
+import platform
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Sequence
+
+ROOT = Path(__file__).resolve().parents[1]
+IMAGE = 784
+
+
+def step_flops(batch: int, latent: int = 100, hidden: int = 128) -> int:
+    """Matmul FLOPs of one train_step (2 per multiply-add), counted from the maths.
+
+    G forward (once); D forward on real and fake, with weight gradients; D forward on fake after
+    the update, with input gradients only; G backward (weight gradients, hidden input gradient).
+    """
+    g_fwd = latent * hidden + hidden * IMAGE
+    d_fwd = IMAGE * hidden + hidden
+    d_weight_bwd = IMAGE * hidden + 2 * hidden  # dW1, dW2, dh
+    d_input_bwd = hidden + hidden * IMAGE  # dh, dx
+    g_bwd = 2 * hidden * IMAGE + latent * hidden  # dW2, dh, dW1
+    per_example = g_fwd + 2 * (d_fwd + d_weight_bwd) + d_fwd + d_input_bwd + g_bwd
+    return 2 * batch * per_example
+
+
+def load_images(data_dir: str | None):
+    import numpy as np
+
+    from jaxgan.data import default_cache_dir, load_dataset
+    from jaxgan.errors import DataError
+
+    try:
+        return (*load_dataset("mnist", "train", data_dir, default_cache_dir()), "MNIST")
+    except DataError:
+        rng = np.random.default_rng(0)
+        return (rng.integers(0, 256, (60_000, IMAGE), dtype=np.uint8),
+                rng.integers(0, 10, 60_000, dtype=np.uint8), "random uint8 (MNIST not found)")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def device_peak_mb() -> float | None:
+    import jax
+
+    stats = jax.devices()[0].memory_stats() or {}
+    return stats["peak_bytes_in_use"] / 2**20 if "peak_bytes_in_use" in stats else None
+
+
+def worker_scan(args) -> dict:
+    import jax
+
+    from jaxgan.config import Config
+    from jaxgan.data import steps_per_epoch
+    from jaxgan.epoch import train_epoch
+    from jaxgan.step import create_train_state, train_step
+
+    images, _, source = load_images(args.data_dir)
+    config = Config(batch_size=args.batch)
+    state = create_train_state(config, jax.random.key(0))
+    data = jax.device_put(images)
+    fn = jax.jit(functools.partial(train_epoch, batch_size=args.batch, drop_last=False),
+                 donate_argnums=0)
+    t0 = time.perf_counter()
+    compiled = fn.lower(state, data, jax.random.key(0)).compile()
+    compile_s = time.perf_counter() - t0
+    batch = jax.ShapeDtypeStruct((args.batch, IMAGE), "float32")
+    step_cost = jax.jit(train_step).lower(state, batch, jax.random.key(0)).compile().cost_analysis()
+    state, m = compiled(state, data, jax.random.key(0))  # warm-up epoch
+    jax.block_until_ready(state)
+    t0 = time.perf_counter()
+    for epoch in range(1, args.epochs + 1):
+        state, m = compiled(state, data, jax.random.key(epoch))
+    jax.block_until_ready((state, m))
+    seconds = (time.perf_counter() - t0) / args.epochs
+    steps = steps_per_epoch(len(images), args.batch, False)
+    return {"steps_per_s": steps / seconds, "s_per_epoch": seconds, "compile_s": compile_s,
+            "xla_flops_per_step": (step_cost or {}).get("flops"), "steps_per_epoch": steps, "data": source}
+
+
+def worker_stepwise(args) -> dict:
+    import jax
+
+    from jaxgan.config import Config
+    from jaxgan.epoch import epoch_plan
+    from jaxgan.data import normalize
+    from jaxgan.step import create_train_state, train_step
+
+    images, _, source = load_images(args.data_dir)
+    state = create_train_state(Config(batch_size=args.batch), jax.random.key(0))
+    data = jax.device_put(images)
+    step = jax.jit(lambda s, idx, k: train_step(s, normalize(data[idx]), k), donate_argnums=0)
+    full, _, keys = epoch_plan(jax.random.key(0), len(images), args.batch, False)
+    n = min(args.steps, len(full) - 10)
+    for i in range(10):  # warm-up, compile
+        state, m = step(state, full[i], keys[i])
+    jax.block_until_ready(state)
+    t0 = time.perf_counter()
+    for i in range(10, 10 + n):
+        state, m = step(state, full[i], keys[i])
+    jax.block_until_ready((state, m))
+    seconds = time.perf_counter() - t0
+    return {"steps_per_s": n / seconds, "s_per_epoch": 60_000 / args.batch * seconds / n,
+            "data": source}
+
+
+def worker_torch(args) -> dict:
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.torch_reference import train_steps
+
+    import torch
+
+    images, labels, source = load_images(args.data_dir)
+    result = train_steps(images, labels, steps=args.steps, batch_size=args.batch)
+    return {**result, "s_per_epoch": 60_000 / args.batch / result["steps_per_s"], "data": source,
+            "torch": torch.__version__, "threads": torch.get_num_threads()}
+
+
+def worker_peak(args) -> dict:
+    import jax
+    import jax.numpy as jnp
+
+    n = 4096
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
+    mm = jax.jit(jnp.matmul)
+    jax.block_until_ready(mm(a, b))
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        jax.block_until_ready(mm(a, b))
+        best = min(best, time.perf_counter() - t0)
+    return {"gflops": 2 * n**3 / best / 1e9, "n": n}
+
+
+WORKERS = {"scan": worker_scan, "stepwise": worker_stepwise, "torch": worker_torch,
+           "peak": worker_peak}
+
+
+def run_worker(mode: str, args, batch: int, steps: int | None = None) -> dict | None:
+    cmd = [sys.executable, __file__, "--worker", mode, "--batch", str(batch),
+           "--epochs", str(args.epochs), "--steps", str(steps or args.steps)]
+    if args.data_dir:
+        cmd += ["--data-dir", args.data_dir]
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if result.returncode != 0:
+        print(f"  {mode} b={batch}: failed: {result.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+        return None
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def time_to_first_step(args) -> list[dict]:
+    """Two runs of scripts/train.py with an empty cache: the second reads the decoded cache."""
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for attempt in ("first run (decode, fill cache)", "second run (cached)"):
+            cmd = [sys.executable, str(ROOT / "scripts" / "train.py"), "--epochs", "1",
+                   "--workdir", f"{tmp}/run{len(out)}", "--cache-dir", f"{tmp}/cache", "--no-progress"]
+            if args.data_dir:
+                cmd += ["--data-dir", args.data_dir]
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+            first_step = None
+            for line in proc.stderr:
+                if "epoch compiled in" in line:
+                    first_step = time.perf_counter() - t0
+                    ready, compiled = map(float, re.findall(r"in ([0-9.]+) s", line))
+            proc.wait()
+            if first_step is None:
+                print(f"  start-up {attempt}: train.py failed", file=sys.stderr)
+                continue
+            out.append({"run": attempt, "to_first_step_s": first_step, "compile_s": compiled,
+                        "data_ready_s": ready})
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data-dir", default=os.environ.get("TFDS_DATA_DIR"))
+    parser.add_argument("--batch-sizes", default="64,256,1024")
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs of the compiled path")
+    parser.add_argument("--steps", type=int, default=400, help="timed steps of per-step loops")
+    parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, default=64, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        result = WORKERS[args.worker](args)
+        print(json.dumps({**result, "peak_rss_mb": peak_rss_mb(), "device_peak_mb": device_peak_mb()}))
+        return
+
+    import jax
+
+    device = jax.devices()[0]
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {device.platform} "
+          f"({device.device_kind}); jax {jax.__version__}; {datetime.date.today()}")
+    peak = run_worker("peak", args, 0)
+    print(f"large-matmul peak (4096^3 f32): {peak['gflops']:.1f} GFLOP/s")
+    rows = []
+    batches = [int(b) for b in args.batch_sizes.split(",")]
+    for batch in batches:
+        scan = run_worker("scan", args, batch)
+        rows.append(("jaxgan compiled epoch", batch, scan))
+        if batch == 64:
+            rows.append(("jaxgan per-step loop", batch, run_worker("stepwise", args, batch)))
+            if not args.no_torch:
+                try:
+                    import torch  # noqa: F401
+                    rows.append(("PyTorch reference", batch, run_worker("torch", args, batch)))
+                except ImportError:
+                    print("PyTorch not installed (pip install -e '.[bench]'): reference skipped")
+    print(f"\n{'path':24} {'batch':>5} {'steps/s':>9} {'s/epoch':>8} {'GFLOP/s':>8} "
+          f"{'% peak':>6} {'peak RSS MB':>11}")
+    for name, batch, r in rows:
+        if r is None:
+            continue
+        gflops = r["steps_per_s"] * step_flops(batch) / 1e9
+        print(f"{name:24} {batch:5d} {r['steps_per_s']:9.1f} {r['s_per_epoch']:8.2f} {gflops:8.1f} "
+              f"{100 * gflops / peak['gflops']:5.0f}% {r['peak_rss_mb']:11.0f}")
+    by = {(name, b): r for name, b, r in rows if r}
+    fast, ref = by.get(("jaxgan compiled epoch", 64)), by.get(("PyTorch reference", 64))
+    slow = by.get(("jaxgan per-step loop", 64))
+    print()
+    print(f"model FLOPs per step at batch 64: {step_flops(64) / 1e6:.1f} M (analytic); XLA counts "
+          f"{fast['xla_flops_per_step'] / 1e6:.1f} M incl. elementwise"
+          if fast and fast.get("xla_flops_per_step") else "")
+    if fast and slow:
+        print(f"compiled epoch vs per-step loop: {fast['steps_per_s'] / slow['steps_per_s']:.1f}x")
+    if fast and ref:
+        print(f"compiled epoch vs PyTorch reference: {fast['steps_per_s'] / ref['steps_per_s']:.1f}x "
+              f"(torch {ref['torch']}, {ref['threads']} threads)")
+    if fast:
+        print(f"100 reference epochs, projected: {100 * fast['s_per_epoch']:.0f} s of training")
+    startup = time_to_first_step(args)
+    for s in startup:
+        print(f"start-up, {s['run']}: first step after {s['to_first_step_s']:.1f} s "
+              f"(data+state ready {s['data_ready_s']:.1f} s, compile {s['compile_s']:.1f} s)")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"peak": peak, "rows": rows, "startup": startup}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
