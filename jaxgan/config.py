@@ -30,12 +30,18 @@ class Config:
     sample_every: int = 10  # epochs between sample grids
     checkpoint_every: int = 10  # epochs between checkpoints
     keep: int = 3  # checkpoints kept
+    eval_every: int = 0  # epochs between MNIST-FID/score evaluations during training (0: never)
+    eval_samples: int = 2000  # generated samples per evaluation during training
 
     SHAPE_FIELDS = ("latent_dim", "hidden_dim")
 
     def validate(self) -> "Config":
         positive = ("latent_dim", "hidden_dim", "batch_size", "epochs", "log_every",
                     "sample_every", "checkpoint_every", "keep")
+        if not isinstance(self.eval_every, int) or self.eval_every < 0:
+            raise ConfigError(f"--eval-every must be 0 (off) or a positive integer, got {self.eval_every!r}")
+        if self.eval_every and self.eval_samples < 20:
+            raise ConfigError(f"--eval-samples must be at least 20, got {self.eval_samples!r}")
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:

@@ -19,12 +19,13 @@ from tqdm import tqdm
 
 from jaxgan import checkpoint, parallel
 from jaxgan.config import Config
-from jaxgan.data import load_dataset, steps_per_epoch
+from jaxgan.data import default_cache_dir, load_dataset, steps_per_epoch
 from jaxgan.epoch import train_epoch
 from jaxgan.errors import ConfigError, TrainingError
 from jaxgan.runlog import MetricsLog, epoch_summary, progress_lines
 from jaxgan.sampling import generate, latents, save_png_atomic, tile
 from jaxgan.step import GANState, create_train_state
+from jaxgan.tensorboard import SummaryWriter
 
 GRID_SIZE = 64  # the reference's 8x8 sample grid
 
@@ -57,7 +58,7 @@ def prepare_workdir(workdir: Path, resume: bool, overwrite: bool) -> None:
 
 
 def clear_run(workdir: Path) -> None:
-    for name in ("checkpoints", "images"):
+    for name in ("checkpoints", "images", "tensorboard"):
         shutil.rmtree(workdir / name, ignore_errors=True)
     for name in ("metrics.jsonl", "config.json"):
         (workdir / name).unlink(missing_ok=True)
@@ -90,6 +91,7 @@ def train_and_evaluate(
     resume: bool = False,
     overwrite: bool = False,
     progress: bool | None = None,
+    tensorboard: bool = True,
 ) -> GANState:
     """Train the GAN of `config`, writing grids, metrics and checkpoints under `workdir`."""
     t_start = time.perf_counter()
@@ -137,6 +139,12 @@ def train_and_evaluate(
         write_json_atomic(workdir / "config.json", config.to_json())
         if log.path.exists():
             log.truncate_after(start_epoch)
+    writer = SummaryWriter(workdir / "tensorboard") if tensorboard and is_main else None
+    evaluator = None
+    if config.eval_every and is_main:
+        from jaxgan.evaluation import Evaluator  # the classifier is only needed when asked for
+
+        evaluator = Evaluator.for_mnist(cache_dir or default_cache_dir(), data_dir)
     fixed_z = latents(keys["sample"], GRID_SIZE, config.latent_dim)
     sample_fn = jax.jit(generate)
     epoch_fn = jax.jit(
@@ -167,11 +175,26 @@ def train_and_evaluate(
             if is_main:
                 for line in progress_lines(epoch, config.epochs, metrics, config.log_every):
                     say(line)
-                log.append({"epoch": epoch + 1, "step": (epoch + 1) * steps,
-                            **epoch_summary(metrics), "seconds": round(seconds[-1], 4)})
+                summary = epoch_summary(metrics)
+                log.append({"kind": "train", "epoch": epoch + 1, "step": (epoch + 1) * steps,
+                            **summary, "seconds": round(seconds[-1], 4)})
+                if writer:
+                    writer.scalars(epoch + 1, {f"train/{k}": v for k, v in summary.items()})
                 if epoch % config.sample_every == 0 or last:
                     grid = tile(np.asarray(sample_fn(state, fixed_z)), 8, 8)
                     save_png_atomic(workdir / "images" / f"{epoch}.png", grid)
+                    if writer:
+                        writer.image(epoch + 1, "samples", grid)
+                if evaluator and ((epoch + 1) % config.eval_every == 0 or last):
+                    scores = evaluator.score_generator(state, config.eval_samples, config.seed)
+                    log.append({"kind": "eval", "epoch": epoch + 1, **scores})
+                    say(f"Epoch [{epoch}/{config.epochs}] MNIST-FID ({config.eval_samples} samples): "
+                        f"{scores['fid']:.2f}, classifier score: {scores['classifier_score']:.2f}, "
+                        f"classes covered: {scores['classes_covered']}/10")
+                    if writer:
+                        writer.scalars(epoch + 1, {f"eval/{k}": scores[k] for k in
+                                                   ("fid", "classifier_score", "kl_to_uniform",
+                                                    "classes_covered")})
             if (epoch + 1) % config.checkpoint_every == 0 or last or interrupted:
                 save(state, epoch=epoch + 1)
                 last_saved = epoch + 1
@@ -180,6 +203,8 @@ def train_and_evaluate(
                 print(f"interrupted: saved a checkpoint at epoch {epoch + 1}", file=sys.stderr)
                 raise KeyboardInterrupt
     bar.close()
+    if writer:
+        writer.close()
     train_s = time.perf_counter() - t_train
     print(f"trained {len(seconds)} epochs in {train_s:.1f} s ({train_s / len(seconds):.2f} s/epoch); "
           f"{time.perf_counter() - t_start:.1f} s wall in all", file=sys.stderr)

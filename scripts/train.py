@@ -26,6 +26,8 @@ CONFIG_FLAGS = [
     ("--checkpoint-every", cli.positive_int, "epochs between checkpoints (10)"),
     ("--keep", cli.positive_int, "checkpoints kept (3)"),
     ("--log-every", cli.positive_int, "batches between progress lines (100)"),
+    ("--eval-every", int, "epochs between MNIST-FID/score evaluations (0: off)"),
+    ("--eval-samples", cli.positive_int, "samples per evaluation during training (2000)"),
 ]
 
 
@@ -46,6 +48,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--overwrite", action="store_true", help="replace the workdir's run")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bar (default: when stderr is a terminal)")
+    parser.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=True,
+                        help="write TensorBoard summaries to WORKDIR/tensorboard (default: on)")
     return parser.parse_args(argv)
 
 
@@ -71,7 +75,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     train_and_evaluate(build_config(args), args.workdir, data_dir=args.data_dir,
                        cache_dir=cache, num_devices=args.devices,
-                       resume=args.resume, overwrite=args.overwrite, progress=args.progress)
+                       resume=args.resume, overwrite=args.overwrite, progress=args.progress,
+                       tensorboard=args.tensorboard)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,91 @@
+"""GAN metrics on an MNIST classifier's features: MNIST-FID, classifier score, mode coverage."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import scipy.linalg
+
+from jaxgan import classifier
+from jaxgan.data import load_dataset, normalize
+from jaxgan.sampling import generate, latents
+from jaxgan.step import GANState
+
+COVERAGE_SHARE = 0.02  # a class counts as covered with at least 2% of the samples
+
+
+def gaussian(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance (float64) of feature rows."""
+    f = np.asarray(features, np.float64)
+    return f.mean(0), np.cov(f, rowvar=False)
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
+                     sigma2: np.ndarray) -> float:
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^1/2), the FID formula (Heusel et al., 2017).
+
+    The square root of the (non-symmetric) product is taken with scipy's sqrtm; a near-singular
+    product gets a small ridge first, and the imaginary part that round-off leaves is dropped.
+    """
+    diff = mu1 - mu2
+    with warnings.catch_warnings():  # generated features are often rank-deficient (dead ReLUs)
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        covmean, _ = scipy.linalg.sqrtm(sigma1 @ sigma2, disp=False)
+    if not np.isfinite(covmean).all():
+        ridge = np.eye(len(sigma1)) * 1e-6
+        covmean = scipy.linalg.sqrtm((sigma1 + ridge) @ (sigma2 + ridge))
+    covmean = np.real(covmean)
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+
+
+def classifier_score(probs: np.ndarray) -> float:
+    """exp(E_x KL(p(y|x) || p(y))): 10 for confident, balanced predictions; 1 for one class."""
+    p = np.asarray(probs, np.float64)
+    marginal = p.mean(0, keepdims=True)
+    kl = np.sum(p * (np.log(p + 1e-12) - np.log(marginal + 1e-12)), axis=1)
+    return float(np.exp(kl.mean()))
+
+
+def mode_coverage(probs: np.ndarray) -> dict[str, Any]:
+    """Predicted-class histogram, its KL to uniform, and the classes with >= 2% of samples."""
+    counts = np.bincount(np.asarray(probs).argmax(1), minlength=10)
+    share = counts / counts.sum()
+    kl = float(np.sum(share[share > 0] * np.log(share[share > 0] * 10)))
+    return {"histogram": counts.tolist(), "kl_to_uniform": kl,
+            "classes_covered": int((share >= COVERAGE_SHARE).sum())}
+
+
+class Evaluator:
+    """Holds the classifier and the real test set's feature Gaussian; scores image sets."""
+
+    def __init__(self, params: Any, reference_images_u8: np.ndarray):
+        self.params = params
+        real = classifier.batched(params, np.asarray(normalize(reference_images_u8)), features=True)
+        self.reference = gaussian(real)
+
+    @classmethod
+    def for_mnist(cls, cache_dir: str | Path, data_dir: str | None = None) -> "Evaluator":
+        params = classifier.load_or_train(cache_dir, data_dir)
+        test_images, _ = load_dataset("mnist", "test", data_dir, cache_dir)
+        return cls(params, test_images)
+
+    def score_images(self, images: np.ndarray) -> dict[str, Any]:
+        """Metrics of float images (N, 28, 28) or (N, 784) in [-1, 1]."""
+        x = np.asarray(images, np.float32).reshape(len(images), 784)
+        feats = classifier.batched(self.params, x, features=True)
+        logits = classifier.batched(self.params, x, features=False).astype(np.float64)
+        probs = np.exp(logits - logits.max(1, keepdims=True))
+        probs /= probs.sum(1, keepdims=True)
+        return {"fid": frechet_distance(*gaussian(feats), *self.reference),
+                "classifier_score": classifier_score(probs),
+                **mode_coverage(probs), "num_samples": len(x)}
+
+    def score_generator(self, state: GANState, n: int = 10_000, seed: int = 0) -> dict[str, Any]:
+        z = latents(jax.random.key(seed), n, state.latent_dim)
+        gen = jax.jit(generate)
+        images = np.concatenate([np.asarray(gen(state, z[i: i + 1000])) for i in range(0, n, 1000)])
+        return self.score_images(images)

@@ -1,0 +1,58 @@
+"""MNIST-FID, classifier score and mode coverage of a checkpoint or of exported samples."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from jaxgan import cli
+from jaxgan.errors import ConfigError
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = cli.Parser(description=__doc__)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--workdir", default="runs/mnist_gan", help="newest checkpoint of a run")
+    source.add_argument("--checkpoint", help="one saved checkpoint folder (WORKDIR/checkpoints/N)")
+    source.add_argument("--samples", help="an .npz from sample.py --export (images in [-1, 1] or uint8)")
+    parser.add_argument("--n", type=cli.positive_int, default=10_000, help="samples to draw (10000)")
+    parser.add_argument("--seed", type=int, default=0, help="latent noise seed (0)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    cli.add_data_args(parser)
+    args = parser.parse_args(argv)
+
+    import numpy as np
+
+    from jaxgan.checkpoint import restore_path
+    from jaxgan.data import default_cache_dir
+    from jaxgan.evaluation import Evaluator
+    from jaxgan.runlog import MetricsLog
+
+    evaluator = Evaluator.for_mnist(cli.cache_dir(args) or default_cache_dir(), args.data_dir)
+    if args.samples:
+        try:
+            images = np.load(args.samples)["images"]
+        except (OSError, KeyError, ValueError) as e:
+            raise ConfigError(f"cannot read images from {args.samples} ({type(e).__name__})") from None
+        if images.dtype == np.uint8:
+            images = images.astype(np.float32) / 127.5 - 1
+        scores, record = evaluator.score_images(images), {"samples": args.samples}
+    else:
+        state, meta = restore_path(args.checkpoint or args.workdir)
+        scores = evaluator.score_generator(state, args.n, args.seed)
+        record = {"kind": "eval", "epoch": meta["epoch"], "seed": args.seed}
+        workdir = Path(args.checkpoint).parent.parent if args.checkpoint else Path(args.workdir)
+        MetricsLog(workdir).append({**record, **scores})
+    if args.json:
+        print(json.dumps({**record, **scores}))
+    else:
+        print(f"{record}: MNIST-FID {scores['fid']:.3f}, classifier score "
+              f"{scores['classifier_score']:.3f}, classes covered {scores['classes_covered']}/10, "
+              f"KL to uniform {scores['kl_to_uniform']:.3f}, histogram {scores['histogram']} "
+              f"({scores['num_samples']} samples)")
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,52 @@
+"""Draw a run's loss, D-output and MNIST-FID curves from WORKDIR/metrics.jsonl to a PNG."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from jaxgan import cli
+from jaxgan.errors import ConfigError
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = cli.Parser(description=__doc__)
+    parser.add_argument("--workdir", default="runs/mnist_gan")
+    parser.add_argument("--out", default=None, help="PNG path (default: WORKDIR/curves.png)")
+    args = parser.parse_args(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from jaxgan.runlog import MetricsLog
+
+    rows = MetricsLog(args.workdir).read()
+    train = [r for r in rows if r.get("kind", "train") == "train"]
+    evals = sorted({r["epoch"]: r for r in rows if r.get("kind") == "eval"}.values(),
+                   key=lambda r: r["epoch"])
+    if not train:
+        raise ConfigError(f"no training metrics in {Path(args.workdir) / 'metrics.jsonl'}")
+    panels = 3 if evals else 2
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.6))
+    epochs = [r["epoch"] for r in train]
+    axes[0].plot(epochs, [r["d_loss"] for r in train], label="D loss")
+    axes[0].plot(epochs, [r["g_loss"] for r in train], label="G loss")
+    axes[1].plot(epochs, [r["d_real"] for r in train], label="D(x)")
+    axes[1].plot(epochs, [r["d_fake"] for r in train], label="D(G(z))")
+    if evals:
+        axes[2].plot([r["epoch"] for r in evals], [r["fid"] for r in evals], "o-", label="MNIST-FID")
+        axes[2].set_yscale("log")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out = Path(args.out or Path(args.workdir) / "curves.png")
+    fig.savefig(out)
+    print(f"{len(train)} epochs, {len(evals)} evaluations -> {out}")
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
