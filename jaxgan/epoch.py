@@ -24,32 +24,37 @@ def epoch_plan(epoch_key: jax.Array, num_examples: int, batch_size: int, drop_la
 
 
 def _step_on(state: GANState, images: jax.Array, idx: jax.Array, key: jax.Array,
-             data_sharding: jax.sharding.Sharding | None) -> tuple[GANState, Metrics]:
+             data_sharding: jax.sharding.Sharding | None,
+             labels: jax.Array | None = None) -> tuple[GANState, Metrics]:
     batch = normalize(images[idx])
+    batch_labels = None if labels is None else labels[idx].astype(jnp.int32)
     if data_sharding is not None:
         batch = jax.lax.with_sharding_constraint(batch, data_sharding)
-    return train_step(state, batch, key, data_sharding)
+    return train_step(state, batch, key, data_sharding, batch_labels)
 
 
 def train_epoch(
     state: GANState,
     images: jax.Array,
     epoch_key: jax.Array,
+    labels: jax.Array | None = None,
     *,
     batch_size: int,
     drop_last: bool,
     data_sharding: jax.sharding.Sharding | None = None,
 ) -> tuple[GANState, Metrics]:
-    """Shuffle, normalise, batch and train one epoch on the device; metrics are per step (S,)."""
+    """Shuffle, normalise, batch and train one epoch on the device; metrics are per step (S,).
+
+    `labels` (N,) are needed only by a conditional GAN."""
     full, rest, keys = epoch_plan(epoch_key, images.shape[0], batch_size, drop_last)
 
     def body(state, xs):
         idx, key = xs
-        return _step_on(state, images, idx, key, data_sharding)
+        return _step_on(state, images, idx, key, data_sharding, labels)
 
     state, metrics = jax.lax.scan(body, state, (full, keys[: full.shape[0]]))
     if rest is not None:  # a second, smaller shape: the reference keeps the last partial batch
-        state, last = _step_on(state, images, rest, keys[-1], data_sharding)
+        state, last = _step_on(state, images, rest, keys[-1], data_sharding, labels)
         metrics = jax.tree.map(lambda m, x: jnp.concatenate([m, x[None]]), metrics, last)
     return state, metrics
 
@@ -58,6 +63,7 @@ def train_epoch_stepwise(
     state: GANState,
     images: jax.Array,
     epoch_key: jax.Array,
+    labels: jax.Array | None = None,
     *,
     batch_size: int,
     drop_last: bool,
@@ -69,6 +75,6 @@ def train_epoch_stepwise(
     batches = list(full) + ([rest] if rest is not None else [])
     history = []
     for idx, key in zip(batches, keys):
-        state, metrics = step_fn(state, images, idx, key, None)
+        state, metrics = step_fn(state, images, idx, key, None, labels)
         history.append(metrics)
     return state, jax.tree.map(lambda *xs: jnp.stack(xs), *history)

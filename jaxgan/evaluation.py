@@ -73,19 +73,45 @@ class Evaluator:
         test_images, _ = load_dataset("mnist", "test", data_dir, cache_dir)
         return cls(params, test_images)
 
-    def score_images(self, images: np.ndarray) -> dict[str, Any]:
-        """Metrics of float images (N, 28, 28) or (N, 784) in [-1, 1]."""
+    def score_images(self, images: np.ndarray, labels: np.ndarray | None = None) -> dict[str, Any]:
+        """Metrics of float images (N, 28, 28) or (N, 784) in [-1, 1].
+
+        With the `labels` a conditional generator was asked for, also the fraction of images the
+        classifier reads as their requested digit."""
         x = np.asarray(images, np.float32).reshape(len(images), 784)
         feats = classifier.batched(self.params, x, features=True)
         logits = classifier.batched(self.params, x, features=False).astype(np.float64)
         probs = np.exp(logits - logits.max(1, keepdims=True))
         probs /= probs.sum(1, keepdims=True)
-        return {"fid": frechet_distance(*gaussian(feats), *self.reference),
-                "classifier_score": classifier_score(probs),
-                **mode_coverage(probs), "num_samples": len(x)}
+        scores = {"fid": frechet_distance(*gaussian(feats), *self.reference),
+                  "classifier_score": classifier_score(probs),
+                  **mode_coverage(probs), "num_samples": len(x)}
+        if labels is not None:
+            scores["conditional_accuracy"] = float((probs.argmax(1) == np.asarray(labels)).mean())
+        return scores
 
     def score_generator(self, state: GANState, n: int = 10_000, seed: int = 0) -> dict[str, Any]:
-        z = latents(jax.random.key(seed), n, state.latent_dim)
-        gen = jax.jit(generate)
-        images = np.concatenate([np.asarray(gen(state, z[i: i + 1000])) for i in range(0, n, 1000)])
-        return self.score_images(images)
+        images, labels = sample_images(state, n, seed)
+        return self.score_images(images, labels)
+
+
+def sample_images(state: GANState, n: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """n generated images (N, 28, 28); a conditional generator gets balanced labels i % 10."""
+    z = latents(jax.random.key(seed), n, state.latent_dim)
+    labels = np.arange(n, dtype=np.int32) % 10 if state.conditional else None
+    gen = jax.jit(generate)
+    images = np.concatenate([
+        np.asarray(gen(state, z[i: i + 1000], None if labels is None else labels[i: i + 1000]))
+        for i in range(0, n, 1000)])
+    return images, labels
+
+
+def classification_accuracy_score(state: GANState, test_images_u8: np.ndarray,
+                                  test_labels: np.ndarray, n: int = 60_000, seed: int = 0) -> float:
+    """Train the evaluation classifier on n conditional samples only; its real test accuracy."""
+    if not state.conditional:
+        raise ValueError("the classification accuracy score needs a conditional generator")
+    images, labels = sample_images(state, n, seed)
+    pixels = np.clip((images.reshape(n, -1) + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+    params = classifier.train(pixels, labels, seed=seed)
+    return classifier.accuracy(params, test_images_u8, test_labels)

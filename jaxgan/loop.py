@@ -23,7 +23,7 @@ from jaxgan.data import default_cache_dir, load_dataset, steps_per_epoch
 from jaxgan.epoch import train_epoch
 from jaxgan.errors import ConfigError, TrainingError
 from jaxgan.runlog import MetricsLog, epoch_summary, progress_lines
-from jaxgan.sampling import generate, latents, save_png_atomic, tile
+from jaxgan.sampling import generate, grid_labels, latents, save_png_atomic, tile
 from jaxgan.step import GANState, create_train_state
 from jaxgan.tensorboard import SummaryWriter
 
@@ -100,7 +100,7 @@ def train_and_evaluate(
     prepare_workdir(workdir, resume, overwrite)
     is_main = jax.process_index() == 0
 
-    images, _ = load_dataset(config.dataset, "train", data_dir, cache_dir)
+    images, labels = load_dataset(config.dataset, "train", data_dir, cache_dir)
     if config.batch_size > len(images):
         raise ConfigError(f"--batch-size {config.batch_size} is larger than the dataset "
                           f"({len(images)} examples)")
@@ -108,6 +108,7 @@ def train_and_evaluate(
     parallel.check_divisible(mesh, len(images), config.batch_size, config.drop_last)
     replicated = parallel.replicated(mesh)
     images = jax.device_put(images, replicated)
+    labels = jax.device_put(labels, replicated) if config.conditional else None
     steps = steps_per_epoch(len(images), config.batch_size, config.drop_last)
 
     keys = run_keys(config.seed)
@@ -146,13 +147,14 @@ def train_and_evaluate(
 
         evaluator = Evaluator.for_mnist(cache_dir or default_cache_dir(), data_dir)
     fixed_z = latents(keys["sample"], GRID_SIZE, config.latent_dim)
+    fixed_labels = grid_labels(GRID_SIZE, 8, 8) if config.conditional else None
     sample_fn = jax.jit(generate)
     epoch_fn = jax.jit(
         functools.partial(train_epoch, batch_size=config.batch_size, drop_last=config.drop_last,
                           data_sharding=parallel.batch_sharded(mesh) if mesh.size > 1 else None),
         donate_argnums=0, out_shardings=replicated)
     t_ready = time.perf_counter()
-    epoch_fn = epoch_fn.lower(state, images, epoch_key(keys["train"], start_epoch)).compile()
+    epoch_fn = epoch_fn.lower(state, images, epoch_key(keys["train"], start_epoch), labels).compile()
     print(f"{len(images)} examples, {steps} steps/epoch on {mesh.size} "
           f"{mesh.devices.flat[0].platform} device(s); data and state ready in "
           f"{t_ready - t_start:.1f} s, epoch compiled in {time.perf_counter() - t_ready:.1f} s",
@@ -166,7 +168,7 @@ def train_and_evaluate(
     with deferred_interrupts() as interrupted:
         for epoch in range(start_epoch, config.epochs):
             t0 = time.perf_counter()
-            state, metrics = epoch_fn(state, images, epoch_key(keys["train"], epoch))
+            state, metrics = epoch_fn(state, images, epoch_key(keys["train"], epoch), labels)
             metrics = jax.device_get(metrics)  # the one host sync of the epoch
             _finite_or_raise(metrics, epoch, last_saved, workdir)
             seconds.append(time.perf_counter() - t0)
@@ -181,7 +183,7 @@ def train_and_evaluate(
                 if writer:
                     writer.scalars(epoch + 1, {f"train/{k}": v for k, v in summary.items()})
                 if epoch % config.sample_every == 0 or last:
-                    grid = tile(np.asarray(sample_fn(state, fixed_z)), 8, 8)
+                    grid = tile(np.asarray(sample_fn(state, fixed_z, fixed_labels)), 8, 8)
                     save_png_atomic(workdir / "images" / f"{epoch}.png", grid)
                     if writer:
                         writer.image(epoch + 1, "samples", grid)

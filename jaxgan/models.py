@@ -36,22 +36,46 @@ class TorchLinear(nn.Module):
 
 
 class Generator(nn.Module):
-    """z (B, latent_dim) -> image (B, 784) in [-1, 1]."""
+    """z (B, latent_dim) [+ class labels (B,)] -> image (B, 784) in [-1, 1].
+
+    The reference is depth 1, width 128, unconditional. With `num_classes`, a one-hot label is
+    concatenated to z (the classic conditional-GAN generator).
+    """
 
     hidden_dim: int = 128
+    depth: int = 1
+    num_classes: int = 0
 
     @nn.compact
-    def __call__(self, z: jax.Array) -> jax.Array:
-        h = nn.relu(TorchLinear(self.hidden_dim, name="hidden")(z))
+    def __call__(self, z: jax.Array, labels: jax.Array | None = None) -> jax.Array:
+        h = z
+        if self.num_classes:
+            h = jnp.concatenate([z, jax.nn.one_hot(labels, self.num_classes, dtype=z.dtype)], -1)
+        for i in range(self.depth):
+            h = nn.relu(TorchLinear(self.hidden_dim, name="hidden" if i == 0 else f"hidden{i}")(h))
         return jnp.tanh(TorchLinear(IMAGE_SIZE, name="out")(h))
 
 
 class Discriminator(nn.Module):
-    """image (B, 784) -> real/fake logit (B,). sigmoid(logit) is the reference's output."""
+    """image (B, 784) [+ class labels (B,)] -> real/fake logit (B,).
+
+    sigmoid(logit) is the reference's output. With `num_classes`, a projection discriminator
+    (Miyato & Koyama, 2018): logit += <embed(label), features>.
+    """
 
     hidden_dim: int = 128
+    depth: int = 1
+    num_classes: int = 0
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        h = nn.leaky_relu(TorchLinear(self.hidden_dim, name="hidden")(x), negative_slope=0.2)
-        return TorchLinear(1, name="out")(h)[..., 0]
+    def __call__(self, x: jax.Array, labels: jax.Array | None = None) -> jax.Array:
+        h = x
+        for i in range(self.depth):
+            h = nn.leaky_relu(TorchLinear(self.hidden_dim, name="hidden" if i == 0 else f"hidden{i}")(h),
+                              negative_slope=0.2)
+        logit = TorchLinear(1, name="out")(h)[..., 0]
+        if self.num_classes:
+            embed = nn.Embed(self.num_classes, self.hidden_dim, name="embed",
+                             embedding_init=nn.initializers.normal(1 / self.hidden_dim**0.5))
+            logit = logit + jnp.sum(embed(labels) * h, -1)
+        return logit

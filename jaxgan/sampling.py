@@ -12,9 +12,18 @@ import numpy as np
 from jaxgan.step import GANState
 
 
-def generate(state: GANState, z: jax.Array) -> jax.Array:
-    """Images (N, 28, 28) in [-1, 1] for latents z (N, latent_dim)."""
-    return state.generator.apply({"params": state.g_params}, z).reshape(-1, 28, 28)
+def generate(state: GANState, z: jax.Array, labels: jax.Array | None = None) -> jax.Array:
+    """Images (N, 28, 28) in [-1, 1] for latents z (N, latent_dim) [and class labels (N,)].
+
+    Uses the generator's EMA weights (the trained weights themselves when EMA is off)."""
+    return state.generator.apply({"params": state.sampling_params}, z, labels).reshape(-1, 28, 28)
+
+
+def grid_labels(n: int, rows: int, cols: int, digit: int | None = None) -> jax.Array:
+    """Class labels for a conditional grid: one digit per row (0..9 cycling), or all `digit`."""
+    if digit is not None:
+        return jnp.full((n,), digit, jnp.int32)
+    return (jnp.arange(n) // cols % 10).astype(jnp.int32)
 
 
 def latents(key: jax.Array, n: int, latent_dim: int) -> jax.Array:
@@ -88,13 +97,15 @@ def interpolation_latents(key: jax.Array, rows: int, cols: int, latent_dim: int)
     return jnp.concatenate([slerp(a, b, t) for a, b in ends])
 
 
-def save_npz(path: str | Path, images: np.ndarray, uint8: bool = False) -> None:
-    """`images` (N, 28, 28): float32 in [-1, 1], or uint8 0..255 with `uint8`. Atomic write."""
+def save_npz(path: str | Path, images: np.ndarray, uint8: bool = False,
+             labels: np.ndarray | None = None) -> None:
+    """`images` (N, 28, 28): float32 in [-1, 1], or uint8 0..255 with `uint8`; a conditional
+    model's `labels` (N,) beside them. Atomic write."""
     images = np.asarray(images, np.float32)
     if uint8:
         images = np.clip((images + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
     with open(tmp, "wb") as f:
-        np.savez(f, images=images)
+        np.savez(f, images=images, **({} if labels is None else {"labels": labels}))
     os.replace(tmp, path)

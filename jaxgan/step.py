@@ -14,30 +14,46 @@ from jaxgan.config import Config
 from jaxgan.models import IMAGE_SIZE, Discriminator, Generator
 
 Metrics = dict[str, jax.Array]
+NUM_CLASSES = 10
 
 
 class GANState(struct.PyTreeNode):
-    """Both networks' parameters and Adam states, and the number of steps taken."""
+    """Both networks' parameters and Adam states, the generator EMA, and the steps taken."""
 
     step: jax.Array
     g_params: Any
     d_params: Any
     g_opt_state: optax.OptState
     d_opt_state: optax.OptState
+    g_ema_params: Any  # the generator's weight EMA; an empty dict when EMA is off
     generator: nn.Module = struct.field(pytree_node=False)
     discriminator: nn.Module = struct.field(pytree_node=False)
     g_tx: optax.GradientTransformation = struct.field(pytree_node=False)
     d_tx: optax.GradientTransformation = struct.field(pytree_node=False)
     latent_dim: int = struct.field(pytree_node=False)
+    loss: str = struct.field(pytree_node=False, default="bce")
+    label_smoothing: float = struct.field(pytree_node=False, default=0.0)
+    ema_decay: float = struct.field(pytree_node=False, default=0.0)
+
+    @property
+    def conditional(self) -> bool:
+        return bool(self.generator.num_classes)
+
+    @property
+    def sampling_params(self) -> Any:
+        """The generator weights that samples and evaluation use: the EMA when it is on."""
+        return self.g_ema_params if self.ema_decay else self.g_params
 
 
 def create_train_state(config: Config, key: jax.Array) -> GANState:
     """Initialise G and D (PyTorch-default init) and one Adam per network."""
     g_key, d_key = jax.random.split(key)
-    generator = Generator(config.hidden_dim)
-    discriminator = Discriminator(config.hidden_dim)
-    g_params = generator.init(g_key, jnp.zeros((1, config.latent_dim)))["params"]
-    d_params = discriminator.init(d_key, jnp.zeros((1, IMAGE_SIZE)))["params"]
+    classes = NUM_CLASSES if config.conditional else 0
+    generator = Generator(config.hidden_dim, config.depth, classes)
+    discriminator = Discriminator(config.hidden_dim, config.depth, classes)
+    labels = jnp.zeros((1,), jnp.int32) if classes else None
+    g_params = generator.init(g_key, jnp.zeros((1, config.latent_dim)), labels)["params"]
+    d_params = discriminator.init(d_key, jnp.zeros((1, IMAGE_SIZE)), labels)["params"]
     g_tx = optax.adam(config.lr, b1=config.beta1, b2=config.beta2, eps=config.eps)
     d_tx = optax.adam(config.lr, b1=config.beta1, b2=config.beta2, eps=config.eps)
     return GANState(
@@ -46,11 +62,15 @@ def create_train_state(config: Config, key: jax.Array) -> GANState:
         d_params=d_params,
         g_opt_state=g_tx.init(g_params),
         d_opt_state=d_tx.init(d_params),
+        g_ema_params=jax.tree.map(jnp.copy, g_params) if config.ema_decay else {},
         generator=generator,
         discriminator=discriminator,
         g_tx=g_tx,
         d_tx=d_tx,
         latent_dim=config.latent_dim,
+        loss=config.loss,
+        label_smoothing=config.label_smoothing,
+        ema_decay=config.ema_decay,
     )
 
 
@@ -59,27 +79,45 @@ def bce_with_logits(logits: jax.Array, label: float) -> jax.Array:
     return optax.sigmoid_binary_cross_entropy(logits, jnp.full_like(logits, label)).mean()
 
 
+def d_objective(loss: str, real: jax.Array, fake: jax.Array, smoothing: float) -> jax.Array:
+    if loss == "hinge":
+        return jax.nn.relu(1 - real).mean() + jax.nn.relu(1 + fake).mean()
+    if loss == "lsgan":
+        return 0.5 * ((real - 1) ** 2).mean() + 0.5 * (fake**2).mean()
+    return bce_with_logits(real, 1.0 - smoothing) + bce_with_logits(fake, 0.0)
+
+
+def g_objective(loss: str, fake: jax.Array) -> jax.Array:
+    if loss == "hinge":
+        return -fake.mean()
+    if loss == "lsgan":
+        return 0.5 * ((fake - 1) ** 2).mean()
+    return bce_with_logits(fake, 1.0)  # non-saturating, as the reference
+
+
 def train_step(
     state: GANState,
     batch: jax.Array,
     key: jax.Array,
     noise_sharding: jax.sharding.Sharding | None = None,
+    labels: jax.Array | None = None,
 ) -> tuple[GANState, Metrics]:
     """One reference iteration: D step on real (1) and G(z) (0), then G step on the same z.
 
     `batch` is (B, 784) float32 in [-1, 1]; `key` draws z ~ N(0, I). The G step scores the same
     fake images against the *updated* D with label 1 (non-saturating loss). G is run forward once:
-    its VJP is kept for the G step.
+    its VJP is kept for the G step. A conditional GAN gets the batch's class `labels` (B,) and
+    generates the fakes for the same labels.
     """
     z = jax.random.normal(key, (batch.shape[0], state.latent_dim), batch.dtype)
     if noise_sharding is not None:
         z = jax.lax.with_sharding_constraint(z, noise_sharding)
-    fake, g_vjp = jax.vjp(lambda p: state.generator.apply({"params": p}, z), state.g_params)
+    fake, g_vjp = jax.vjp(lambda p: state.generator.apply({"params": p}, z, labels), state.g_params)
 
     def d_loss_fn(d_params):
-        real_logits = state.discriminator.apply({"params": d_params}, batch)
-        fake_logits = state.discriminator.apply({"params": d_params}, fake)
-        loss = bce_with_logits(real_logits, 1.0) + bce_with_logits(fake_logits, 0.0)
+        real_logits = state.discriminator.apply({"params": d_params}, batch, labels)
+        fake_logits = state.discriminator.apply({"params": d_params}, fake, labels)
+        loss = d_objective(state.loss, real_logits, fake_logits, state.label_smoothing)
         return loss, (real_logits, fake_logits)
 
     (d_loss, (real_logits, fake_logits)), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
@@ -88,12 +126,15 @@ def train_step(
     d_params = optax.apply_updates(state.d_params, d_updates)
 
     def g_loss_fn(images):
-        return bce_with_logits(state.discriminator.apply({"params": d_params}, images), 1.0)
+        return g_objective(state.loss, state.discriminator.apply({"params": d_params}, images, labels))
 
     g_loss, dloss_dfake = jax.value_and_grad(g_loss_fn)(fake)
     (g_grads,) = g_vjp(dloss_dfake)
     g_updates, g_opt_state = state.g_tx.update(g_grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, g_updates)
+    g_ema = state.g_ema_params
+    if state.ema_decay:
+        g_ema = optax.incremental_update(g_params, g_ema, 1 - state.ema_decay)
 
     new_state = state.replace(
         step=state.step + 1,
@@ -101,6 +142,7 @@ def train_step(
         d_params=d_params,
         g_opt_state=g_opt_state,
         d_opt_state=d_opt_state,
+        g_ema_params=g_ema,
     )
     metrics = {
         "d_loss": d_loss,

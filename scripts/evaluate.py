@@ -20,6 +20,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--n", type=cli.positive_int, default=10_000, help="samples to draw (10000)")
     parser.add_argument("--seed", type=int, default=0, help="latent noise seed (0)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--cas", action="store_true",
+                        help="conditional models: also train the classifier on 60,000 generated "
+                             "samples and report its real test accuracy (a few minutes on a CPU)")
     cli.add_data_args(parser)
     args = parser.parse_args(argv)
 
@@ -42,6 +45,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         state, meta = restore_path(args.checkpoint or args.workdir)
         scores = evaluator.score_generator(state, args.n, args.seed)
+        if args.cas:
+            from jaxgan.data import load_dataset
+            from jaxgan.evaluation import classification_accuracy_score
+
+            if not state.conditional:
+                raise ConfigError("--cas needs a conditional model (trained with --conditional)")
+            test_images, test_labels = load_dataset("mnist", "test", args.data_dir,
+                                                    cli.cache_dir(args) or default_cache_dir())
+            scores["cas"] = classification_accuracy_score(state, test_images, test_labels,
+                                                          seed=args.seed)
         record = {"kind": "eval", "epoch": meta["epoch"], "seed": args.seed}
         workdir = Path(args.checkpoint).parent.parent if args.checkpoint else Path(args.workdir)
         MetricsLog(workdir).append({**record, **scores})
@@ -51,7 +64,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"{record}: MNIST-FID {scores['fid']:.3f}, classifier score "
               f"{scores['classifier_score']:.3f}, classes covered {scores['classes_covered']}/10, "
               f"KL to uniform {scores['kl_to_uniform']:.3f}, histogram {scores['histogram']} "
-              f"({scores['num_samples']} samples)")
+              f"({scores['num_samples']} samples)"
+              + (f", conditional accuracy {scores['conditional_accuracy']:.4f}"
+                 if "conditional_accuracy" in scores else "")
+              + (f", CAS {scores['cas']:.4f}" if "cas" in scores else ""))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--n", type=cli.positive_int, default=None,
                         help="samples to draw (default: rows x cols of --grid)")
     parser.add_argument("--grid", type=grid_shape, default=(8, 8), help="ROWSxCOLS (8x8)")
+    parser.add_argument("--digit", type=int, choices=range(10), default=None, metavar="0-9",
+                        help="conditional models: draw only this digit (default: one digit per row)")
     parser.add_argument("--interpolate", action="store_true",
                         help="each row: a spherical interpolation between two random latents")
     parser.add_argument("--out", default=None, help="grid PNG path (default: WORKDIR/samples.png)")
@@ -48,7 +50,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     from jaxgan.checkpoint import restore_path
     from jaxgan.config import Config
-    from jaxgan.sampling import generate, interpolation_latents, latents, plot_grid, save_npz
+    from jaxgan.sampling import (generate, grid_labels, interpolation_latents, latents, plot_grid,
+                                 save_npz)
 
     source = Path(args.checkpoint or args.workdir)
     state, meta = restore_path(source)
@@ -60,15 +63,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         z = interpolation_latents(key, rows, cols, config.latent_dim)
     else:
         z = latents(key, n, config.latent_dim)
-    images = np.asarray(jax.jit(generate)(state, z))
+    if args.digit is not None and not state.conditional:
+        raise ConfigError("--digit needs a conditional model (trained with --conditional)")
+    labels = grid_labels(len(z), rows, cols, args.digit) if state.conditional else None
+    images = np.asarray(jax.jit(generate)(state, z, labels))
     out = Path(args.out) if args.out else (
         Path(args.workdir) / "samples.png" if not args.checkpoint else source.parent.parent / "samples.png")
     if out.suffix.lower() != ".png":
         raise ConfigError(f"--out must be a .png file, got {out}")
     try:
-        plot_grid(images, rows, cols, out=out, show=args.show)
+        row_labels = ([str(int(labels[r * cols])) for r in range(rows)]
+                      if labels is not None and args.digit is None else None)
+        plot_grid(images, rows, cols, out=out, show=args.show, row_labels=row_labels)
         if args.export:
-            save_npz(args.export, images, uint8=args.uint8)
+            save_npz(args.export, images, uint8=args.uint8,
+                     labels=None if labels is None else np.asarray(labels))
     except OSError as e:
         raise ConfigError(f"cannot write {e.filename}: {e.strerror}") from None
     print(f"epoch {meta['epoch']} checkpoint: {len(images)} samples -> {out}"

@@ -20,6 +20,10 @@ CONFIG_FLAGS = [
     ("--beta2", cli.unit_interval, "Adam beta2 (0.999)"),
     ("--latent-dim", cli.positive_int, "latent size (100)"),
     ("--hidden-dim", cli.positive_int, "hidden width of G and D (128)"),
+    ("--depth", cli.positive_int, "hidden layers of G and D (1)"),
+    ("--loss", str, "objective: bce (the reference), hinge or lsgan"),
+    ("--label-smoothing", float, "one-sided label smoothing of D's real target, bce only (0)"),
+    ("--ema-decay", float, "generator weight EMA for samples/evaluation, e.g. 0.999 (0: off)"),
     ("--seed", int, "seed of initialisation, data order and noise (0)"),
     ("--dataset", str, "TFDS dataset: mnist or fashion_mnist (mnist)"),
     ("--sample-every", cli.positive_int, "epochs between sample grids (10)"),
@@ -37,6 +41,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.add_argument(flag, type=type_, default=argparse.SUPPRESS, help=help_)
     parser.add_argument("--drop-last", action="store_true", default=argparse.SUPPRESS,
                         help="drop each epoch's last partial batch (the reference keeps it)")
+    parser.add_argument("--conditional", action="store_true", default=argparse.SUPPRESS,
+                        help="class-conditional GAN: MNIST labels feed G and a projection D")
+    parser.add_argument("--preset", default=None,
+                        help="start from a named config: reference (default) or quality")
     parser.add_argument("--workdir", default="runs/mnist_gan",
                         help="checkpoints, images/, metrics.jsonl and config.json go here")
     cli.add_data_args(parser)
@@ -56,8 +64,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def build_config(args: argparse.Namespace) -> Config:
     """Flags given override the defaults, or on --resume the run's saved config."""
     saved = Path(args.workdir) / "config.json"
-    base = Config.from_json(json.loads(saved.read_text())) if args.resume and saved.exists() else Config()
-    fields = {flag[2:].replace("-", "_") for flag, *_ in CONFIG_FLAGS} | {"drop_last"}
+    if args.resume and saved.exists():
+        base = Config.from_json(json.loads(saved.read_text()))
+    else:
+        base = Config.preset(args.preset or "reference")
+    fields = {flag[2:].replace("-", "_") for flag, *_ in CONFIG_FLAGS} | {"drop_last", "conditional"}
     return base.replace(**{k: v for k, v in vars(args).items() if k in fields})
 
 
