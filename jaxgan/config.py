@@ -98,6 +98,6 @@ class Config:
 # (README, "Beyond the reference"). "reference" is the default Config.
 PRESETS: dict[str, dict[str, Any]] = {
     "reference": {},
-    "quality": {"hidden_dim": 512, "beta1": 0.5, "ema_decay": 0.999, "loss": "lsgan",
-                "epochs": 34},
+    "quality": {"hidden_dim": 512, "beta1": 0.5, "ema_decay": 0.999, "loss": "hinge",
+                "epochs": 31},
 }
