@@ -54,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                                  save_npz)
 
     source = Path(args.checkpoint or args.workdir)
+    out = Path(args.out) if args.out else (
+        source.parent.parent if args.checkpoint else source) / "samples.png"
+    if out.suffix.lower() != ".png":
+        raise ConfigError(f"--out must be a .png file, got {out}")
     state, meta = restore_path(source)
     config = Config.from_json(meta["config"])
     rows, cols = args.grid
@@ -67,12 +71,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise ConfigError("--digit needs a conditional model (trained with --conditional)")
     labels = grid_labels(len(z), rows, cols, args.digit) if state.conditional else None
     images = np.asarray(jax.jit(generate)(state, z, labels))
-    out = Path(args.out) if args.out else (
-        Path(args.workdir) / "samples.png" if not args.checkpoint else source.parent.parent / "samples.png")
-    if out.suffix.lower() != ".png":
-        raise ConfigError(f"--out must be a .png file, got {out}")
     try:
-        row_labels = ([str(int(labels[r * cols])) for r in range(rows)]
+        row_labels = ([str(int(labels[r * cols])) for r in range(rows) if r * cols < len(labels)]
                       if labels is not None and args.digit is None else None)
         plot_grid(images, rows, cols, out=out, show=args.show, row_labels=row_labels)
         if args.export:
