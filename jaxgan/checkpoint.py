@@ -100,8 +100,8 @@ def restore_latest(directory: str | Path, expected: Config | None = None,
 def set_aside_newer(directory: str | Path, epoch: int) -> list[Path]:
     """Move checkpoints newer than `epoch` (unreadable ones skipped on resume) out of the way.
 
-    They are kept, renamed into `unreadable/`, for inspection; a resumed run will save new
-    checkpoints under their names.
+    They are kept, renamed into WORKDIR/unreadable_checkpoints/, for inspection; a resumed run
+    will save new checkpoints under their names.
     """
     directory = Path(directory)
     moved = []

@@ -45,19 +45,21 @@ class Conv3x3(nn.Module):
 
 
 class Classifier(nn.Module):
-    """conv32-pool-conv64-pool-dense128-dense10 on (B, 784) images in [-1, 1]."""
+    """conv32-pool-conv64-pool-dense128-dense10 on (B, 784) images in [-1, 1].
+
+    Returns (penultimate features (B, 128), logits (B, 10))."""
 
     @nn.compact
-    def __call__(self, x: jax.Array, features: bool = False) -> jax.Array:
+    def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         x = x.reshape(-1, 28, 28, 1)
         x = nn.max_pool(nn.relu(Conv3x3(32)(x)), (2, 2), (2, 2))
         x = nn.max_pool(nn.relu(Conv3x3(64)(x)), (2, 2), (2, 2))
         h = nn.relu(nn.Dense(FEATURE_DIM)(x.reshape(x.shape[0], -1)))
-        return h if features else nn.Dense(10)(h)
+        return h, nn.Dense(10)(h)
 
 
 def _loss(params, images, labels):
-    logits = Classifier().apply({"params": params}, images)
+    _, logits = Classifier().apply({"params": params}, images)
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
 
@@ -101,21 +103,20 @@ def train(images: np.ndarray, labels: np.ndarray, *, epochs: int = TRAIN_EPOCHS,
     return params
 
 
-@functools.partial(jax.jit, static_argnames="features")
-def apply(params, images: jax.Array, features: bool = False) -> jax.Array:
-    return Classifier().apply({"params": params}, images, features=features)
+@jax.jit
+def apply(params, images: jax.Array) -> tuple[jax.Array, jax.Array]:
+    return Classifier().apply({"params": params}, images)
 
 
-def batched(params, images: np.ndarray, features: bool, batch_size: int = 1000) -> np.ndarray:
-    """Logits or features of float images (N, 784) in [-1, 1], in fixed-size batches."""
-    out = []
-    for i in range(0, len(images), batch_size):
-        out.append(np.asarray(apply(params, jnp.asarray(images[i: i + batch_size]), features)))
-    return np.concatenate(out)
+def batched(params, images: np.ndarray, batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """(features, logits) of float images (N, 784) in [-1, 1], in fixed-size batches."""
+    out = [jax.device_get(apply(params, jnp.asarray(images[i: i + batch_size])))
+           for i in range(0, len(images), batch_size)]
+    return np.concatenate([f for f, _ in out]), np.concatenate([l for _, l in out])
 
 
 def accuracy(params, images_u8: np.ndarray, labels: np.ndarray) -> float:
-    logits = batched(params, np.asarray(normalize(images_u8)), features=False)
+    _, logits = batched(params, np.asarray(normalize(images_u8)))
     return float((logits.argmax(-1) == labels).mean())
 
 

@@ -6,7 +6,6 @@ batching are pure JAX functions of an epoch key, so they run inside the compiled
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import os
 import socket
@@ -18,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan.errors import DataError
+from jaxgan.files import atomic_path
 
 # Pinned so that the decoded-array cache can be looked up without importing TensorFlow.
 DATASET_VERSIONS = {"mnist": "3.0.1", "fashion_mnist": "3.0.1"}
@@ -121,15 +121,11 @@ def _read_cache(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _write_cache(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, images=images, labels=labels)
-        os.replace(tmp, path)  # atomic: readers never see a half-written cache
     except OSError as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         print(f"warning: cannot write data cache {path} ({e.strerror}); continuing without it",
               file=sys.stderr)
 

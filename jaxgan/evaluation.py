@@ -12,7 +12,7 @@ import scipy.linalg
 
 from jaxgan import classifier
 from jaxgan.data import load_dataset, normalize
-from jaxgan.sampling import generate, latents
+from jaxgan.sampling import generate, latents, to_uint8
 from jaxgan.step import GANState
 
 COVERAGE_SHARE = 0.02  # a class counts as covered with at least 2% of the samples
@@ -64,7 +64,7 @@ class Evaluator:
 
     def __init__(self, params: Any, reference_images_u8: np.ndarray):
         self.params = params
-        real = classifier.batched(params, np.asarray(normalize(reference_images_u8)), features=True)
+        real, _ = classifier.batched(params, np.asarray(normalize(reference_images_u8)))
         self.reference = gaussian(real)
 
     @classmethod
@@ -79,8 +79,8 @@ class Evaluator:
         With the `labels` a conditional generator was asked for, also the fraction of images the
         classifier reads as their requested digit."""
         x = np.asarray(images, np.float32).reshape(len(images), 784)
-        feats = classifier.batched(self.params, x, features=True)
-        logits = classifier.batched(self.params, x, features=False).astype(np.float64)
+        feats, logits = classifier.batched(self.params, x)
+        logits = logits.astype(np.float64)
         probs = np.exp(logits - logits.max(1, keepdims=True))
         probs /= probs.sum(1, keepdims=True)
         scores = {"fid": frechet_distance(*gaussian(feats), *self.reference),
@@ -112,6 +112,6 @@ def classification_accuracy_score(state: GANState, test_images_u8: np.ndarray,
     if not state.conditional:
         raise ValueError("the classification accuracy score needs a conditional generator")
     images, labels = sample_images(state, n, seed)
-    pixels = np.clip((images.reshape(n, -1) + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+    pixels = to_uint8(images.reshape(n, -1))
     params = classifier.train(pixels, labels, seed=seed)
     return classifier.accuracy(params, test_images_u8, test_labels)

@@ -22,6 +22,7 @@ from jaxgan.config import Config
 from jaxgan.data import default_cache_dir, load_dataset, steps_per_epoch
 from jaxgan.epoch import train_epoch
 from jaxgan.errors import ConfigError, TrainingError
+from jaxgan.files import atomic_path
 from jaxgan.runlog import MetricsLog, epoch_summary, progress_lines
 from jaxgan.sampling import generate, grid_labels, latents, save_png_atomic, tile
 from jaxgan.step import GANState, create_train_state
@@ -65,9 +66,8 @@ def clear_run(workdir: Path) -> None:
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def _finite_or_raise(metrics: dict[str, np.ndarray], epoch: int, last_saved: int,

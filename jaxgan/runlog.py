@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from jaxgan.files import atomic_path
 
 
 def progress_lines(epoch: int, epochs: int, metrics: dict[str, np.ndarray],
@@ -43,9 +44,8 @@ class MetricsLog:
     def truncate_after(self, epoch: int) -> None:
         """Drop rows past `epoch` (written by a run that died before checkpointing them)."""
         kept = [r for r in self.read() if r.get("epoch", 0) <= epoch]
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
-        os.replace(tmp, self.path)
+        with atomic_path(self.path) as tmp:
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
 
     def append(self, row: dict[str, Any]) -> None:
         with open(self.path, "a") as f:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan.files import atomic_path
 from jaxgan.step import GANState
 
 
@@ -40,11 +40,21 @@ def slerp(a: jax.Array, b: jax.Array, t: jax.Array) -> jax.Array:
     return jnp.where(so < 1e-6, lerp, (jnp.sin((1 - t) * omega) * a + jnp.sin(t * omega) * b) / so)
 
 
+def to_uint8(images) -> np.ndarray:
+    """Images in [-1, 1] -> uint8 pixels 0..255 (rounded, clipped)."""
+    return np.clip((np.asarray(images) + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+
+
+def from_uint8(pixels) -> np.ndarray:
+    """uint8 pixels 0..255 -> float32 images in [-1, 1]."""
+    return np.asarray(pixels, np.float32) / 127.5 - 1
+
+
 def tile(images: np.ndarray, rows: int, cols: int, pad: int = 2) -> np.ndarray:
     """(N, H, W) in [-1, 1] -> one (rows*(H+pad)+pad, ...) uint8 mosaic, as torchvision's save_image."""
     n, h, w = images.shape
     canvas = np.zeros((rows * (h + pad) + pad, cols * (w + pad) + pad), np.uint8)
-    pixels = np.clip((np.asarray(images) + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+    pixels = to_uint8(images)
     for i in range(min(n, rows * cols)):
         r, c = divmod(i, cols)
         canvas[pad + r * (h + pad): pad + r * (h + pad) + h,
@@ -56,10 +66,8 @@ def save_png_atomic(path: str | Path, array: np.ndarray) -> None:
     """Write a grey image as PNG; a crash mid-write never leaves a truncated file at `path`."""
     import matplotlib.image
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    matplotlib.image.imsave(tmp, array, cmap="gray", vmin=0, vmax=255)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        matplotlib.image.imsave(tmp, array, cmap="gray", vmin=0, vmax=255, format="png")
 
 
 def plot_grid(images: np.ndarray, rows: int, cols: int, out: str | Path | None = None,
@@ -81,10 +89,8 @@ def plot_grid(images: np.ndarray, rows: int, cols: int, out: str | Path | None =
             axes[r, 0].set_title(label, loc="left", fontsize=8)
     fig.tight_layout()
     if out is not None:
-        path = Path(out)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix or '.png'}")
-        fig.savefig(tmp, format=(path.suffix[1:] or "png"))
-        os.replace(tmp, path)
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, format=Path(out).suffix[1:] or "png")
     if show:
         plt.show()
     plt.close(fig)
@@ -103,9 +109,6 @@ def save_npz(path: str | Path, images: np.ndarray, uint8: bool = False,
     model's `labels` (N,) beside them. Atomic write."""
     images = np.asarray(images, np.float32)
     if uint8:
-        images = np.clip((images + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    with open(tmp, "wb") as f:
+        images = to_uint8(images)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, images=images, **({} if labels is None else {"labels": labels}))
-    os.replace(tmp, path)

@@ -32,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from jaxgan.data import default_cache_dir
     from jaxgan.evaluation import Evaluator
     from jaxgan.runlog import MetricsLog
+    from jaxgan.sampling import from_uint8
 
     evaluator = Evaluator.for_mnist(cli.cache_dir(args) or default_cache_dir(), args.data_dir)
     if args.samples:
@@ -40,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         except (OSError, KeyError, ValueError) as e:
             raise ConfigError(f"cannot read images from {args.samples} ({type(e).__name__})") from None
         if images.dtype == np.uint8:
-            images = images.astype(np.float32) / 127.5 - 1
+            images = from_uint8(images)
         scores, record = evaluator.score_images(images), {"samples": args.samples}
     else:
         state, meta = restore_path(args.checkpoint or args.workdir)
