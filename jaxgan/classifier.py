@@ -21,27 +21,10 @@ import orbax.checkpoint as ocp
 
 from jaxgan.data import load_dataset, normalize
 from jaxgan.errors import CheckpointError
+from jaxgan.layers import Conv3x3
 
 FEATURE_DIM = 128
 CLASSIFIER_VERSION = "cnn-v1"  # part of the cache path: change it when the recipe changes
-
-
-def patches3x3(x: jax.Array) -> jax.Array:
-    """(B, H, W, C) -> (B, H, W, 9C): each pixel's 3x3 'same'-padded neighbourhood."""
-    h, w = x.shape[1:3]
-    p = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    return jnp.concatenate([p[:, i:i + h, j:j + w] for i in range(3) for j in range(3)], -1)
-
-
-class Conv3x3(nn.Module):
-    """A 3x3 'same' convolution written as patches @ kernel: XLA's CPU convolutions (and their
-    gradients) are an order of magnitude slower than this matmul at MNIST's sizes."""
-
-    features: int
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        return nn.Dense(self.features)(patches3x3(x))
 
 
 class Classifier(nn.Module):

@@ -12,16 +12,21 @@ from jaxgan.errors import ConfigError
 @dataclasses.dataclass(frozen=True)
 class Config:
     # Model (shape-defining: a checkpoint only fits the same values).
+    arch: str = "mlp"  # "mlp" (the reference) or "dcgan" (convolutional G and D)
     latent_dim: int = 100
-    hidden_dim: int = 128
-    depth: int = 1  # hidden layers of G and of D
+    hidden_dim: int = 128  # mlp
+    depth: int = 1  # mlp: hidden layers of G and of D
+    channels: int = 64  # dcgan: G's last and D's first convolution width (the others: twice it)
     conditional: bool = False  # class-conditional G and (projection) D
     # Objective: "bce" (the reference: BCE, non-saturating G), "hinge" or "lsgan" (least squares).
     loss: str = "bce"
     label_smoothing: float = 0.0  # one-sided: D's real target is 1 - label_smoothing (bce only)
     ema_decay: float = 0.0  # generator weight EMA used for samples and evaluation (0: off)
+    d_dropout: float = 0.0  # dropout on D's last hidden features while training
+    r1_gamma: float = 0.0  # R1 gradient penalty on real images, gamma/2 * E||grad_x D(x)||^2 (0: off)
     # Optimisation (Adam, one per network, as torch.optim.Adam's defaults).
     lr: float = 2e-4
+    d_lr: float = 0.0  # D's learning rate when it differs from G's (two time-scale rule); 0: lr
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
@@ -39,17 +44,24 @@ class Config:
     eval_every: int = 0  # epochs between MNIST-FID/score evaluations during training (0: never)
     eval_samples: int = 2000  # generated samples per evaluation during training
 
-    SHAPE_FIELDS = ("latent_dim", "hidden_dim", "depth", "conditional")
+    SHAPE_FIELDS = ("arch", "latent_dim", "hidden_dim", "depth", "channels", "conditional")
+    ARCHS = ("mlp", "dcgan")
     LOSSES = ("bce", "hinge", "lsgan")
 
     def validate(self) -> "Config":
         if self.loss not in self.LOSSES:
             raise ConfigError(f"--loss must be one of {', '.join(self.LOSSES)}, got {self.loss!r}")
+        if self.arch not in self.ARCHS:
+            raise ConfigError(f"--arch must be one of {', '.join(self.ARCHS)}, got {self.arch!r}")
+        if not 0 <= self.d_dropout < 1:
+            raise ConfigError(f"--d-dropout must be in [0, 1), got {self.d_dropout!r}")
+        if not 0 <= self.r1_gamma < float("inf"):
+            raise ConfigError(f"--r1-gamma must be a finite number >= 0, got {self.r1_gamma!r}")
         if not 0 <= self.ema_decay < 1:
             raise ConfigError(f"--ema-decay must be in [0, 1), got {self.ema_decay!r}")
         if not 0 <= self.label_smoothing < 0.5:
             raise ConfigError(f"--label-smoothing must be in [0, 0.5), got {self.label_smoothing!r}")
-        positive = ("latent_dim", "hidden_dim", "depth", "batch_size", "epochs", "log_every",
+        positive = ("latent_dim", "hidden_dim", "depth", "channels", "batch_size", "epochs", "log_every",
                     "sample_every", "checkpoint_every", "keep")
         if not isinstance(self.eval_every, int) or self.eval_every < 0:
             raise ConfigError(f"--eval-every must be 0 (off) or a positive integer, got {self.eval_every!r}")
@@ -59,8 +71,10 @@ class Config:
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
-        if not self.lr > 0 or self.lr != self.lr or self.lr == float("inf"):
+        if not 0 < self.lr < float("inf"):
             raise ConfigError(f"--lr must be a finite number > 0, got {self.lr!r}")
+        if not 0 <= self.d_lr < float("inf"):
+            raise ConfigError(f"--d-lr must be a finite number > 0 (0: --lr), got {self.d_lr!r}")
         for name in ("beta1", "beta2"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"--{name} must be in [0, 1), got {getattr(self, name)!r}")
@@ -98,6 +112,6 @@ class Config:
 # (README, "Beyond the reference"). "reference" is the default Config.
 PRESETS: dict[str, dict[str, Any]] = {
     "reference": {},
-    "quality": {"hidden_dim": 512, "beta1": 0.5, "ema_decay": 0.999, "loss": "hinge",
-                "epochs": 31},
+    "quality": {"hidden_dim": 512, "latent_dim": 16, "beta1": 0.5, "lr": 1e-3, "ema_decay": 0.999,
+                "loss": "hinge", "d_dropout": 0.3, "epochs": 31},
 }

@@ -11,7 +11,7 @@ import optax
 from flax import struct
 
 from jaxgan.config import Config
-from jaxgan.models import IMAGE_SIZE, Discriminator, Generator
+from jaxgan.models import IMAGE_SIZE, make_models
 
 Metrics = dict[str, jax.Array]
 NUM_CLASSES = 10
@@ -34,6 +34,7 @@ class GANState(struct.PyTreeNode):
     loss: str = struct.field(pytree_node=False, default="bce")
     label_smoothing: float = struct.field(pytree_node=False, default=0.0)
     ema_decay: float = struct.field(pytree_node=False, default=0.0)
+    r1_gamma: float = struct.field(pytree_node=False, default=0.0)
 
     @property
     def conditional(self) -> bool:
@@ -49,13 +50,14 @@ def create_train_state(config: Config, key: jax.Array) -> GANState:
     """Initialise G and D (PyTorch-default init) and one Adam per network."""
     g_key, d_key = jax.random.split(key)
     classes = NUM_CLASSES if config.conditional else 0
-    generator = Generator(config.hidden_dim, config.depth, classes)
-    discriminator = Discriminator(config.hidden_dim, config.depth, classes)
+    generator, discriminator = make_models(
+        config.arch, hidden_dim=config.hidden_dim, depth=config.depth, channels=config.channels,
+        num_classes=classes, dropout=config.d_dropout)
     labels = jnp.zeros((1,), jnp.int32) if classes else None
     g_params = generator.init(g_key, jnp.zeros((1, config.latent_dim)), labels)["params"]
     d_params = discriminator.init(d_key, jnp.zeros((1, IMAGE_SIZE)), labels)["params"]
     g_tx = optax.adam(config.lr, b1=config.beta1, b2=config.beta2, eps=config.eps)
-    d_tx = optax.adam(config.lr, b1=config.beta1, b2=config.beta2, eps=config.eps)
+    d_tx = optax.adam(config.d_lr or config.lr, b1=config.beta1, b2=config.beta2, eps=config.eps)
     return GANState(
         step=jnp.zeros((), jnp.int32),
         g_params=g_params,
@@ -71,6 +73,7 @@ def create_train_state(config: Config, key: jax.Array) -> GANState:
         loss=config.loss,
         label_smoothing=config.label_smoothing,
         ema_decay=config.ema_decay,
+        r1_gamma=config.r1_gamma,
     )
 
 
@@ -95,6 +98,13 @@ def g_objective(loss: str, fake: jax.Array) -> jax.Array:
     return bce_with_logits(fake, 1.0)  # non-saturating, as the reference
 
 
+def _discriminate(state: GANState, d_params: Any, images: jax.Array, labels: jax.Array | None,
+                  dropout_key: jax.Array) -> jax.Array:
+    """D's logits in training mode (dropout on when configured)."""
+    rngs = {"dropout": dropout_key} if state.discriminator.dropout else None
+    return state.discriminator.apply({"params": d_params}, images, labels, train=True, rngs=rngs)
+
+
 def train_step(
     state: GANState,
     batch: jax.Array,
@@ -114,11 +124,22 @@ def train_step(
         z = jax.lax.with_sharding_constraint(z, noise_sharding)
     fake, g_vjp = jax.vjp(lambda p: state.generator.apply({"params": p}, z, labels), state.g_params)
 
+    # D's dropout masks: three independent draws from a key that leaves z's draw unchanged.
+    real_key, fake_key, g_step_key = jax.random.split(jax.random.fold_in(key, 1), 3)
+
     def d_loss_fn(d_params):
-        real_logits = state.discriminator.apply({"params": d_params}, batch, labels)
-        fake_logits = state.discriminator.apply({"params": d_params}, fake, labels)
+        def real_logits_fn(images):
+            return _discriminate(state, d_params, images, labels, real_key)
+
+        if state.r1_gamma:  # R1 (Mescheder et al., 2018): gamma/2 * E ||grad_x D(x)||^2 on reals
+            real_logits, real_vjp = jax.vjp(real_logits_fn, batch)
+            (grad_x,) = real_vjp(jnp.ones_like(real_logits))
+            penalty = 0.5 * state.r1_gamma * jnp.sum(grad_x**2, -1).mean()
+        else:
+            real_logits, penalty = real_logits_fn(batch), 0.0
+        fake_logits = _discriminate(state, d_params, fake, labels, fake_key)
         loss = d_objective(state.loss, real_logits, fake_logits, state.label_smoothing)
-        return loss, (real_logits, fake_logits)
+        return loss + penalty, (real_logits, fake_logits)
 
     (d_loss, (real_logits, fake_logits)), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
         state.d_params)
@@ -126,7 +147,7 @@ def train_step(
     d_params = optax.apply_updates(state.d_params, d_updates)
 
     def g_loss_fn(images):
-        return g_objective(state.loss, state.discriminator.apply({"params": d_params}, images, labels))
+        return g_objective(state.loss, _discriminate(state, d_params, images, labels, g_step_key))
 
     g_loss, dloss_dfake = jax.value_and_grad(g_loss_fn)(fake)
     (g_grads,) = g_vjp(dloss_dfake)
