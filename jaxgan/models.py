@@ -54,7 +54,7 @@ class Generator(nn.Module):
 
 class Discriminator(nn.Module):
     """The reference MLP: image (B, 784) [+ labels (B,)] -> logit (B,); sigmoid(logit) is the
-    reference's output. `dropout` on the hidden features applies when called with train=True."""
+    reference's output. `dropout` on the last hidden features applies when called with train=True."""
 
     hidden_dim: int = 128
     depth: int = 1
@@ -67,7 +67,7 @@ class Discriminator(nn.Module):
         for i in range(self.depth):
             h = nn.leaky_relu(TorchLinear(self.hidden_dim, name="hidden" if i == 0 else f"hidden{i}")(h),
                               negative_slope=0.2)
-            h = nn.Dropout(self.dropout, deterministic=not (train and self.dropout))(h)
+        h = nn.Dropout(self.dropout, deterministic=not train)(h)  # rate 0: the identity
         return _logit(h, labels, self.num_classes)
 
 
@@ -103,7 +103,7 @@ class ConvDiscriminator(nn.Module):
         for name, features in (("conv14", self.channels), ("conv7", 2 * self.channels)):
             h = nn.leaky_relu(TorchConv(features, 4, stride=2, name=name)(h), 0.2)
         h = h.reshape(h.shape[0], -1)
-        h = nn.Dropout(self.dropout, deterministic=not (train and self.dropout))(h)
+        h = nn.Dropout(self.dropout, deterministic=not train)(h)
         return _logit(h, labels, self.num_classes)
 
 

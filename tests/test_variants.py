@@ -30,6 +30,12 @@ def batch(n: int = 16) -> jax.Array:
     ({"ema_decay": 1.0}, "--ema-decay"),
     ({"label_smoothing": 0.7}, "--label-smoothing"),
     ({"depth": 0}, "--depth"),
+    ({"arch": "resnet"}, "--arch must be one of"),
+    ({"channels": 0}, "--channels"),
+    ({"d_dropout": 1.0}, "--d-dropout"),
+    ({"d_lr": -1e-4}, "--d-lr"),
+    ({"d_lr": float("nan")}, "--d-lr"),
+    ({"r1_gamma": -1.0}, "--r1-gamma"),
 ])
 def test_invalid_options_are_refused(changes, message):
     with pytest.raises(ConfigError, match=message):
