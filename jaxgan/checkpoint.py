@@ -64,8 +64,9 @@ def restore_epoch(manager: ocp.CheckpointManager, epoch: int,
     meta = read_meta(manager, epoch)
     saved = Config.from_json(meta["config"])
     if expected is not None and (diff := saved.shape_mismatches(expected)):
-        changes = ", ".join(f"--{f.replace('_', '-')} {getattr(saved, f)} (saved) vs "
-                            f"{getattr(expected, f)} (asked)" for f in diff)
+        mine, asked = saved.shape(), expected.shape()
+        changes = ", ".join(f"--{f.replace('_', '-')} {mine[f]} (saved) vs {asked[f]} (asked)"
+                            for f in diff)
         raise IncompatibleCheckpointError(f"checkpoint {epoch} was trained with other model shapes: {changes}")
     template = create_train_state(expected or saved, jax.random.key(0))
     restored = manager.restore(epoch, args=ocp.args.Composite(

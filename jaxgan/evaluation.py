@@ -12,6 +12,7 @@ import scipy.linalg
 
 from jaxgan import classifier
 from jaxgan.data import load_dataset, normalize
+from jaxgan.models import latent_codes
 from jaxgan.sampling import generate, latents, to_uint8
 from jaxgan.step import GANState
 
@@ -59,6 +60,16 @@ def mode_coverage(probs: np.ndarray) -> dict[str, Any]:
             "classes_covered": int((share >= COVERAGE_SHARE).sum())}
 
 
+def code_purity(codes: np.ndarray, predicted: np.ndarray, num_codes: int) -> dict[str, Any]:
+    """How far InfoGAN's codes found the digits, unsupervised: the share of samples whose predicted
+    digit is their code's most common one, and that digit per code (-1: code never drawn)."""
+    table = np.zeros((num_codes, 10), np.int64)
+    np.add.at(table, (np.asarray(codes), np.asarray(predicted)), 1)
+    digits = np.where(table.sum(1) > 0, table.argmax(1), -1)
+    return {"code_purity": float(table.max(1).sum() / max(table.sum(), 1)),
+            "code_digits": digits.tolist()}
+
+
 class Evaluator:
     """Holds the classifier and the real test set's feature Gaussian; scores image sets."""
 
@@ -73,11 +84,12 @@ class Evaluator:
         test_images, _ = load_dataset("mnist", "test", data_dir, cache_dir)
         return cls(params, test_images)
 
-    def score_images(self, images: np.ndarray, labels: np.ndarray | None = None) -> dict[str, Any]:
+    def score_images(self, images: np.ndarray, labels: np.ndarray | None = None,
+                     codes: np.ndarray | None = None, num_codes: int = 0) -> dict[str, Any]:
         """Metrics of float images (N, 28, 28) or (N, 784) in [-1, 1].
 
         With the `labels` a conditional generator was asked for, also the fraction of images the
-        classifier reads as their requested digit."""
+        classifier reads as their requested digit; with InfoGAN `codes` (N,), their `code_purity`."""
         x = np.asarray(images, np.float32).reshape(len(images), 784)
         feats, logits = classifier.batched(self.params, x)
         logits = logits.astype(np.float64)
@@ -88,22 +100,27 @@ class Evaluator:
                   **mode_coverage(probs), "num_samples": len(x)}
         if labels is not None:
             scores["conditional_accuracy"] = float((probs.argmax(1) == np.asarray(labels)).mean())
+        if codes is not None:
+            scores.update(code_purity(codes, probs.argmax(1), num_codes))
         return scores
 
     def score_generator(self, state: GANState, n: int = 10_000, seed: int = 0) -> dict[str, Any]:
-        images, labels = sample_images(state, n, seed)
-        return self.score_images(images, labels)
+        images, labels, codes = sample_images(state, n, seed)
+        return self.score_images(images, labels, codes, state.codes)
 
 
-def sample_images(state: GANState, n: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """n generated images (N, 28, 28); a conditional generator gets balanced labels i % 10."""
+def sample_images(state: GANState, n: int,
+                  seed: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """n generated images (N, 28, 28), the balanced labels i % 10 a conditional generator gets,
+    and the InfoGAN codes of the latents (None where they do not apply)."""
     z = latents(jax.random.key(seed), n, state.latent_dim)
     labels = np.arange(n, dtype=np.int32) % 10 if state.conditional else None
+    codes = np.asarray(latent_codes(z, state.codes)) if state.codes else None
     gen = jax.jit(generate)
     images = np.concatenate([
         np.asarray(gen(state, z[i: i + 1000], None if labels is None else labels[i: i + 1000]))
         for i in range(0, n, 1000)])
-    return images, labels
+    return images, labels, codes
 
 
 def classification_accuracy_score(state: GANState, test_images_u8: np.ndarray,
@@ -111,7 +128,7 @@ def classification_accuracy_score(state: GANState, test_images_u8: np.ndarray,
     """Train the evaluation classifier on n conditional samples only; its real test accuracy."""
     if not state.conditional:
         raise ValueError("the classification accuracy score needs a conditional generator")
-    images, labels = sample_images(state, n, seed)
+    images, labels, _ = sample_images(state, n, seed)
     pixels = to_uint8(images.reshape(n, -1))
     params = classifier.train(pixels, labels, seed=seed)
     return classifier.accuracy(params, test_images_u8, test_labels)

@@ -2,7 +2,8 @@
 
 Every layer uses PyTorch's default initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight
 and bias, so that training starts from the same distribution as the reference. Images are flat
-(B, 784) in [-1, 1] at every interface; discriminators return logits (B,).
+(B, 784) in [-1, 1] at every interface; discriminators return logits (B,), and with
+`with_codes=True` also the code logits (B, codes) of an InfoGAN Q head (Chen et al., 2016).
 """
 
 from __future__ import annotations
@@ -16,37 +17,54 @@ from jaxgan.layers import TorchConv, TorchLinear, upsample2x
 IMAGE_SIZE = 28 * 28
 
 
-def _generator_input(z: jax.Array, labels: jax.Array | None, num_classes: int) -> jax.Array:
-    """z, with the one-hot class label appended for a conditional generator."""
+def latent_codes(z: jax.Array, codes: int) -> jax.Array:
+    """The categorical code of each latent: the argmax of its first `codes` coordinates, uniform
+    over 0..codes-1 and independent of the rest of z ~ N(0, I)."""
+    return jnp.argmax(z[..., :codes], -1)
+
+
+def _generator_input(z: jax.Array, labels: jax.Array | None, num_classes: int,
+                     codes: int = 0) -> jax.Array:
+    """z, with the one-hot class label appended for a conditional generator. With `codes`, the
+    first `codes` coordinates of z are replaced by their one-hot argmax (InfoGAN's categorical code)."""
+    if codes:
+        z = jnp.concatenate([z[..., codes:], jax.nn.one_hot(latent_codes(z, codes), codes,
+                                                            dtype=z.dtype)], -1)
     if not num_classes:
         return z
     return jnp.concatenate([z, jax.nn.one_hot(labels, num_classes, dtype=z.dtype)], -1)
 
 
-def _logit(features: jax.Array, labels: jax.Array | None, num_classes: int) -> jax.Array:
-    """Linear real/fake logit of (B, F) features; conditional: + <embed(label), features>, the
-    projection discriminator (Miyato & Koyama, 2018). Call inside a compact method."""
+def _heads(features: jax.Array, labels: jax.Array | None, num_classes: int,
+           codes: int) -> tuple[jax.Array, jax.Array | None]:
+    """D's heads on (B, F) features; call inside a compact method.
+
+    The real/fake logit (B,) is linear; conditional: + <embed(label), features>, the projection
+    discriminator (Miyato & Koyama, 2018). With `codes`, also InfoGAN's Q head: the logits
+    (B, codes) of the categorical code the image was generated from (None without codes)."""
     logit = TorchLinear(1, name="out")(features)[..., 0]
     if num_classes:
         dim = features.shape[-1]
         embed = nn.Embed(num_classes, dim, name="embed",
                          embedding_init=nn.initializers.normal(1 / dim**0.5))
         logit = logit + jnp.sum(embed(labels) * features, -1)
-    return logit
+    code_logits = TorchLinear(codes, name="q")(features) if codes else None
+    return logit, code_logits
 
 
 class Generator(nn.Module):
     """The reference MLP: z (B, latent_dim) [+ labels (B,)] -> image (B, 784) in [-1, 1].
 
-    The reference is depth 1, width 128, unconditional."""
+    The reference is depth 1, width 128, unconditional, without codes."""
 
     hidden_dim: int = 128
     depth: int = 1
     num_classes: int = 0
+    codes: int = 0
 
     @nn.compact
     def __call__(self, z: jax.Array, labels: jax.Array | None = None) -> jax.Array:
-        h = _generator_input(z, labels, self.num_classes)
+        h = _generator_input(z, labels, self.num_classes, self.codes)
         for i in range(self.depth):
             h = nn.relu(TorchLinear(self.hidden_dim, name="hidden" if i == 0 else f"hidden{i}")(h))
         return jnp.tanh(TorchLinear(IMAGE_SIZE, name="out")(h))
@@ -60,15 +78,18 @@ class Discriminator(nn.Module):
     depth: int = 1
     num_classes: int = 0
     dropout: float = 0.0
+    codes: int = 0
 
     @nn.compact
-    def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = False) -> jax.Array:
+    def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = False,
+                 with_codes: bool = False) -> jax.Array | tuple[jax.Array, jax.Array | None]:
         h = x
         for i in range(self.depth):
             h = nn.leaky_relu(TorchLinear(self.hidden_dim, name="hidden" if i == 0 else f"hidden{i}")(h),
                               negative_slope=0.2)
         h = nn.Dropout(self.dropout, deterministic=not train)(h)  # rate 0: the identity
-        return _logit(h, labels, self.num_classes)
+        logit, code_logits = _heads(h, labels, self.num_classes, self.codes)
+        return (logit, code_logits) if with_codes else logit
 
 
 class ConvGenerator(nn.Module):
@@ -79,11 +100,13 @@ class ConvGenerator(nn.Module):
 
     channels: int = 64
     num_classes: int = 0
+    codes: int = 0
 
     @nn.compact
     def __call__(self, z: jax.Array, labels: jax.Array | None = None) -> jax.Array:
         c = self.channels
-        h = TorchLinear(7 * 7 * 2 * c, name="project")(_generator_input(z, labels, self.num_classes))
+        h = _generator_input(z, labels, self.num_classes, self.codes)
+        h = TorchLinear(7 * 7 * 2 * c, name="project")(h)
         h = nn.relu(h).reshape(-1, 7, 7, 2 * c)
         h = nn.relu(TorchConv(c, 3, name="conv14")(upsample2x(h)))
         h = TorchConv(1, 3, name="conv28")(upsample2x(h))
@@ -96,24 +119,28 @@ class ConvDiscriminator(nn.Module):
     channels: int = 64
     num_classes: int = 0
     dropout: float = 0.0
+    codes: int = 0
 
     @nn.compact
-    def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = False) -> jax.Array:
+    def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = False,
+                 with_codes: bool = False) -> jax.Array | tuple[jax.Array, jax.Array | None]:
         h = x.reshape(-1, 28, 28, 1)
         for name, features in (("conv14", self.channels), ("conv7", 2 * self.channels)):
             h = nn.leaky_relu(TorchConv(features, 4, stride=2, name=name)(h), 0.2)
         h = h.reshape(h.shape[0], -1)
         h = nn.Dropout(self.dropout, deterministic=not train)(h)
-        return _logit(h, labels, self.num_classes)
+        logit, code_logits = _heads(h, labels, self.num_classes, self.codes)
+        return (logit, code_logits) if with_codes else logit
 
 
 def make_models(arch: str, *, hidden_dim: int, depth: int, channels: int, num_classes: int,
-                dropout: float) -> tuple[nn.Module, nn.Module]:
+                dropout: float, g_depth: int = 0, g_hidden_dim: int = 0,
+                codes: int = 0) -> tuple[nn.Module, nn.Module]:
     """(generator, discriminator) of an architecture: "mlp" (the reference's) or "dcgan"."""
     if arch == "mlp":
-        return (Generator(hidden_dim, depth, num_classes),
-                Discriminator(hidden_dim, depth, num_classes, dropout))
+        return (Generator(g_hidden_dim or hidden_dim, g_depth or depth, num_classes, codes),
+                Discriminator(hidden_dim, depth, num_classes, dropout, codes))
     if arch == "dcgan":
-        return (ConvGenerator(channels, num_classes),
-                ConvDiscriminator(channels, num_classes, dropout))
+        return (ConvGenerator(channels, num_classes, codes),
+                ConvDiscriminator(channels, num_classes, dropout, codes))
     raise ValueError(f"unknown architecture {arch!r}")

@@ -19,11 +19,23 @@ def generate(state: GANState, z: jax.Array, labels: jax.Array | None = None) -> 
     return state.generator.apply({"params": state.sampling_params}, z, labels).reshape(-1, 28, 28)
 
 
-def grid_labels(n: int, rows: int, cols: int, digit: int | None = None) -> jax.Array:
-    """Class labels for a conditional grid: one digit per row (0..9 cycling), or all `digit`."""
+def grid_labels(n: int, rows: int, cols: int, digit: int | None = None,
+                classes: int = 10) -> jax.Array:
+    """Class labels (or InfoGAN codes) for a grid: one per row (0..classes-1 cycling), or all `digit`."""
     if digit is not None:
         return jnp.full((n,), digit, jnp.int32)
-    return (jnp.arange(n) // cols % 10).astype(jnp.int32)
+    return (jnp.arange(n) // cols % classes).astype(jnp.int32)
+
+
+def with_codes(z: jax.Array, codes: int, code: jax.Array) -> jax.Array:
+    """Latents z (N, D) whose InfoGAN code (the argmax of the first `codes` coordinates) is `code` (N,).
+
+    Swaps each row's largest head coordinate with coordinate `code`: a permutation of i.i.d.
+    coordinates, so z keeps its N(0, I) law conditioned on the code."""
+    rows = jnp.arange(z.shape[0])
+    current = jnp.argmax(z[:, :codes], -1)
+    top, there = z[rows, current], z[rows, code]
+    return z.at[rows, current].set(there).at[rows, code].set(top)
 
 
 def latents(key: jax.Array, n: int, latent_dim: int) -> jax.Array:
@@ -104,11 +116,12 @@ def interpolation_latents(key: jax.Array, rows: int, cols: int, latent_dim: int)
 
 
 def save_npz(path: str | Path, images: np.ndarray, uint8: bool = False,
-             labels: np.ndarray | None = None) -> None:
+             labels: np.ndarray | None = None, codes: np.ndarray | None = None) -> None:
     """`images` (N, 28, 28): float32 in [-1, 1], or uint8 0..255 with `uint8`; a conditional
-    model's `labels` (N,) beside them. Atomic write."""
+    model's `labels` (N,) and an InfoGAN model's `codes` (N,) beside them. Atomic write."""
     images = np.asarray(images, np.float32)
     if uint8:
         images = to_uint8(images)
+    extra = {name: value for name, value in (("labels", labels), ("codes", codes)) if value is not None}
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, images=images, **({} if labels is None else {"labels": labels}))
+        np.savez(f, images=images, **extra)

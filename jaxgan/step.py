@@ -11,7 +11,7 @@ import optax
 from flax import struct
 
 from jaxgan.config import Config
-from jaxgan.models import IMAGE_SIZE, make_models
+from jaxgan.models import IMAGE_SIZE, latent_codes, make_models
 
 Metrics = dict[str, jax.Array]
 NUM_CLASSES = 10
@@ -35,10 +35,16 @@ class GANState(struct.PyTreeNode):
     label_smoothing: float = struct.field(pytree_node=False, default=0.0)
     ema_decay: float = struct.field(pytree_node=False, default=0.0)
     r1_gamma: float = struct.field(pytree_node=False, default=0.0)
+    info_weight: float = struct.field(pytree_node=False, default=1.0)
 
     @property
     def conditional(self) -> bool:
         return bool(self.generator.num_classes)
+
+    @property
+    def codes(self) -> int:
+        """Size of the generator's InfoGAN categorical code (0: none)."""
+        return self.generator.codes
 
     @property
     def sampling_params(self) -> Any:
@@ -52,7 +58,8 @@ def create_train_state(config: Config, key: jax.Array) -> GANState:
     classes = NUM_CLASSES if config.conditional else 0
     generator, discriminator = make_models(
         config.arch, hidden_dim=config.hidden_dim, depth=config.depth, channels=config.channels,
-        num_classes=classes, dropout=config.d_dropout)
+        num_classes=classes, dropout=config.d_dropout, g_depth=config.g_depth,
+        g_hidden_dim=config.g_hidden_dim, codes=config.codes)
     labels = jnp.zeros((1,), jnp.int32) if classes else None
     g_params = generator.init(g_key, jnp.zeros((1, config.latent_dim)), labels)["params"]
     d_params = discriminator.init(d_key, jnp.zeros((1, IMAGE_SIZE)), labels)["params"]
@@ -74,6 +81,7 @@ def create_train_state(config: Config, key: jax.Array) -> GANState:
         label_smoothing=config.label_smoothing,
         ema_decay=config.ema_decay,
         r1_gamma=config.r1_gamma,
+        info_weight=config.info_weight,
     )
 
 
@@ -99,10 +107,21 @@ def g_objective(loss: str, fake: jax.Array) -> jax.Array:
 
 
 def _discriminate(state: GANState, d_params: Any, images: jax.Array, labels: jax.Array | None,
-                  dropout_key: jax.Array) -> jax.Array:
-    """D's logits in training mode (dropout on when configured)."""
+                  dropout_key: jax.Array) -> tuple[jax.Array, jax.Array | None]:
+    """D's logits (B,) in training mode (dropout on when configured), and with InfoGAN codes the
+    Q head's code logits (B, codes), else None."""
     rngs = {"dropout": dropout_key} if state.discriminator.dropout else None
-    return state.discriminator.apply({"params": d_params}, images, labels, train=True, rngs=rngs)
+    return state.discriminator.apply({"params": d_params}, images, labels, train=True, rngs=rngs,
+                                     with_codes=True)
+
+
+def info_loss(state: GANState, code_logits: jax.Array | None, z: jax.Array) -> jax.Array | float:
+    """InfoGAN's mutual-information bound as a loss: info_weight * CE(Q(G(z)), code(z)); 0 without
+    codes. D (which holds Q) and G both minimise it."""
+    if code_logits is None:
+        return 0.0
+    codes = latent_codes(z, state.codes)
+    return state.info_weight * optax.softmax_cross_entropy_with_integer_labels(code_logits, codes).mean()
 
 
 def train_step(
@@ -117,7 +136,7 @@ def train_step(
     `batch` is (B, 784) float32 in [-1, 1]; `key` draws z ~ N(0, I). The G step scores the same
     fake images against the *updated* D with label 1 (non-saturating loss). G is run forward once:
     its VJP is kept for the G step. A conditional GAN gets the batch's class `labels` (B,) and
-    generates the fakes for the same labels.
+    generates the fakes for the same labels. With InfoGAN codes, both steps add `info_loss`.
     """
     z = jax.random.normal(key, (batch.shape[0], state.latent_dim), batch.dtype)
     if noise_sharding is not None:
@@ -129,7 +148,7 @@ def train_step(
 
     def d_loss_fn(d_params):
         def real_logits_fn(images):
-            return _discriminate(state, d_params, images, labels, real_key)
+            return _discriminate(state, d_params, images, labels, real_key)[0]
 
         if state.r1_gamma:  # R1 (Mescheder et al., 2018): gamma/2 * E ||grad_x D(x)||^2 on reals
             real_logits, real_vjp = jax.vjp(real_logits_fn, batch)
@@ -137,17 +156,19 @@ def train_step(
             penalty = 0.5 * state.r1_gamma * jnp.sum(grad_x**2, -1).mean()
         else:
             real_logits, penalty = real_logits_fn(batch), 0.0
-        fake_logits = _discriminate(state, d_params, fake, labels, fake_key)
+        fake_logits, code_logits = _discriminate(state, d_params, fake, labels, fake_key)
         loss = d_objective(state.loss, real_logits, fake_logits, state.label_smoothing)
-        return loss + penalty, (real_logits, fake_logits)
+        info = info_loss(state, code_logits, z)
+        return loss + penalty + info, (real_logits, fake_logits, info)
 
-    (d_loss, (real_logits, fake_logits)), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
-        state.d_params)
+    (d_loss, (real_logits, fake_logits, info)), d_grads = jax.value_and_grad(
+        d_loss_fn, has_aux=True)(state.d_params)
     d_updates, d_opt_state = state.d_tx.update(d_grads, state.d_opt_state, state.d_params)
     d_params = optax.apply_updates(state.d_params, d_updates)
 
     def g_loss_fn(images):
-        return g_objective(state.loss, _discriminate(state, d_params, images, labels, g_step_key))
+        logits, code_logits = _discriminate(state, d_params, images, labels, g_step_key)
+        return g_objective(state.loss, logits) + info_loss(state, code_logits, z)
 
     g_loss, dloss_dfake = jax.value_and_grad(g_loss_fn)(fake)
     (g_grads,) = g_vjp(dloss_dfake)
@@ -171,4 +192,6 @@ def train_step(
         "d_real": jax.nn.sigmoid(real_logits).mean(),  # D(x)
         "d_fake": jax.nn.sigmoid(fake_logits).mean(),  # D(G(z)) before the D update
     }
+    if state.codes:
+        metrics["info_loss"] = info  # Q's code cross-entropy (in d_loss and g_loss), before the D update
     return new_state, metrics

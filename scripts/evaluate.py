@@ -68,7 +68,9 @@ def main(argv: Sequence[str] | None = None) -> None:
               f"({scores['num_samples']} samples)"
               + (f", conditional accuracy {scores['conditional_accuracy']:.4f}"
                  if "conditional_accuracy" in scores else "")
-              + (f", CAS {scores['cas']:.4f}" if "cas" in scores else ""))
+              + (f", CAS {scores['cas']:.4f}" if "cas" in scores else "")
+              + (f", code purity {scores['code_purity']:.4f} (digit per code {scores['code_digits']})"
+                 if "code_purity" in scores else ""))
 
 
 if __name__ == "__main__":

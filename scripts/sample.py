@@ -33,6 +33,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--grid", type=grid_shape, default=(8, 8), help="ROWSxCOLS (8x8)")
     parser.add_argument("--digit", type=int, choices=range(10), default=None, metavar="0-9",
                         help="conditional models: draw only this digit (default: one digit per row)")
+    parser.add_argument("--code", type=int, default=None, metavar="K",
+                        help="InfoGAN models (--codes): draw only code K (default: one code per row)")
     parser.add_argument("--interpolate", action="store_true",
                         help="each row: a spherical interpolation between two random latents")
     parser.add_argument("--out", default=None, help="grid PNG path (default: WORKDIR/samples.png)")
@@ -51,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from jaxgan.checkpoint import restore_path
     from jaxgan.config import Config
     from jaxgan.sampling import (generate, grid_labels, interpolation_latents, latents, plot_grid,
-                                 save_npz)
+                                 save_npz, with_codes)
 
     source = Path(args.checkpoint or args.workdir)
     out = Path(args.out) if args.out else (
@@ -69,15 +71,27 @@ def main(argv: Sequence[str] | None = None) -> None:
         z = latents(key, n, config.latent_dim)
     if args.digit is not None and not state.conditional:
         raise ConfigError("--digit needs a conditional model (trained with --conditional)")
+    if args.code is not None and not 0 <= args.code < state.codes:
+        raise ConfigError(f"--code must be in 0..{state.codes - 1}, got {args.code}" if state.codes
+                          else "--code needs an InfoGAN model (trained with --codes)")
     labels = grid_labels(len(z), rows, cols, args.digit) if state.conditional else None
+    codes = None
+    if state.codes and not args.interpolate:
+        codes = grid_labels(len(z), rows, cols, args.code, classes=state.codes)
+        z = with_codes(z, state.codes, codes)
     images = np.asarray(jax.jit(generate)(state, z, labels))
     try:
-        row_labels = ([str(int(labels[r * cols])) for r in range(rows) if r * cols < len(labels)]
-                      if labels is not None and args.digit is None else None)
+        if labels is not None and args.digit is None:
+            row_labels = [str(int(labels[r * cols])) for r in range(rows) if r * cols < len(labels)]
+        elif codes is not None and args.code is None and not state.conditional:
+            row_labels = [f"code {int(codes[r * cols])}" for r in range(rows) if r * cols < len(codes)]
+        else:
+            row_labels = None
         plot_grid(images, rows, cols, out=out, show=args.show, row_labels=row_labels)
         if args.export:
             save_npz(args.export, images, uint8=args.uint8,
-                     labels=None if labels is None else np.asarray(labels))
+                     labels=None if labels is None else np.asarray(labels),
+                     codes=None if codes is None else np.asarray(codes))
     except OSError as e:
         raise ConfigError(f"cannot write {e.filename}: {e.strerror}") from None
     print(f"epoch {meta['epoch']} checkpoint: {len(images)} samples -> {out}"

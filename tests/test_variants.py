@@ -36,6 +36,11 @@ def batch(n: int = 16) -> jax.Array:
     ({"d_lr": -1e-4}, "--d-lr"),
     ({"d_lr": float("nan")}, "--d-lr"),
     ({"r1_gamma": -1.0}, "--r1-gamma"),
+    ({"codes": 1}, "--codes must be 0"),
+    ({"codes": 100}, "--codes must be 0 \\(off\\) or 2 .. latent_dim - 1 = 99"),
+    ({"info_weight": -1.0}, "--info-weight"),
+    ({"g_depth": -1}, "--g-depth"),
+    ({"g_hidden_dim": 2.5}, "--g-hidden-dim"),
 ])
 def test_invalid_options_are_refused(changes, message):
     with pytest.raises(ConfigError, match=message):
@@ -45,7 +50,8 @@ def test_invalid_options_are_refused(changes, message):
 def test_presets():
     assert Config.preset("reference") == Config()
     quality = Config.preset("quality").validate()
-    assert quality.hidden_dim > 128 and quality.ema_decay > 0 and quality.beta1 == 0.5
+    assert quality.hidden_dim > 128 and quality.ema_decay > 0 and quality.beta1 < 0.9
+    assert 0 < quality.codes < quality.latent_dim and quality.arch == "mlp"
     with pytest.raises(ConfigError, match="unknown --preset"):
         Config.preset("best")
 
