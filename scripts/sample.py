@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                           else "--code needs an InfoGAN model (trained with --codes)")
     labels = grid_labels(len(z), rows, cols, args.digit) if state.conditional else None
     codes = None
-    if state.codes and not args.interpolate:
+    if state.codes:  # one code per row (an interpolation then walks within its row's code)
         codes = grid_labels(len(z), rows, cols, args.code, classes=state.codes)
         z = with_codes(z, state.codes, codes)
     images = np.asarray(jax.jit(generate)(state, z, labels))

@@ -112,6 +112,9 @@ def test_infogan_trains_samples_by_code_and_scores_codes(idx_mnist, tmp_path, ca
     assert cli.run(sample.main, ["--workdir", str(workdir), "--code", "2", "--n", "5",
                                  "--export", str(npz)]) == 0
     assert np.load(npz)["codes"].tolist() == [2] * 5
+    assert cli.run(sample.main, ["--workdir", str(workdir), "--interpolate", "--grid", "2x3",
+                                 "--export", str(npz)]) == 0
+    assert np.load(npz)["codes"].tolist() == [0, 0, 0, 1, 1, 1]
     assert cli.run(sample.main, ["--workdir", str(workdir), "--code", "4"]) == 2
     assert "--code must be in 0..3" in capsys.readouterr().err
 
