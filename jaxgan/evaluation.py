@@ -98,10 +98,11 @@ class Evaluator:
         scores = {"fid": frechet_distance(*gaussian(feats), *self.reference),
                   "classifier_score": classifier_score(probs),
                   **mode_coverage(probs), "num_samples": len(x)}
+        predicted = probs.argmax(1)
         if labels is not None:
-            scores["conditional_accuracy"] = float((probs.argmax(1) == np.asarray(labels)).mean())
+            scores["conditional_accuracy"] = float((predicted == np.asarray(labels)).mean())
         if codes is not None:
-            scores.update(code_purity(codes, probs.argmax(1), num_codes))
+            scores.update(code_purity(codes, predicted, num_codes))
         return scores
 
     def score_generator(self, state: GANState, n: int = 10_000, seed: int = 0) -> dict[str, Any]:

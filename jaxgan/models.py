@@ -35,21 +35,23 @@ def _generator_input(z: jax.Array, labels: jax.Array | None, num_classes: int,
     return jnp.concatenate([z, jax.nn.one_hot(labels, num_classes, dtype=z.dtype)], -1)
 
 
-def _heads(features: jax.Array, labels: jax.Array | None, num_classes: int,
-           codes: int) -> tuple[jax.Array, jax.Array | None]:
-    """D's heads on (B, F) features; call inside a compact method.
+def _discriminator_head(d: nn.Module, features: jax.Array, labels: jax.Array | None, train: bool,
+                        with_codes: bool) -> jax.Array | tuple[jax.Array, jax.Array | None]:
+    """The last stage of both discriminators `d`, on (B, F) features; call inside d's compact method.
 
-    The real/fake logit (B,) is linear; conditional: + <embed(label), features>, the projection
-    discriminator (Miyato & Koyama, 2018). With `codes`, also InfoGAN's Q head: the logits
-    (B, codes) of the categorical code the image was generated from (None without codes)."""
+    Dropout at rate `d.dropout` (training only), then the linear real/fake logit (B,); conditional:
+    + <embed(label), features>, the projection discriminator (Miyato & Koyama, 2018). With
+    `with_codes`, also InfoGAN's Q head: the logits (B, codes) of the categorical code the image was
+    generated from (None without codes)."""
+    features = nn.Dropout(d.dropout, deterministic=not train)(features)  # rate 0: the identity
     logit = TorchLinear(1, name="out")(features)[..., 0]
-    if num_classes:
+    if d.num_classes:
         dim = features.shape[-1]
-        embed = nn.Embed(num_classes, dim, name="embed",
+        embed = nn.Embed(d.num_classes, dim, name="embed",
                          embedding_init=nn.initializers.normal(1 / dim**0.5))
         logit = logit + jnp.sum(embed(labels) * features, -1)
-    code_logits = TorchLinear(codes, name="q")(features) if codes else None
-    return logit, code_logits
+    code_logits = TorchLinear(d.codes, name="q")(features) if d.codes else None
+    return (logit, code_logits) if with_codes else logit
 
 
 class Generator(nn.Module):
@@ -87,9 +89,7 @@ class Discriminator(nn.Module):
         for i in range(self.depth):
             h = nn.leaky_relu(TorchLinear(self.hidden_dim, name="hidden" if i == 0 else f"hidden{i}")(h),
                               negative_slope=0.2)
-        h = nn.Dropout(self.dropout, deterministic=not train)(h)  # rate 0: the identity
-        logit, code_logits = _heads(h, labels, self.num_classes, self.codes)
-        return (logit, code_logits) if with_codes else logit
+        return _discriminator_head(self, h, labels, train, with_codes)
 
 
 class ConvGenerator(nn.Module):
@@ -127,10 +127,7 @@ class ConvDiscriminator(nn.Module):
         h = x.reshape(-1, 28, 28, 1)
         for name, features in (("conv14", self.channels), ("conv7", 2 * self.channels)):
             h = nn.leaky_relu(TorchConv(features, 4, stride=2, name=name)(h), 0.2)
-        h = h.reshape(h.shape[0], -1)
-        h = nn.Dropout(self.dropout, deterministic=not train)(h)
-        logit, code_logits = _heads(h, labels, self.num_classes, self.codes)
-        return (logit, code_logits) if with_codes else logit
+        return _discriminator_head(self, h.reshape(h.shape[0], -1), labels, train, with_codes)
 
 
 def make_models(arch: str, *, hidden_dim: int, depth: int, channels: int, num_classes: int,

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan.files import atomic_path
+from jaxgan.models import latent_codes
 from jaxgan.step import GANState
 
 
@@ -33,7 +34,7 @@ def with_codes(z: jax.Array, codes: int, code: jax.Array) -> jax.Array:
     Swaps each row's largest head coordinate with coordinate `code`: a permutation of i.i.d.
     coordinates, so z keeps its N(0, I) law conditioned on the code."""
     rows = jnp.arange(z.shape[0])
-    current = jnp.argmax(z[:, :codes], -1)
+    current = latent_codes(z, codes)
     top, there = z[rows, current], z[rows, code]
     return z.at[rows, current].set(there).at[rows, code].set(top)
 
