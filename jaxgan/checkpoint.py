@@ -6,6 +6,8 @@ at any moment, mid-save included, leaves the earlier checkpoints restorable.
 
 from __future__ import annotations
 
+import functools
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -17,9 +19,20 @@ import orbax.checkpoint as ocp
 
 from jaxgan.config import Config
 from jaxgan.errors import CheckpointError, IncompatibleCheckpointError
+from jaxgan.files import content_digest
 from jaxgan.step import GANState, create_train_state
 
-FORMAT_VERSION = 1
+class CheckpointSaveError(Exception):
+    """A checkpoint could not be written (disk full, I/O error); earlier ones are untouched."""
+
+
+FORMAT_VERSION = 2  # 2: the record holds the state's digest
+
+
+def state_digest(state: GANState) -> str:
+    """sha256 of every array of the state (one host's copy of the replicated arrays)."""
+    return content_digest(*(x.addressable_data(0) if isinstance(x, jax.Array) else x
+                            for x in jax.tree.leaves(state)))
 
 
 def checkpoint_dir(workdir: str | Path) -> Path:
@@ -44,17 +57,26 @@ def save(manager: ocp.CheckpointManager, state: GANState, *, epoch: int, config:
         "step": int(state.step),
         "run_key": np.asarray(jax.random.key_data(run_key)).tolist(),
         "config": config.to_json(),
+        "state_sha256": state_digest(state),
         **(extra or {}),
     }
-    manager.save(epoch, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
-    manager.wait_until_finished()
+    try:
+        manager.save(epoch, args=ocp.args.Composite(
+            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
+        manager.wait_until_finished()
+    except Exception as e:
+        for tmp in Path(manager.directory).glob(f"{epoch}.orbax-checkpoint-tmp*"):
+            shutil.rmtree(tmp, ignore_errors=True)  # the unfinished save, to give the space back
+        raise CheckpointSaveError(f"saving checkpoint {epoch} failed: {e}") from e
 
 
 def read_meta(manager: ocp.CheckpointManager, epoch: int) -> dict[str, Any]:
     meta = manager.restore(epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION or "config" not in meta:
+    if not isinstance(meta, dict) or "config" not in meta:
         raise CheckpointError(f"checkpoint {epoch} has no jaxgan record")
+    if meta.get("format") != FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint {epoch} has record format {meta.get('format')}, not "
+                              f"{FORMAT_VERSION}: written by another jaxgan version, it cannot be verified")
     return meta
 
 
@@ -68,9 +90,11 @@ def restore_epoch(manager: ocp.CheckpointManager, epoch: int,
         changes = ", ".join(f"--{f.replace('_', '-')} {mine[f]} (saved) vs {asked[f]} (asked)"
                             for f in diff)
         raise IncompatibleCheckpointError(f"checkpoint {epoch} was trained with other model shapes: {changes}")
-    template = create_train_state(expected or saved, jax.random.key(0))
+    template = jax.eval_shape(functools.partial(create_train_state, expected or saved), jax.random.key(0))
     restored = manager.restore(epoch, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(template)))["state"]
+    if state_digest(restored) != meta.get("state_sha256"):
+        raise CheckpointError("its arrays do not match the digest in its record: corrupt")
     return restored, meta
 
 
@@ -89,13 +113,28 @@ def restore_latest(directory: str | Path, expected: Config | None = None,
             return restore_epoch(manager, epoch, expected)
         except IncompatibleCheckpointError:
             raise
-        except CheckpointError as e:
-            reason = str(e)
         except Exception as e:  # truncated or corrupt files surface as many exception types
-            reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-        print(f"warning: checkpoint {directory / str(epoch)} is unreadable ({reason}); "
-              f"trying an older one", file=sys.stderr)
+            print(f"warning: checkpoint {directory / str(epoch)} is unreadable ({_reason(e)}); "
+                  f"trying an older one", file=sys.stderr)
     raise CheckpointError(f"no readable checkpoint in {directory} (tried {len(epochs)})")
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, CheckpointError):
+        return str(error)
+    first_line = str(error).splitlines()[0][:200] if str(error) else ""
+    return f"{type(error).__name__}: {first_line}"
+
+
+def saved_config(directory: str | Path) -> Config:
+    """The config recorded in the newest checkpoint whose record reads (the run's own)."""
+    manager = make_manager(directory, read_only=True)
+    for epoch in sorted(manager.all_steps(), reverse=True):
+        try:
+            return Config.from_json(read_meta(manager, epoch)["config"])
+        except Exception:  # unreadable: the restore that follows reports it
+            continue
+    raise CheckpointError(f"no readable checkpoint in {directory}")
 
 
 def set_aside_newer(directory: str | Path, epoch: int) -> list[Path]:
@@ -124,8 +163,8 @@ def restore_path(path: str | Path) -> tuple[GANState, dict[str, Any]]:
         manager = make_manager(path.parent, read_only=True)
         try:
             return restore_epoch(manager, int(path.name))
-        except CheckpointError:
+        except IncompatibleCheckpointError:
             raise
         except Exception as e:
-            raise CheckpointError(f"checkpoint {path} is unreadable ({type(e).__name__})") from None
+            raise CheckpointError(f"checkpoint {path} is unreadable ({_reason(e)})") from None
     return restore_latest(path)

@@ -1,12 +1,16 @@
 """A small Flax CNN MNIST classifier whose penultimate features define jaxgan's metrics.
 
-Trained by jaxgan itself with a fixed seed and cached as an Orbax checkpoint, so every user's
-MNIST-FID is computed with the same network.
+Trained by jaxgan itself with a fixed recipe and cached as an Orbax checkpoint keyed by the recipe
+and the digest of its training data, so every user's MNIST-FID is computed with the same network,
+and a classifier trained on other data is never reused.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,12 +23,15 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 
-from jaxgan.data import load_dataset, normalize
-from jaxgan.errors import CheckpointError
+from jaxgan.data import IMAGE_PIXELS, PARTIAL_DATA_ENV, load_dataset, normalize
+from jaxgan.errors import EvaluationError
+from jaxgan.files import content_digest, write_json_atomic
 from jaxgan.layers import Conv3x3
 
 FEATURE_DIM = 128
-CLASSIFIER_VERSION = "cnn-v1"  # part of the cache path: change it when the recipe changes
+# Everything the trained weights depend on besides the data; the cache is keyed by both.
+RECIPE = {"arch": "cnn-v1", "epochs": 5, "batch_size": 128, "lr": 2e-3, "seed": 0}
+MIN_TEST_ACCURACY = 0.985
 
 
 class Classifier(nn.Module):
@@ -62,17 +69,15 @@ def _train_epoch(params, opt_state, images_u8, labels, batch_size: int, tx, key)
     return params, opt_state, losses.mean()
 
 
-TRAIN_EPOCHS = 5
-
-
-def train(images: np.ndarray, labels: np.ndarray, *, epochs: int = TRAIN_EPOCHS, batch_size: int = 128,
-          lr: float = 2e-3, seed: int = 0, verbose: bool = True) -> Any:
+def train(images: np.ndarray, labels: np.ndarray, *, epochs: int = RECIPE["epochs"],
+          batch_size: int = RECIPE["batch_size"], lr: float = RECIPE["lr"], seed: int = RECIPE["seed"],
+          verbose: bool = True) -> Any:
     """Classifier parameters trained on uint8 images (N, 784) with a fixed seed.
 
     Adam with a cosine-decayed learning rate; the defaults reach about 99% MNIST test accuracy.
     """
     init_key, data_key = jax.random.split(jax.random.key(seed))
-    params = Classifier().init(init_key, jnp.zeros((1, 784)))["params"]
+    params = Classifier().init(init_key, jnp.zeros((1, IMAGE_PIXELS)))["params"]
     tx = optax.adam(optax.cosine_decay_schedule(lr, epochs * (len(images) // batch_size)))
     opt_state = tx.init(params)
     images, labels = jnp.asarray(images), jnp.asarray(labels, jnp.int32)
@@ -103,36 +108,74 @@ def accuracy(params, images_u8: np.ndarray, labels: np.ndarray) -> float:
     return float((logits.argmax(-1) == labels).mean())
 
 
-def checkpoint_path(cache_dir: str | Path) -> Path:
-    return Path(cache_dir).absolute() / "classifier" / CLASSIFIER_VERSION
+def cache_path(cache_dir: str | Path, train_digest: str) -> Path:
+    """The cached classifier of this recipe trained on the data whose content digest is given."""
+    recipe = hashlib.sha256(json.dumps(RECIPE, sort_keys=True).encode()).hexdigest()[:8]
+    return Path(cache_dir).absolute() / "classifier" / f"{RECIPE['arch']}-{recipe}-{train_digest[:16]}"
 
 
-def save(params, path: Path) -> None:
+def _record_path(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def save(params, path: Path, train_digest: str, test_accuracy: float) -> None:
+    """Cache `params` with a record of the recipe, the training data and the test accuracy."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with ocp.StandardCheckpointer() as ckpt:  # writes to a temporary folder, then renames
         ckpt.save(path, params, force=True)
+    write_json_atomic(_record_path(path), {
+        "recipe": RECIPE, "train_sha256": train_digest, "test_accuracy": test_accuracy,
+        "params_sha256": content_digest(*jax.tree.leaves(params))})
 
 
-def load(path: Path) -> Any:
-    template = Classifier().init(jax.random.key(0), jnp.zeros((1, 784)))["params"]
+def load(path: Path, train_digest: str) -> tuple[Any, float] | None:
+    """(params, test accuracy) of the cached classifier, or None (with a warning when an entry
+    exists but is not the one it claims to be: corrupt, or of another recipe or data)."""
+    if not path.exists():
+        return None
+    template = Classifier().init(jax.random.key(0), jnp.zeros((1, IMAGE_PIXELS)))["params"]
     try:
+        record = json.loads(_record_path(path).read_text())
         with ocp.StandardCheckpointer() as ckpt:
-            return ckpt.restore(path, template)
-    except Exception as e:
-        raise CheckpointError(f"classifier checkpoint {path} is unreadable ({type(e).__name__}); "
-                              f"delete it or run scripts/train_classifier.py") from None
+            params = ckpt.restore(path, template)
+        valid = (record["recipe"] == RECIPE and record["train_sha256"] == train_digest
+                 and record["params_sha256"] == content_digest(*jax.tree.leaves(params)))
+    except Exception as e:  # missing record, truncated files: many exception types
+        valid, reason = False, type(e).__name__
+    else:
+        reason = "its record does not match it"
+    if not valid:
+        print(f"warning: ignoring the cached classifier {path} ({reason}); training it again",
+              file=sys.stderr)
+        return None
+    return params, float(record["test_accuracy"])
 
 
-def load_or_train(cache_dir: str | Path, data_dir: str | None = None) -> Any:
-    """The cached classifier, trained (about a minute on 2 CPU cores) on first use."""
-    path = checkpoint_path(cache_dir)
-    if path.exists():
-        return load(path)
-    print(f"training the evaluation classifier once; it is cached in {path}", file=sys.stderr)
+def check_accuracy(test_accuracy: float) -> None:
+    """A classifier that cannot read digits cannot rank generators: refuse it."""
+    if test_accuracy >= MIN_TEST_ACCURACY:
+        return
+    message = (f"the evaluation classifier's test accuracy is {test_accuracy:.2%}, under the "
+               f"{MIN_TEST_ACCURACY:.1%} its metrics need")
+    if not os.environ.get(PARTIAL_DATA_ENV):
+        raise EvaluationError(f"{message}; check the data (--data-dir) and retrain it with "
+                              f"scripts/train_classifier.py --force")
+    print(f"warning: {message}; using it because {PARTIAL_DATA_ENV} is set", file=sys.stderr)
+
+
+def load_or_train(cache_dir: str | Path, data_dir: str | None = None, *,
+                  force: bool = False) -> tuple[Any, float]:
+    """The classifier for the MNIST in `data_dir` and its test accuracy: cached, or trained
+    (a few minutes on a CPU) and cached. Refused under MIN_TEST_ACCURACY."""
     images, labels = load_dataset("mnist", "train", data_dir, cache_dir)
-    params = train(images, labels)
     test_images, test_labels = load_dataset("mnist", "test", data_dir, cache_dir)
-    print(f"classifier test accuracy: {accuracy(params, test_images, test_labels):.4f}",
-          file=sys.stderr)
-    save(params, path)
-    return params
+    path = cache_path(cache_dir, content_digest(images, labels))
+    cached = None if force else load(path, content_digest(images, labels))
+    if cached is None:
+        print(f"training the evaluation classifier; it is cached in {path}", file=sys.stderr)
+        params = train(images, labels)
+        cached = params, accuracy(params, test_images, test_labels)
+        print(f"classifier test accuracy: {cached[1]:.4f}", file=sys.stderr)
+        save(params, path, content_digest(images, labels), cached[1])
+    check_accuracy(cached[1])
+    return cached

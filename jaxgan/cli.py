@@ -7,6 +7,7 @@ import math
 import os
 import signal
 import sys
+import traceback
 from typing import Callable, NoReturn, Sequence
 
 from jaxgan.errors import JaxganError
@@ -68,9 +69,9 @@ def run(main: Callable[[Sequence[str] | None], int | None],
         argv: Sequence[str] | None = None) -> int:
     """Call `main`; user errors become one line on stderr and exit code 2, Ctrl-C code 130."""
     prog = os.path.basename(sys.argv[0]) or "jaxgan"
-    from absl import logging as absl_logging
+    from jaxgan.runlog import DebugLog
 
-    absl_logging.set_verbosity(absl_logging.ERROR)  # Orbax's info/warnings are not the user's
+    DebugLog().install()  # library logs and thread tracebacks: to WORKDIR/debug.log, not the terminal
     # A polite kill (SIGTERM, e.g. a preempted job) is handled like Ctrl-C: save, then exit.
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -82,3 +83,6 @@ def run(main: Callable[[Sequence[str] | None], int | None],
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except Exception:  # a bug: the whole traceback, for a report
+        traceback.print_exc()
+        return 1

@@ -51,7 +51,8 @@ class Config:
     eval_samples: int = 2000  # generated samples per evaluation during training
 
     SHAPE_FIELDS = ("arch", "latent_dim", "hidden_dim", "depth", "g_hidden_dim", "g_depth", "channels",
-                    "conditional", "codes")
+                    "conditional", "codes", "ema_decay")
+    MAX_SEED = 2**32 - 1  # JAX folds larger seeds onto smaller ones
     ARCHS = ("mlp", "dcgan")
     LOSSES = ("bce", "hinge", "lsgan")
 
@@ -94,6 +95,8 @@ class Config:
         for name in ("beta1", "beta2"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"--{name} must be in [0, 1), got {getattr(self, name)!r}")
+        if not isinstance(self.seed, int) or not 0 <= self.seed <= self.MAX_SEED:
+            raise ConfigError(f"--seed must be an integer in 0 .. {self.MAX_SEED}, got {self.seed!r}")
         if not self.eps > 0:
             raise ConfigError(f"--eps must be > 0, got {self.eps!r}")
         return self
@@ -121,6 +124,7 @@ class Config:
         shape = {f: getattr(self, f) for f in self.SHAPE_FIELDS}
         shape["g_hidden_dim"] = self.g_hidden_dim or self.hidden_dim
         shape["g_depth"] = self.g_depth or self.depth
+        shape["ema_decay"] = "> 0" if self.ema_decay else "0"  # EMA weights exist or not
         return shape
 
     def shape_mismatches(self, other: "Config") -> list[str]:

@@ -21,5 +21,9 @@ class IncompatibleCheckpointError(CheckpointError):
     """The checkpoint is readable but was trained with other model shapes."""
 
 
+class EvaluationError(JaxganError):
+    """The metrics cannot be computed trustworthily (inputs or classifier)."""
+
+
 class TrainingError(JaxganError):
     """Training cannot start or continue (existing run, diverged losses, unwritable workdir)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,10 @@ import numpy as np
 import scipy.linalg
 
 from jaxgan import classifier
-from jaxgan.data import load_dataset, normalize
+from jaxgan.data import IMAGE_PIXELS, load_dataset, normalize
+from jaxgan.errors import EvaluationError
 from jaxgan.models import latent_codes
-from jaxgan.sampling import generate, latents, to_uint8
+from jaxgan.sampling import generate_in_batches, latents, to_uint8
 from jaxgan.step import GANState
 
 COVERAGE_SHARE = 0.02  # a class counts as covered with at least 2% of the samples
@@ -80,7 +82,7 @@ class Evaluator:
 
     @classmethod
     def for_mnist(cls, cache_dir: str | Path, data_dir: str | None = None) -> "Evaluator":
-        params = classifier.load_or_train(cache_dir, data_dir)
+        params, _ = classifier.load_or_train(cache_dir, data_dir)
         test_images, _ = load_dataset("mnist", "test", data_dir, cache_dir)
         return cls(params, test_images)
 
@@ -90,7 +92,7 @@ class Evaluator:
 
         With the `labels` a conditional generator was asked for, also the fraction of images the
         classifier reads as their requested digit; with InfoGAN `codes` (N,), their `code_purity`."""
-        x = np.asarray(images, np.float32).reshape(len(images), 784)
+        x = np.asarray(images, np.float32).reshape(len(images), IMAGE_PIXELS)
         feats, logits = classifier.batched(self.params, x)
         logits = logits.astype(np.float64)
         probs = np.exp(logits - logits.max(1, keepdims=True))
@@ -117,11 +119,55 @@ def sample_images(state: GANState, n: int,
     z = latents(jax.random.key(seed), n, state.latent_dim)
     labels = np.arange(n, dtype=np.int32) % 10 if state.conditional else None
     codes = np.asarray(latent_codes(z, state.codes)) if state.codes else None
-    gen = jax.jit(generate)
-    images = np.concatenate([
-        np.asarray(gen(state, z[i: i + 1000], None if labels is None else labels[i: i + 1000]))
-        for i in range(0, n, 1000)])
-    return images, labels, codes
+    return generate_in_batches(state, z, labels), labels, codes
+
+
+def read_samples(path: str | Path) -> np.ndarray:
+    """Images (N, 784) float32 in [-1, 1] from an .npz (key `images`) or .npy file, checked.
+
+    Accepted layouts: (N, 28, 28), (N, 784), (N, 28, 28, 1), (N, 1, 28, 28); pixel ranges: uint8
+    (or integers) 0..255, floats in [0, 1] or in [-1, 1]. Anything else is refused, not scored."""
+    path = Path(path)
+    if not path.is_file():
+        raise EvaluationError(f"--samples {path}: no such file")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            with loaded:
+                loaded = loaded["images"]
+        images = np.asarray(loaded)
+    except KeyError:
+        raise EvaluationError(f"--samples {path}: the .npz has no 'images' array "
+                              f"(write it with scripts/sample.py --export)") from None
+    except (OSError, ValueError, EOFError) as e:  # not numpy data, truncated, or pickled objects
+        raise EvaluationError(f"--samples {path}: not a readable .npz/.npy file ({_reason(e)})") from None
+    if images.ndim < 2 or int(np.prod(images.shape[1:])) != IMAGE_PIXELS or images.ndim > 4:
+        raise EvaluationError(f"--samples {path}: images of shape {images.shape}; expected (N, 28, 28), "
+                              f"(N, 784), (N, 28, 28, 1) or (N, 1, 28, 28)")
+    if not (np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating)):
+        raise EvaluationError(f"--samples {path}: images of dtype {images.dtype}, not numbers")
+    images = images.reshape(len(images), IMAGE_PIXELS)
+    if len(images) < 2:
+        raise EvaluationError(f"--samples {path}: {len(images)} image(s); FID needs at least 2")
+    if np.issubdtype(images.dtype, np.floating) and not np.isfinite(images).all():
+        raise EvaluationError(f"--samples {path}: {int((~np.isfinite(images)).sum())} pixels are NaN or infinite")
+    low, high = float(images.min()), float(images.max())
+    if np.issubdtype(images.dtype, np.integer) and 0 <= low and high <= 255:
+        images = images.astype(np.float32) / 127.5 - 1
+    elif 0 <= low and high <= 1:
+        images = images.astype(np.float32) * 2 - 1
+    elif not (-1 <= low and high <= 1) or np.issubdtype(images.dtype, np.integer):
+        raise EvaluationError(f"--samples {path}: pixel values span [{low:g}, {high:g}]; expected "
+                              f"[-1, 1], [0, 1] or integers 0..255")
+    if len(images) < 2 * classifier.FEATURE_DIM:
+        print(f"warning: {len(images)} samples: with fewer than {2 * classifier.FEATURE_DIM} the "
+              f"{classifier.FEATURE_DIM}-d feature covariance is singular and MNIST-FID is biased "
+              f"upwards; use 10,000", file=sys.stderr)
+    return images.astype(np.float32)
+
+
+def _reason(error: Exception) -> str:
+    return f"{type(error).__name__}: {str(error).splitlines()[0][:120] if str(error) else ''}"
 
 
 def classification_accuracy_score(state: GANState, test_images_u8: np.ndarray,

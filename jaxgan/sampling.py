@@ -20,6 +20,16 @@ def generate(state: GANState, z: jax.Array, labels: jax.Array | None = None) -> 
     return state.generator.apply({"params": state.sampling_params}, z, labels).reshape(-1, 28, 28)
 
 
+def generate_in_batches(state: GANState, z: jax.Array, labels: jax.Array | None = None,
+                        batch_size: int = 1000) -> np.ndarray:
+    """`generate` over any number of latents, a fixed-size batch at a time (one compiled shape
+    for full batches), gathered on the host."""
+    gen = jax.jit(generate)
+    return np.concatenate([
+        np.asarray(gen(state, z[i: i + batch_size], None if labels is None else labels[i: i + batch_size]))
+        for i in range(0, len(z), batch_size)])
+
+
 def grid_labels(n: int, rows: int, cols: int, digit: int | None = None,
                 classes: int = 10) -> jax.Array:
     """Class labels (or InfoGAN codes) for a grid: one per row (0..classes-1 cycling), or all `digit`."""
@@ -56,11 +66,6 @@ def slerp(a: jax.Array, b: jax.Array, t: jax.Array) -> jax.Array:
 def to_uint8(images) -> np.ndarray:
     """Images in [-1, 1] -> uint8 pixels 0..255 (rounded, clipped)."""
     return np.clip((np.asarray(images) + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
-
-
-def from_uint8(pixels) -> np.ndarray:
-    """uint8 pixels 0..255 -> float32 images in [-1, 1]."""
-    return np.asarray(pixels, np.float32) / 127.5 - 1
 
 
 def tile(images: np.ndarray, rows: int, cols: int, pad: int = 2) -> np.ndarray:

@@ -3,6 +3,7 @@ so that TensorFlow's start-up does not delay the first training step)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,20 +11,22 @@ import numpy as np
 
 class SummaryWriter:
     def __init__(self, logdir: str | Path):
-        self.logdir = str(logdir)
+        self.logdir = Path(logdir)
         self._writer = None
 
     def _tf(self):
-        import os
+        from jaxgan.data import quiet_tensorflow
 
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+        quiet_tensorflow()
         import tensorflow as tf
 
         if self._writer is None:
-            tf.config.set_visible_devices([], "GPU")
-            self._writer = tf.summary.create_file_writer(self.logdir)
+            self._writer = tf.summary.create_file_writer(str(self.logdir))
         return tf
+
+    def files(self) -> list[Path]:
+        """The event files this process wrote (TensorBoard names them with the writer's pid)."""
+        return [p for p in self.logdir.glob("events.out.tfevents.*") if f".{os.getpid()}." in p.name]
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         tf = self._tf()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -19,6 +20,35 @@ def grid_shape(text: str) -> tuple[int, int]:
     if rows <= 0 or cols <= 0:
         raise argparse.ArgumentTypeError(f"rows and columns must be positive, got {text!r}")
     return rows, cols
+
+
+MEMORY_PER_SAMPLE = 3 * 28 * 28 * 4  # float32 pixels: on the device, on the host, exported
+
+
+def physical_memory() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse output paths that cannot be written before anything is loaded."""
+    if args.export and Path(args.export).suffix.lower() != ".npz":
+        raise ConfigError(f"--export must be an .npz file, got {args.export}")
+    if args.out and Path(args.out).suffix.lower() != ".png":
+        raise ConfigError(f"--out must be a .png file, got {args.out}")
+    for path in (Path(p) for p in (args.out, args.export) if p):
+        if not path.absolute().parent.is_dir():
+            raise ConfigError(f"cannot write {path}: {path.absolute().parent} is not a directory")
+
+
+def grid_path(source: Path, args: argparse.Namespace) -> Path:
+    """--out, or the samples.png of the run directory the checkpoint belongs to."""
+    from jaxgan.workdir import run_dir_of
+
+    if args.out:
+        return Path(args.out)
+    if (run_dir := run_dir_of(source)) is None:
+        raise ConfigError(f"{source} is not inside a jaxgan run directory; pass --out FILE.png")
+    return run_dir / "samples.png"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -52,18 +82,19 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     from jaxgan.checkpoint import restore_path
     from jaxgan.config import Config
-    from jaxgan.sampling import (generate, grid_labels, interpolation_latents, latents, plot_grid,
-                                 save_npz, with_codes)
+    from jaxgan.sampling import (generate_in_batches, grid_labels, interpolation_latents, latents,
+                                 plot_grid, save_npz, with_codes)
 
-    source = Path(args.checkpoint or args.workdir)
-    out = Path(args.out) if args.out else (
-        source.parent.parent if args.checkpoint else source) / "samples.png"
-    if out.suffix.lower() != ".png":
-        raise ConfigError(f"--out must be a .png file, got {out}")
-    state, meta = restore_path(source)
-    config = Config.from_json(meta["config"])
     rows, cols = args.grid
     n = args.n or rows * cols
+    if n * MEMORY_PER_SAMPLE > physical_memory() / 2:
+        raise ConfigError(f"--n {n:,} needs {n * MEMORY_PER_SAMPLE / 2**30:,.0f} GiB for the images; "
+                          f"at most {int(physical_memory() / 2 / MEMORY_PER_SAMPLE):,} fit in memory")
+    check_outputs(args)
+    source = Path(args.checkpoint or args.workdir)
+    state, meta = restore_path(source)
+    out = grid_path(source, args)
+    config = Config.from_json(meta["config"])
     key = jax.random.key(args.seed)
     if args.interpolate:
         z = interpolation_latents(key, rows, cols, config.latent_dim)
@@ -79,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if state.codes:  # one code per row (an interpolation then walks within its row's code)
         codes = grid_labels(len(z), rows, cols, args.code, classes=state.codes)
         z = with_codes(z, state.codes, codes)
-    images = np.asarray(jax.jit(generate)(state, z, labels))
+    images = generate_in_batches(state, z, labels)
     try:
         if labels is not None and args.digit is None:
             row_labels = [str(int(labels[r * cols])) for r in range(rows) if r * cols < len(labels)]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from jaxgan import cli
 from jaxgan.config import Config
+from jaxgan.errors import ConfigError
 
 # Flags that map one-to-one onto Config fields: (flag, type, help).
 CONFIG_FLAGS = [
@@ -33,7 +33,7 @@ CONFIG_FLAGS = [
     ("--ema-decay", float, "generator weight EMA for samples/evaluation, e.g. 0.999 (0: off)"),
     ("--d-dropout", float, "dropout on D's last hidden features while training (0)"),
     ("--r1-gamma", float, "R1 gradient penalty weight on real images, e.g. 1 (0: off)"),
-    ("--seed", int, "seed of initialisation, data order and noise (0)"),
+    ("--seed", int, "seed of initialisation, data order and noise, 0 .. 2^32-1 (0)"),
     ("--dataset", str, "TFDS dataset: mnist or fashion_mnist (mnist)"),
     ("--sample-every", cli.positive_int, "epochs between sample grids (10)"),
     ("--checkpoint-every", cli.positive_int, "epochs between checkpoints (10)"),
@@ -61,8 +61,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="data-parallel devices (default: all JAX sees)")
     parser.add_argument("--distributed", action="store_true",
                         help="call jax.distributed.initialize() first (multi-host runs)")
-    parser.add_argument("--resume", action="store_true", help="continue the workdir's run")
-    parser.add_argument("--overwrite", action="store_true", help="replace the workdir's run")
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("--resume", action="store_true", help="continue the workdir's run")
+    existing.add_argument("--overwrite", action="store_true",
+                          help="replace the workdir's run (deletes only what jaxgan wrote there)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bar (default: when stderr is a terminal)")
     parser.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=True,
@@ -71,10 +73,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def build_config(args: argparse.Namespace) -> Config:
-    """Flags given override the defaults, or on --resume the run's saved config."""
-    saved = Path(args.workdir) / "config.json"
-    if args.resume and saved.exists():
-        base = Config.from_json(json.loads(saved.read_text()))
+    """Flags given override the defaults, or on --resume the config saved in the run's newest
+    checkpoint (WORKDIR/config.json is only a copy for people)."""
+    from jaxgan import checkpoint
+
+    checkpoints = checkpoint.checkpoint_dir(args.workdir)
+    if args.resume and checkpoints.is_dir() and any(p.name.isdigit() for p in checkpoints.iterdir()):
+        base = checkpoint.saved_config(checkpoints)
     else:
         base = Config.preset(args.preset or "reference")
     fields = {flag[2:].replace("-", "_") for flag, *_ in CONFIG_FLAGS} | {"drop_last", "conditional"}
@@ -83,12 +88,15 @@ def build_config(args: argparse.Namespace) -> Config:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.resume and args.overwrite:
-        raise SystemExit("train.py: error: --resume and --overwrite exclude each other")
     import jax
 
     if args.distributed:
-        jax.distributed.initialize()
+        try:
+            jax.distributed.initialize()
+        except Exception as e:  # no coordinator found, or it cannot be reached
+            raise ConfigError(f"--distributed: jax.distributed.initialize() failed ({e}); set "
+                              f"JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID, or "
+                              f"run under SLURM or on Cloud TPU") from None
     if (cache := cli.cache_dir(args)) is not None:  # compiled epochs are reused across runs
         jax.config.update("jax_compilation_cache_dir", str(Path(cache) / "xla"))
     from jaxgan.loop import train_and_evaluate

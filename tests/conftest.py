@@ -1,10 +1,14 @@
-"""Shared fixtures: tiny configs and mock MNIST, so the suite runs in minutes on 2 CPU cores."""
+"""Shared fixtures: tiny configs and mock MNIST, so the suite runs in minutes on a small CPU.
+
+Every test runs with its own home, cache and TFDS folders under pytest's tmp dirs: the suite
+never reads or writes the user's caches, so mock data can never reach a real run."""
 
 from __future__ import annotations
 
 import gzip
 import importlib.util
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,16 +18,33 @@ os.environ["JAXGAN_NO_DOWNLOAD"] = "1"  # tests never reach for the network
 import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_TFDS = Path(os.environ.get("JAXGAN_SHARED_TFDS", ROOT.parent / "shared" / "tensorflow_datasets"))
-SHARED_IDX = ROOT.parent / "shared" / "data" / "mnist"
 MOCK_EXAMPLES = 96
+# Real MNIST for the few tests that need it: a TFDS data dir holding mnist/3.0.1 and optionally
+# a folder of the four IDX files. Unset: those tests are skipped.
+REAL_TFDS = os.environ.get("JAXGAN_TEST_TFDS_DIR")
+REAL_IDX = os.environ.get("JAXGAN_TEST_IDX_DIR")
+# The user's own cache as it was before any test ran; test_isolation checks it is untouched.
+USER_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "jaxgan"
 
 
-def shared_mnist_or_skip() -> Path:
-    if not (SHARED_TFDS / "mnist" / "3.0.1").is_dir():
-        pytest.skip(f"real MNIST not found at {SHARED_TFDS} (set JAXGAN_SHARED_TFDS or provide "
-                    f"../shared/tensorflow_datasets)")
-    return SHARED_TFDS
+def real_mnist_or_skip() -> Path:
+    if not REAL_TFDS or not (Path(REAL_TFDS) / "mnist" / "3.0.1").is_dir():
+        pytest.skip("real MNIST not provided: set JAXGAN_TEST_TFDS_DIR to a TFDS data dir with mnist/3.0.1")
+    return Path(REAL_TFDS)
+
+
+@pytest.fixture(autouse=True)
+def isolated_caches(tmp_path_factory, monkeypatch):
+    """Home, XDG cache, TFDS data dir: all under this test's tmp dirs, for it and its subprocesses.
+
+    Mock and tiny datasets have the wrong number of examples; tests allow them explicitly."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.setenv("TFDS_DATA_DIR", str(home / "tensorflow_datasets"))
+    monkeypatch.delenv("JAXGAN_CACHE_DIR", raising=False)
+    monkeypatch.setenv("JAXGAN_ALLOW_PARTIAL_DATA", "1")
+    return home
 
 
 @pytest.fixture
@@ -37,12 +58,26 @@ def mock_mnist(tmp_path):
         yield str(data_dir)
 
 
-@pytest.fixture
-def tiny_config():
-    from jaxgan.config import Config
+# Flags of a tiny, fast training run.
+TINY_FLAGS = ["--batch-size", "32", "--hidden-dim", "16", "--latent-dim", "8", "--log-every", "100",
+              "--sample-every", "1000", "--no-progress", "--no-cache"]
 
-    return Config(batch_size=32, epochs=2, hidden_dim=16, latent_dim=8, log_every=1,
-                  sample_every=1, checkpoint_every=1)
+
+def run_cli(name: str, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """scripts/NAME.py as a user runs it, in its own process."""
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / f"{name}.py"), *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def error_lines(stderr: str) -> list[str]:
+    """stderr less the partial-data warnings that the tests' tiny datasets cause."""
+    return [line for line in stderr.strip().splitlines() if "JAXGAN_ALLOW_PARTIAL_DATA" not in line]
+
+
+def assert_one_line_error(result, *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1 and all(f in lines[0] for f in fragments), result.stderr
 
 
 def load_script(name: str):

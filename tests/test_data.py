@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import MOCK_EXAMPLES, SHARED_IDX, make_idx_dir, shared_mnist_or_skip
+from conftest import MOCK_EXAMPLES, REAL_IDX, make_idx_dir, real_mnist_or_skip
 from jaxgan import data
 from jaxgan.errors import DataError
 
@@ -81,11 +81,15 @@ def test_unknown_dataset_is_a_clear_error():
         data.load_dataset("cifar10")
 
 
+def cached_file(cache, data_dir, split="train"):
+    return data.cache_file(cache, "mnist", split, data.data_source("mnist", split, str(data_dir)))
+
+
 def test_cache_serves_the_second_load(tmp_path, monkeypatch):
     images, _ = make_idx_dir(tmp_path / "idx")
     cache = tmp_path / "cache"
     first, _ = data.load_dataset("mnist", "train", str(tmp_path / "idx"), cache)
-    assert (cache / "mnist-3.0.1-train.npz").exists()
+    assert cached_file(cache, tmp_path / "idx").exists()
     monkeypatch.setattr(data, "_load_idx", lambda *a: pytest.fail("decoded again"))
     second, _ = data.load_dataset("mnist", "train", str(tmp_path / "idx"), cache)
     np.testing.assert_array_equal(first, second)
@@ -95,11 +99,12 @@ def test_corrupt_cache_is_rebuilt(tmp_path, capsys):
     make_idx_dir(tmp_path / "idx")
     cache = tmp_path / "cache"
     cache.mkdir()
-    (cache / "mnist-3.0.1-train.npz").write_bytes(b"not a zip file")
+    path = cached_file(cache, tmp_path / "idx")
+    path.write_bytes(b"not a zip file")
     images, _ = data.load_dataset("mnist", "train", str(tmp_path / "idx"), cache)
     assert images.shape == (10, 784)
     assert "ignoring unreadable data cache" in capsys.readouterr().err
-    assert data._read_cache(cache / "mnist-3.0.1-train.npz") is not None
+    assert data._read_cache(path, data.data_source("mnist", "train", str(tmp_path / "idx"))) is not None
 
 
 def test_unwritable_cache_dir_still_loads(tmp_path, capsys):
@@ -111,14 +116,15 @@ def test_unwritable_cache_dir_still_loads(tmp_path, capsys):
     assert "cannot write data cache" in capsys.readouterr().err
 
 
-def test_real_mnist_from_tfds_matches_the_idx_files():
-    tfds_dir = shared_mnist_or_skip()
+def test_real_mnist_from_tfds_matches_the_idx_files(monkeypatch):
+    tfds_dir = real_mnist_or_skip()
+    monkeypatch.delenv(data.PARTIAL_DATA_ENV)  # the real splits have their real sizes
     images, labels = data.load_dataset("mnist", "train", str(tfds_dir))
     assert images.shape == (60_000, 784) and images.dtype == np.uint8
     assert np.bincount(labels).tolist()[:2] == [5923, 6742]  # MNIST's class counts
-    if not (SHARED_IDX / data.IDX_FILES["train"][0]).exists():
-        pytest.skip(f"IDX files not found in {SHARED_IDX}")
-    idx_images, idx_labels = data.load_dataset("mnist", "train", str(SHARED_IDX))
+    if not REAL_IDX:
+        pytest.skip("MNIST's IDX files not provided: set JAXGAN_TEST_IDX_DIR")
+    idx_images, idx_labels = data.load_dataset("mnist", "train", REAL_IDX)
     # TFDS stores its own example order: compare as sets of (label, pixels) rows.
     key = lambda im, lb: sorted(zip(lb.tolist(), map(bytes, im)))  # noqa: E731
     assert key(images, labels) == key(idx_images, idx_labels)

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, load_script, shared_mnist_or_skip
+from conftest import ROOT, load_script, real_mnist_or_skip
 from jaxgan import cli
 
 TINY = ["--epochs", "2", "--batch-size", "32", "--hidden-dim", "16", "--latent-dim", "8",
@@ -57,9 +57,10 @@ def run_script(*args, env=None, timeout=300):
                           env={**os.environ, **(env or {})})
 
 
-def test_real_mnist_smoke_run(tmp_path):
+def test_real_mnist_smoke_run(tmp_path, monkeypatch):
     """One epoch of the reference model on real MNIST through the CLI, then sampling from it."""
-    tfds_dir = shared_mnist_or_skip()
+    tfds_dir = real_mnist_or_skip()
+    monkeypatch.delenv("JAXGAN_ALLOW_PARTIAL_DATA")  # all 60,000 images, verified
     workdir = tmp_path / "run"
     result = run_script("train.py", "--epochs", "1", "--workdir", str(workdir),
                         "--data-dir", str(tfds_dir), "--cache-dir", str(tmp_path / "cache"))

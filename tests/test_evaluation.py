@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from conftest import load_script, shared_mnist_or_skip
+from conftest import load_script, real_mnist_or_skip
 from jaxgan import classifier, cli
 from jaxgan.config import Config
 from jaxgan.data import load_dataset
+from jaxgan.files import content_digest
 from jaxgan.evaluation import (Evaluator, classifier_score, frechet_distance, gaussian,
                                mode_coverage)
 from jaxgan.loop import train_and_evaluate
@@ -82,7 +83,7 @@ def test_generator_metrics_are_deterministic_for_a_seed():
 
 
 def test_real_mnist_scores_near_zero_and_noise_scores_high():
-    data_dir = str(shared_mnist_or_skip())
+    data_dir = str(real_mnist_or_skip())
     images, labels = load_dataset("mnist", "train", data_dir)
     test_images, _ = load_dataset("mnist", "test", data_dir)
     params = classifier.train(images[:6000], labels[:6000], epochs=1, verbose=False)
@@ -95,9 +96,11 @@ def test_real_mnist_scores_near_zero_and_noise_scores_high():
 
 
 @pytest.fixture
-def classifier_cache(tmp_path):
-    """A cache dir holding a (random-init) classifier, so tests need not train one."""
-    classifier.save(random_classifier(), classifier.checkpoint_path(tmp_path / "cache"))
+def classifier_cache(tmp_path, idx_mnist):
+    """A cache dir holding a (random-init) classifier for idx_mnist, so tests need not train one."""
+    digest = content_digest(*load_dataset("mnist", "train", idx_mnist))
+    classifier.save(random_classifier(), classifier.cache_path(tmp_path / "cache", digest), digest,
+                    test_accuracy=0.1)
     return str(tmp_path / "cache")
 
 

@@ -1,7 +1,6 @@
 """Durable runs: exact resume, killed runs, Ctrl-C, refusing to overwrite, bad checkpoints."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import ROOT, load_script
+from conftest import ROOT, TINY_FLAGS, assert_one_line_error, load_script, run_cli
 from jaxgan import checkpoint, cli
 from jaxgan.config import Config
 from jaxgan.errors import CheckpointError, IncompatibleCheckpointError, TrainingError
@@ -110,7 +109,7 @@ def test_no_readable_checkpoint_is_a_clear_error(idx_mnist, tmp_path):
 
 def test_diverged_training_stops_and_keeps_the_last_good_checkpoint(idx_mnist, tmp_path):
     train(tmp_path / "run", idx_mnist, 1)
-    with pytest.raises(TrainingError, match="NaN/Inf.*last good checkpoint \\(epoch 1\\)"):
+    with pytest.raises(TrainingError, match="NaN/Inf.*last checkpoint \\(epoch 1\\)"):
         train_and_evaluate(TINY.replace(epochs=3, lr=1e30), tmp_path / "run", data_dir=idx_mnist,
                            resume=True, progress=False)
     restored, meta = checkpoint.restore_latest(tmp_path / "run" / "checkpoints")
@@ -120,8 +119,7 @@ def test_diverged_training_stops_and_keeps_the_last_good_checkpoint(idx_mnist, t
 
 # --- the scripts, as processes -------------------------------------------------------------
 
-FLAGS = ["--batch-size", "32", "--hidden-dim", "16", "--latent-dim", "8", "--log-every", "100",
-         "--sample-every", "1000", "--no-progress", "--no-cache"]
+FLAGS = TINY_FLAGS
 
 
 def start_train(workdir, data_dir, *extra):
@@ -199,18 +197,6 @@ def test_bad_flags_exit_2_with_one_line(args, message, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err, err
     assert not (tmp_path / "w").exists()
-
-
-def run_cli(name, *args):
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / f"{name}.py"), *args],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT,
-                          env={**os.environ, "JAXGAN_NO_DOWNLOAD": "1"})
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and all(f in lines[0] for f in fragments), result.stderr
 
 
 def test_bad_runs_are_one_line_errors(idx_mnist, tmp_path):

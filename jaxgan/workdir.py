@@ -1,0 +1,137 @@
+"""Run directories that jaxgan owns: marked, locked while a run uses them, and cleared only of the
+files jaxgan wrote there (the marker's manifest), never of anything else."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+from pathlib import Path
+
+from jaxgan.errors import TrainingError
+from jaxgan.files import write_json_atomic
+
+MARKER = "jaxgan-run.json"
+LOCK = ".jaxgan.lock"
+FORMAT = 1
+OWN_FOLDERS = ("images", "tensorboard", "checkpoints", "unreadable_checkpoints")
+
+
+def check_writable(path: Path) -> None:
+    """Fail before any work if `path` cannot be created or written (nothing is created here)."""
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        what = "is not a directory" if not existing.is_dir() else "is not writable"
+        raise TrainingError(f"workdir {path} is not writable: {existing} {what}")
+
+
+def run_dir_of(path: str | Path) -> Path | None:
+    """The run directory a workdir, its checkpoints/ folder or one checkpoint belongs to."""
+    path = Path(path).absolute()
+    for candidate in (path, path.parent, path.parent.parent):
+        if (candidate / MARKER).is_file():
+            return candidate
+    return None
+
+
+class RunDir:
+    """A workdir jaxgan has marked as its own. `manifest` lists what jaxgan wrote in it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock_file = None
+
+    @property
+    def marker(self) -> Path:
+        return self.path / MARKER
+
+    def manifest(self) -> list[str]:
+        try:
+            return list(json.loads(self.marker.read_text())["manifest"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return []
+
+    def record(self, *relative: str) -> None:
+        """Note files or folders (relative to the workdir) that jaxgan wrote."""
+        manifest = self.manifest()
+        if new := [r for r in relative if r not in manifest]:
+            write_json_atomic(self.marker, {"format": FORMAT, "manifest": manifest + new})
+
+    def holds_run(self) -> bool:
+        """A run saved something worth keeping: a checkpoint or metrics rows."""
+        checkpoints = self.path / "checkpoints"
+        saved = checkpoints.is_dir() and any(p.name.isdigit() for p in checkpoints.iterdir())
+        metrics = self.path / "metrics.jsonl"
+        return saved or (metrics.is_file() and metrics.stat().st_size > 0)
+
+    def clear(self) -> None:
+        """Delete what the manifest lists, then the folders jaxgan made if that left them empty."""
+        for relative in self.manifest():
+            target = (self.path / relative).resolve()
+            if self.path.resolve() not in target.parents:
+                continue  # never outside the workdir, whatever the marker says
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+        checkpoints = self.path / "checkpoints"
+        if checkpoints.is_dir():  # Orbax's unfinished saves of this run
+            for tmp in checkpoints.glob("*.orbax-checkpoint-tmp*"):
+                shutil.rmtree(tmp, ignore_errors=True)
+        for folder in OWN_FOLDERS:
+            if (self.path / folder).is_dir() and not any((self.path / folder).iterdir()):
+                (self.path / folder).rmdir()
+        write_json_atomic(self.marker, {"format": FORMAT, "manifest": []})
+
+    def lock(self) -> None:
+        """Hold the workdir's exclusive lock until `unlock` or the process's end (the OS then
+        releases it, however the process died)."""
+        self._lock_file = open(self.path / LOCK, "a+")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_file.seek(0)
+            pid = self._lock_file.read().strip() or "unknown"
+            self._lock_file.close()
+            self._lock_file = None
+            raise TrainingError(f"workdir {self.path} is in use by pid {pid} (another jaxgan run); "
+                                f"wait for it to end or choose another --workdir") from None
+        self._lock_file.truncate(0)
+        self._lock_file.write(str(os.getpid()))
+        self._lock_file.flush()
+
+    def unlock(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()  # closing releases the flock
+            self._lock_file = None
+
+
+def open_run_dir(path: Path, *, resume: bool, overwrite: bool) -> RunDir:
+    """Create (or take) and lock the workdir of a run.
+
+    A non-empty folder without jaxgan's marker is refused, --overwrite or not. A marked one that
+    holds a run needs --resume (continue) or --overwrite (delete what jaxgan wrote, then start);
+    one whose run saved nothing (it died while compiling, say) is simply started again.
+    """
+    run = RunDir(path)
+    if path.is_dir() and not run.marker.exists() and any(p.name != LOCK for p in path.iterdir()):
+        raise TrainingError(f"workdir {path} is not empty and is not a jaxgan run (no {MARKER}); "
+                            f"choose another --workdir")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        run.lock()
+    except OSError as e:
+        raise TrainingError(f"workdir {path} is not writable ({e.strerror})") from None
+    try:
+        if not run.marker.exists():
+            write_json_atomic(run.marker, {"format": FORMAT, "manifest": []})
+        elif run.holds_run() and not (resume or overwrite):
+            raise TrainingError(f"workdir {path} already holds a run; pass --resume to continue "
+                                f"it, --overwrite to replace it, or choose another --workdir")
+        elif overwrite or not run.holds_run():
+            run.clear()
+    except BaseException:
+        run.unlock()
+        raise
+    return run
