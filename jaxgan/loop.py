@@ -196,7 +196,13 @@ def _train(config: Config, run: RunDir, images: np.ndarray, labels: np.ndarray, 
     bar = tqdm(total=config.epochs * steps, initial=start_epoch * steps, unit="step",
                disable=None if progress is None else not progress, dynamic_ncols=True)
     say = bar.write if not bar.disable else functools.partial(print, flush=True)
-    save = functools.partial(checkpoint.save, manager, config=config, run_key=keys["root"])
+    debug_log = installed_debug_log()
+    quiet = debug_log.native_stderr if debug_log else contextlib.nullcontext
+
+    def save(state: GANState, epoch: int) -> None:
+        with quiet():
+            checkpoint.save(manager, state, epoch=epoch, config=config, run_key=keys["root"])
+
     seconds, t_train = [], time.perf_counter()
     with deferred_interrupts() as interrupted, failures_as_one_line(workdir, lambda: last_saved):
         for epoch in range(start_epoch, config.epochs):

@@ -3,13 +3,14 @@ debug log that keeps third-party output off the user's terminal."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -93,6 +94,23 @@ class DebugLog(logging.Handler):
             return
         self._file.writelines(self._pending)
         self._pending = []
+
+    @contextlib.contextmanager
+    def native_stderr(self) -> Iterator[None]:
+        """Send file descriptor 2 to the debug log for the block: native libraries (TensorStore
+        under Orbax) print Python tracebacks of their failed callbacks straight to it."""
+        if self._file is None:
+            yield
+            return
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(self._file.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
 
     def install(self) -> "DebugLog":
         """Take over the loggers that TensorFlow, Orbax and JAX write to, and thread crashes."""
