@@ -1,4 +1,4 @@
-"""Where a batch-64 step's time goes on this machine: ablations of the compiled epoch.
+"""Where a batch-64 step's time goes on the machine it runs on: ablations of the compiled epoch.
 
 Each variant runs the same scan over 937 batches and removes one part of the step; the
 difference to the full step is that part's cost. Not a correctness path: for profiling only.

@@ -3,7 +3,7 @@
 Same models, BCELoss, two Adams (lr 2e-4), DataLoader(batch 64, shuffle=True) over MNIST with
 ToTensor + Normalize([0.5], [0.5]) applied per image, as `torchvision.datasets.MNIST` does (a
 PIL image per example). The only change: the images come from arrays already in memory instead of
-torchvision's download folder, which this machine cannot fill.
+torchvision's download folder, which an offline machine cannot fill.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Benchmark jaxgan's compiled epoch against its per-step loop and the reference PyTorch loop.
 
 Each measurement runs in a fresh subprocess (so peak memory is its own); all in one run, with
-ratios. `python scripts/bench.py --data-dir ../shared/tensorflow_datasets`
+ratios. `python scripts/bench.py --data-dir DIR`
 """
 
 from __future__ import annotations
