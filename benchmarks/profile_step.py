@@ -7,7 +7,6 @@ difference to the full step is that part's cost. Not a correctness path: for pro
 
 from __future__ import annotations
 
-import functools
 import time
 
 import jax
@@ -17,7 +16,7 @@ import optax
 
 from jaxgan.config import Config
 from jaxgan.data import normalize
-from jaxgan.step import bce_with_logits, create_train_state, train_step
+from jaxgan.step import create_train_state, train_step
 
 B, STEPS = 64, 937
 
@@ -43,8 +42,8 @@ def main() -> None:
     def scan(body):
         return jax.jit(lambda s: jax.lax.scan(body, s, (idx, keys, z_all))[1])
 
-    full = scan(lambda s, x: train_step(s, normalize(images[x[0]]), x[1]))
-    no_gather = scan(lambda s, x: train_step(s, jnp.zeros((B, 784)) + x[2][0, 0], x[1]))
+    full = scan(lambda s, x: train_step(s, {"image": normalize(images[x[0]])}, x[1]))
+    no_gather = scan(lambda s, x: train_step(s, {"image": jnp.zeros((B, 784)) + x[2][0, 0]}, x[1]))
 
     results = {"full step": timed(full, state), "no image gather/normalise": timed(no_gather, state)}
 
@@ -68,17 +67,11 @@ def main() -> None:
 
     results["matmuls only"] = timed(scan(matmuls_only), state)
 
-    def sgd_step(s, x):  # Adam replaced by plain SGD: the optimiser's elementwise cost
-        return train_step(s.replace(g_tx=optax.sgd(1e-4), d_tx=optax.sgd(1e-4),
-                                    g_opt_state=optax.sgd(1e-4).init(s.g_params),
-                                    d_opt_state=optax.sgd(1e-4).init(s.d_params)),
-                          normalize(images[x[0]]), x[1])
-
     # SGD changes the optimiser state's structure, so give it its own carry.
     sgd_state = state.replace(g_tx=optax.sgd(1e-4), d_tx=optax.sgd(1e-4),
                               g_opt_state=optax.sgd(1e-4).init(state.g_params),
                               d_opt_state=optax.sgd(1e-4).init(state.d_params))
-    results["Adam -> SGD"] = timed(scan(lambda s, x: train_step(s, normalize(images[x[0]]), x[1])),
+    results["Adam -> SGD"] = timed(scan(lambda s, x: train_step(s, {"image": normalize(images[x[0]])}, x[1])),
                                    sgd_state)
     results["RNG: z drawn per step (threefry) alone"] = timed(
         jax.jit(lambda k: jax.lax.scan(lambda c, kk: (c + jax.random.normal(kk, (B, 100)).sum(), None),

@@ -6,6 +6,7 @@ at any moment, mid-save included, leaves the earlier checkpoints restorable.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import shutil
 import sys
@@ -17,10 +18,11 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from jaxgan.config import Config
-from jaxgan.errors import CheckpointError, IncompatibleCheckpointError
+from jaxgan.config import Config, flag
+from jaxgan.errors import CheckpointError, ConfigError, IncompatibleCheckpointError
 from jaxgan.files import content_digest
 from jaxgan.step import GANState, create_train_state
+
 
 class CheckpointSaveError(Exception):
     """A checkpoint could not be written (disk full, I/O error); earlier ones are untouched."""
@@ -77,22 +79,52 @@ def read_meta(manager: ocp.CheckpointManager, epoch: int) -> dict[str, Any]:
     if meta.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"checkpoint {epoch} has record format {meta.get('format')}, not "
                               f"{FORMAT_VERSION}: written by another jaxgan version, it cannot be verified")
+    try:
+        Config.from_json(meta["config"])
+    except ConfigError as e:
+        raise IncompatibleCheckpointError(f"checkpoint {epoch} cannot be used: {e}") from None
     return meta
+
+
+def state_template(config: Config) -> GANState:
+    """The state's arrays as shapes and dtypes, without computing them."""
+    return jax.eval_shape(functools.partial(create_train_state, config), jax.random.key(0))
+
+
+def _structure(config: Config) -> list[tuple[str, tuple[int, ...], str]]:
+    leaves = jax.tree_util.tree_flatten_with_path(state_template(config))[0]
+    return [(jax.tree_util.keystr(path), x.shape, str(x.dtype)) for path, x in leaves]
+
+
+def structure_changes(saved: Config, asked: Config) -> list[str]:
+    """The fields whose change alone gives the state other arrays: a checkpoint of `saved`
+    cannot continue as `asked` if any is listed."""
+    if _structure(saved) == _structure(asked):
+        return []
+    base = _structure(saved)
+    return [f.name for f in dataclasses.fields(Config)
+            if getattr(saved, f.name) != getattr(asked, f.name)
+            and _structure(saved.replace(**{f.name: getattr(asked, f.name)})) != base]
+
+
+def _describe(config: Config, name: str) -> str:
+    value = getattr(config, name)
+    if isinstance(value, bool):
+        return f"{'with' if value else 'without'} {flag(name)}"
+    return f"{flag(name)} {value}"
 
 
 def restore_epoch(manager: ocp.CheckpointManager, epoch: int,
                   expected: Config | None = None) -> tuple[GANState, dict[str, Any]]:
-    """The state and record saved after `epoch`; refuses a config of other shapes."""
+    """The state and record saved after `epoch`, as `expected` (default: its own config)."""
     meta = read_meta(manager, epoch)
     saved = Config.from_json(meta["config"])
-    if expected is not None and (diff := saved.shape_mismatches(expected)):
-        mine, asked = saved.shape(), expected.shape()
-        changes = ", ".join(f"--{f.replace('_', '-')} {mine[f]} (saved) vs {asked[f]} (asked)"
-                            for f in diff)
-        raise IncompatibleCheckpointError(f"checkpoint {epoch} was trained with other model shapes: {changes}")
-    template = jax.eval_shape(functools.partial(create_train_state, expected or saved), jax.random.key(0))
+    if expected is not None and (changed := structure_changes(saved, expected)):
+        raise IncompatibleCheckpointError(
+            f"this run was trained {', '.join(_describe(saved, f) for f in changed)}; you passed "
+            f"{', '.join(_describe(expected, f) for f in changed)}, which changes the model's arrays")
     restored = manager.restore(epoch, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(template)))["state"]
+        state=ocp.args.StandardRestore(state_template(expected or saved))))["state"]
     if state_digest(restored) != meta.get("state_sha256"):
         raise CheckpointError("its arrays do not match the digest in its record: corrupt")
     return restored, meta
@@ -132,6 +164,8 @@ def saved_config(directory: str | Path) -> Config:
     for epoch in sorted(manager.all_steps(), reverse=True):
         try:
             return Config.from_json(read_meta(manager, epoch)["config"])
+        except IncompatibleCheckpointError:
+            raise
         except Exception:  # unreadable: the restore that follows reports it
             continue
     raise CheckpointError(f"no readable checkpoint in {directory}")

@@ -23,10 +23,11 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 
-from jaxgan.data import IMAGE_PIXELS, PARTIAL_DATA_ENV, load_dataset, normalize
+from jaxgan.data import PARTIAL_DATA_ENV, load_dataset, normalize
 from jaxgan.errors import EvaluationError
 from jaxgan.files import content_digest, write_json_atomic
-from jaxgan.layers import Conv3x3
+from jaxgan.layers import Conv
+from jaxgan.mnist import IMAGE_PIXELS, IMAGE_SHAPE, NUM_CLASSES
 
 FEATURE_DIM = 128
 # Everything the trained weights depend on besides the data; the cache is keyed by both.
@@ -41,11 +42,11 @@ class Classifier(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        x = x.reshape(-1, 28, 28, 1)
-        x = nn.max_pool(nn.relu(Conv3x3(32)(x)), (2, 2), (2, 2))
-        x = nn.max_pool(nn.relu(Conv3x3(64)(x)), (2, 2), (2, 2))
+        x = x.reshape(-1, *IMAGE_SHAPE, 1)
+        for i, features in enumerate((32, 64)):  # names fixed: they seed the cached network's init
+            x = nn.max_pool(nn.relu(Conv(features, 3, dense=True, name=f"Conv3x3_{i}")(x)), (2, 2), (2, 2))
         h = nn.relu(nn.Dense(FEATURE_DIM)(x.reshape(x.shape[0], -1)))
-        return h, nn.Dense(10)(h)
+        return h, nn.Dense(NUM_CLASSES)(h)
 
 
 def _loss(params, images, labels):
@@ -100,7 +101,7 @@ def batched(params, images: np.ndarray, batch_size: int = 1000) -> tuple[np.ndar
     """(features, logits) of float images (N, 784) in [-1, 1], in fixed-size batches."""
     out = [jax.device_get(apply(params, jnp.asarray(images[i: i + batch_size])))
            for i in range(0, len(images), batch_size)]
-    return np.concatenate([f for f, _ in out]), np.concatenate([l for _, l in out])
+    return np.concatenate([f for f, _ in out]), np.concatenate([logits for _, logits in out])
 
 
 def accuracy(params, images_u8: np.ndarray, labels: np.ndarray) -> float:
@@ -167,8 +168,8 @@ def load_or_train(cache_dir: str | Path, data_dir: str | None = None, *,
                   force: bool = False) -> tuple[Any, float]:
     """The classifier for the MNIST in `data_dir` and its test accuracy: cached, or trained
     (a few minutes on a CPU) and cached. Refused under MIN_TEST_ACCURACY."""
-    images, labels = load_dataset("mnist", "train", data_dir, cache_dir)
-    test_images, test_labels = load_dataset("mnist", "test", data_dir, cache_dir)
+    images, labels = load_dataset("train", data_dir, cache_dir)
+    test_images, test_labels = load_dataset("test", data_dir, cache_dir)
     path = cache_path(cache_dir, content_digest(images, labels))
     cached = None if force else load(path, content_digest(images, labels))
     if cached is None:

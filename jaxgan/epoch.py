@@ -6,13 +6,13 @@ they take identical steps: `train_epoch` is only a faster schedule of `train_epo
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 
 from jaxgan.data import epoch_order, normalize
-from jaxgan.step import GANState, Metrics, train_step
+from jaxgan.step import Batch, GANState, Metrics, train_step
 
 
 def epoch_plan(epoch_key: jax.Array, num_examples: int, batch_size: int, drop_last: bool):
@@ -23,14 +23,21 @@ def epoch_plan(epoch_key: jax.Array, num_examples: int, batch_size: int, drop_la
     return full, rest, keys
 
 
-def _step_on(state: GANState, images: jax.Array, idx: jax.Array, key: jax.Array,
-             data_sharding: jax.sharding.Sharding | None,
-             labels: jax.Array | None = None) -> tuple[GANState, Metrics]:
-    batch = normalize(images[idx])
-    batch_labels = None if labels is None else labels[idx].astype(jnp.int32)
-    if data_sharding is not None:
-        batch = jax.lax.with_sharding_constraint(batch, data_sharding)
-    return train_step(state, batch, key, data_sharding, batch_labels)
+def batch_of(images: jax.Array, labels: jax.Array | None, idx: jax.Array,
+             sharding: jax.sharding.Sharding | None = None) -> Batch:
+    """The examples `idx` of the uint8 dataset, normalised, split over devices by `sharding`."""
+    batch = {"image": normalize(images[idx])}
+    if labels is not None:
+        batch["label"] = labels[idx].astype(jnp.int32)
+    if sharding is not None:
+        batch = jax.lax.with_sharding_constraint(batch, sharding)
+    return batch
+
+
+def step_on(state: GANState, images: jax.Array, labels: jax.Array | None, idx: jax.Array,
+            key: jax.Array) -> tuple[GANState, Metrics]:
+    """`train_step` on the examples `idx`: what one iteration of the epoch's scan does."""
+    return train_step(state, batch_of(images, labels, idx), key)
 
 
 def train_epoch(
@@ -50,11 +57,11 @@ def train_epoch(
 
     def body(state, xs):
         idx, key = xs
-        return _step_on(state, images, idx, key, data_sharding, labels)
+        return train_step(state, batch_of(images, labels, idx, data_sharding), key)
 
     state, metrics = jax.lax.scan(body, state, (full, keys[: full.shape[0]]))
     if rest is not None:  # a second, smaller shape: the reference keeps the last partial batch
-        state, last = _step_on(state, images, rest, keys[-1], data_sharding, labels)
+        state, last = train_step(state, batch_of(images, labels, rest, data_sharding), keys[-1])
         metrics = jax.tree.map(lambda m, x: jnp.concatenate([m, x[None]]), metrics, last)
     return state, metrics
 
@@ -69,12 +76,12 @@ def train_epoch_stepwise(
     drop_last: bool,
     step_fn: Callable[..., tuple[GANState, Metrics]] | None = None,
 ) -> tuple[GANState, Metrics]:
-    """The same epoch as `train_epoch`, one jitted `train_step` call per batch from Python."""
-    step_fn = step_fn or jax.jit(_step_on, static_argnums=4)
+    """The same epoch as `train_epoch`, one jitted `step_on` call per batch from Python."""
+    step_fn = step_fn or jax.jit(step_on)
     full, rest, keys = epoch_plan(epoch_key, images.shape[0], batch_size, drop_last)
     batches = list(full) + ([rest] if rest is not None else [])
     history = []
-    for idx, key in zip(batches, keys):
-        state, metrics = step_fn(state, images, idx, key, None, labels)
+    for idx, key in zip(batches, keys, strict=False):
+        state, metrics = step_fn(state, images, labels, idx, key)
         history.append(metrics)
     return state, jax.tree.map(lambda *xs: jnp.stack(xs), *history)

@@ -12,8 +12,9 @@ import numpy as np
 import scipy.linalg
 
 from jaxgan import classifier
-from jaxgan.data import IMAGE_PIXELS, load_dataset, normalize
+from jaxgan.data import load_dataset, normalize
 from jaxgan.errors import EvaluationError
+from jaxgan.mnist import IMAGE_PIXELS
 from jaxgan.models import latent_codes
 from jaxgan.sampling import generate_in_batches, latents, to_uint8
 from jaxgan.step import GANState
@@ -37,7 +38,7 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
     diff = mu1 - mu2
     with warnings.catch_warnings():  # generated features are often rank-deficient (dead ReLUs)
         warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
-        covmean, _ = scipy.linalg.sqrtm(sigma1 @ sigma2, disp=False)
+        covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
     if not np.isfinite(covmean).all():
         ridge = np.eye(len(sigma1)) * 1e-6
         covmean = scipy.linalg.sqrtm((sigma1 + ridge) @ (sigma2 + ridge))
@@ -81,9 +82,9 @@ class Evaluator:
         self.reference = gaussian(real)
 
     @classmethod
-    def for_mnist(cls, cache_dir: str | Path, data_dir: str | None = None) -> "Evaluator":
+    def for_mnist(cls, cache_dir: str | Path, data_dir: str | None = None) -> Evaluator:
         params, _ = classifier.load_or_train(cache_dir, data_dir)
-        test_images, _ = load_dataset("mnist", "test", data_dir, cache_dir)
+        test_images, _ = load_dataset("test", data_dir, cache_dir)
         return cls(params, test_images)
 
     def score_images(self, images: np.ndarray, labels: np.ndarray | None = None,

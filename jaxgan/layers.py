@@ -39,31 +39,23 @@ def patches(x: jax.Array, size: int, stride: int = 1, pad: int = 1) -> jax.Array
                             for i in range(size) for j in range(size)], -1)
 
 
-class Conv3x3(nn.Module):
-    """The classifier's 3x3 'same' convolution (Flax Dense init), as patches @ kernel."""
+class Conv(nn.Module):
+    """A size x size convolution of (B, H, W, C) with zero padding, as patches @ kernel.
 
-    features: int
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        return nn.Dense(self.features)(patches(x, 3))
-
-
-class TorchConv(nn.Module):
-    """A size x size convolution of (B, H, W, C) with zero padding, initialised as
-    torch.nn.Conv2d's default: weight and bias ~ U(±1/sqrt(fan_in)), fan_in = size*size*C.
-
-    Written as patches @ kernel: inside the epoch's lax.scan, XLA's CPU convolutions ran 5-50x
-    slower than alone (a whole DCGAN step: 1.7 s in the scan against 52 ms jitted alone)."""
+    The kernel is a TorchLinear (torch.nn.Conv2d's default init: U(+-1/sqrt(fan_in)), fan_in =
+    size*size*C), or with `dense` a Flax Dense (the classifier's init). A matmul over patches keeps
+    XLA's CPU backend on its fast path inside the epoch's lax.scan, where its convolutions are not."""
 
     features: int
     size: int = 3
     stride: int = 1
     pad: int = 1
+    dense: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        return TorchLinear(self.features, name="linear")(patches(x, self.size, self.stride, self.pad))
+        linear = nn.Dense(self.features) if self.dense else TorchLinear(self.features, name="linear")
+        return linear(patches(x, self.size, self.stride, self.pad))
 
 
 def upsample2x(x: jax.Array) -> jax.Array:

@@ -2,8 +2,8 @@
 
 Every layer uses PyTorch's default initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight
 and bias, so that training starts from the same distribution as the reference. Images are flat
-(B, 784) in [-1, 1] at every interface; discriminators return logits (B,), and with
-`with_codes=True` also the code logits (B, codes) of an InfoGAN Q head (Chen et al., 2016).
+(B, 784) in [-1, 1] at every interface; discriminators return (logits (B,), code logits
+(B, codes) of an InfoGAN Q head (Chen et al., 2016), or None without codes).
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgan.layers import TorchConv, TorchLinear, upsample2x
+from jaxgan.config import Config
+from jaxgan.layers import Conv, TorchLinear, upsample2x
+from jaxgan.mnist import IMAGE_PIXELS, IMAGE_SHAPE, NUM_CLASSES
 
-IMAGE_SIZE = 28 * 28
+Logits = tuple[jax.Array, jax.Array | None]
 
 
 def latent_codes(z: jax.Array, codes: int) -> jax.Array:
@@ -24,40 +26,48 @@ def latent_codes(z: jax.Array, codes: int) -> jax.Array:
 
 
 def _generator_input(z: jax.Array, labels: jax.Array | None, num_classes: int,
-                     codes: int = 0) -> jax.Array:
+                     codes: int) -> jax.Array:
     """z, with the one-hot class label appended for a conditional generator. With `codes`, the
     first `codes` coordinates of z are replaced by their one-hot argmax (InfoGAN's categorical code)."""
     if codes:
-        z = jnp.concatenate([z[..., codes:], jax.nn.one_hot(latent_codes(z, codes), codes,
-                                                            dtype=z.dtype)], -1)
+        one_hot = jax.nn.one_hot(latent_codes(z, codes), codes, dtype=z.dtype)
+        z = jnp.concatenate([z[..., codes:], one_hot], -1)
     if not num_classes:
         return z
     return jnp.concatenate([z, jax.nn.one_hot(labels, num_classes, dtype=z.dtype)], -1)
 
 
-def _discriminator_head(d: nn.Module, features: jax.Array, labels: jax.Array | None, train: bool,
-                        with_codes: bool) -> jax.Array | tuple[jax.Array, jax.Array | None]:
-    """The last stage of both discriminators `d`, on (B, F) features; call inside d's compact method.
+class DiscriminatorHead(nn.Module):
+    """The last stage of both discriminators, on (B, F) features: dropout (training only), the
+    real/fake logit, + <embed(label), features> when conditional (the projection discriminator,
+    Miyato & Koyama, 2018), and InfoGAN's Q head with codes."""
 
-    Dropout at rate `d.dropout` (training only), then the linear real/fake logit (B,); conditional:
-    + <embed(label), features>, the projection discriminator (Miyato & Koyama, 2018). With
-    `with_codes`, also InfoGAN's Q head: the logits (B, codes) of the categorical code the image was
-    generated from (None without codes)."""
-    features = nn.Dropout(d.dropout, deterministic=not train)(features)  # rate 0: the identity
-    logit = TorchLinear(1, name="out")(features)[..., 0]
-    if d.num_classes:
-        dim = features.shape[-1]
-        embed = nn.Embed(d.num_classes, dim, name="embed",
-                         embedding_init=nn.initializers.normal(1 / dim**0.5))
-        logit = logit + jnp.sum(embed(labels) * features, -1)
-    code_logits = TorchLinear(d.codes, name="q")(features) if d.codes else None
-    return (logit, code_logits) if with_codes else logit
+    num_classes: int = 0
+    dropout: float = 0.0
+    codes: int = 0
+
+    @nn.compact
+    def __call__(self, features: jax.Array, labels: jax.Array | None, train: bool) -> Logits:
+        features = nn.Dropout(self.dropout, deterministic=not train)(features)  # rate 0: identity
+        logit = TorchLinear(1, name="out")(features)[..., 0]
+        if self.num_classes:
+            dim = features.shape[-1]
+            embed = nn.Embed(self.num_classes, dim, name="embed",
+                             embedding_init=nn.initializers.normal(1 / dim**0.5))
+            logit = logit + jnp.sum(embed(labels) * features, -1)
+        code_logits = TorchLinear(self.codes, name="q")(features) if self.codes else None
+        return logit, code_logits
+
+
+def _head(d: nn.Module) -> DiscriminatorHead:
+    """A head whose parameters sit beside the discriminator's own ("out", "embed", "q")."""
+    head = DiscriminatorHead(d.num_classes, d.dropout, d.codes)
+    nn.share_scope(d, head)
+    return head
 
 
 class Generator(nn.Module):
-    """The reference MLP: z (B, latent_dim) [+ labels (B,)] -> image (B, 784) in [-1, 1].
-
-    The reference is depth 1, width 128, unconditional, without codes."""
+    """The reference MLP: z (B, latent_dim) [+ labels (B,)] -> image (B, 784) in [-1, 1]."""
 
     hidden_dim: int = 128
     depth: int = 1
@@ -69,12 +79,12 @@ class Generator(nn.Module):
         h = _generator_input(z, labels, self.num_classes, self.codes)
         for i in range(self.depth):
             h = nn.relu(TorchLinear(self.hidden_dim, name="hidden" if i == 0 else f"hidden{i}")(h))
-        return jnp.tanh(TorchLinear(IMAGE_SIZE, name="out")(h))
+        return jnp.tanh(TorchLinear(IMAGE_PIXELS, name="out")(h))
 
 
 class Discriminator(nn.Module):
     """The reference MLP: image (B, 784) [+ labels (B,)] -> logit (B,); sigmoid(logit) is the
-    reference's output. `dropout` on the last hidden features applies when called with train=True."""
+    reference's output."""
 
     hidden_dim: int = 128
     depth: int = 1
@@ -83,13 +93,12 @@ class Discriminator(nn.Module):
     codes: int = 0
 
     @nn.compact
-    def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = False,
-                 with_codes: bool = False) -> jax.Array | tuple[jax.Array, jax.Array | None]:
+    def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = False) -> Logits:
         h = x
         for i in range(self.depth):
-            h = nn.leaky_relu(TorchLinear(self.hidden_dim, name="hidden" if i == 0 else f"hidden{i}")(h),
-                              negative_slope=0.2)
-        return _discriminator_head(self, h, labels, train, with_codes)
+            name = "hidden" if i == 0 else f"hidden{i}"
+            h = nn.leaky_relu(TorchLinear(self.hidden_dim, name=name)(h), negative_slope=0.2)
+        return _head(self)(h, labels, train)
 
 
 class ConvGenerator(nn.Module):
@@ -108,9 +117,9 @@ class ConvGenerator(nn.Module):
         h = _generator_input(z, labels, self.num_classes, self.codes)
         h = TorchLinear(7 * 7 * 2 * c, name="project")(h)
         h = nn.relu(h).reshape(-1, 7, 7, 2 * c)
-        h = nn.relu(TorchConv(c, 3, name="conv14")(upsample2x(h)))
-        h = TorchConv(1, 3, name="conv28")(upsample2x(h))
-        return jnp.tanh(h.reshape(-1, IMAGE_SIZE))
+        h = nn.relu(Conv(c, 3, name="conv14")(upsample2x(h)))
+        h = Conv(1, 3, name="conv28")(upsample2x(h))
+        return jnp.tanh(h.reshape(-1, IMAGE_PIXELS))
 
 
 class ConvDiscriminator(nn.Module):
@@ -122,22 +131,18 @@ class ConvDiscriminator(nn.Module):
     codes: int = 0
 
     @nn.compact
-    def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = False,
-                 with_codes: bool = False) -> jax.Array | tuple[jax.Array, jax.Array | None]:
-        h = x.reshape(-1, 28, 28, 1)
+    def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = False) -> Logits:
+        h = x.reshape(-1, *IMAGE_SHAPE, 1)
         for name, features in (("conv14", self.channels), ("conv7", 2 * self.channels)):
-            h = nn.leaky_relu(TorchConv(features, 4, stride=2, name=name)(h), 0.2)
-        return _discriminator_head(self, h.reshape(h.shape[0], -1), labels, train, with_codes)
+            h = nn.leaky_relu(Conv(features, 4, stride=2, name=name)(h), 0.2)
+        return _head(self)(h.reshape(h.shape[0], -1), labels, train)
 
 
-def make_models(arch: str, *, hidden_dim: int, depth: int, channels: int, num_classes: int,
-                dropout: float, g_depth: int = 0, g_hidden_dim: int = 0,
-                codes: int = 0) -> tuple[nn.Module, nn.Module]:
-    """(generator, discriminator) of an architecture: "mlp" (the reference's) or "dcgan"."""
-    if arch == "mlp":
-        return (Generator(g_hidden_dim or hidden_dim, g_depth or depth, num_classes, codes),
-                Discriminator(hidden_dim, depth, num_classes, dropout, codes))
-    if arch == "dcgan":
-        return (ConvGenerator(channels, num_classes, codes),
-                ConvDiscriminator(channels, num_classes, dropout, codes))
-    raise ValueError(f"unknown architecture {arch!r}")
+def make_models(config: Config) -> tuple[nn.Module, nn.Module]:
+    """(generator, discriminator) of the config's architecture: "mlp" (the reference's) or "dcgan"."""
+    classes = NUM_CLASSES if config.conditional else 0
+    if config.arch == "dcgan":
+        return (ConvGenerator(config.channels, classes, config.codes),
+                ConvDiscriminator(config.channels, classes, config.d_dropout, config.codes))
+    return (Generator(config.hidden_dim, config.depth, classes, config.codes),
+            Discriminator(config.hidden_dim, config.depth, classes, config.d_dropout, config.codes))

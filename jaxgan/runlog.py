@@ -9,8 +9,9 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -88,6 +89,9 @@ class DebugLog(logging.Handler):
             self._file.flush()
 
     def attach(self, path: Path) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
         try:
             self._file = open(path, "a")
         except OSError:
@@ -112,8 +116,16 @@ class DebugLog(logging.Handler):
             os.dup2(saved, 2)
             os.close(saved)
 
-    def install(self) -> "DebugLog":
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        super().close()
+
+    def install(self) -> DebugLog:
         """Take over the loggers that TensorFlow, Orbax and JAX write to, and thread crashes."""
+        if (previous := installed_debug_log()) is not None:
+            previous.close()
         for name in ("", "absl", "jax", "orbax", "tensorflow"):
             logger = logging.getLogger(name)
             logger.handlers = [self]

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan.files import atomic_path
+from jaxgan.mnist import IMAGE_SHAPE
 from jaxgan.models import latent_codes
 from jaxgan.step import GANState
 
@@ -17,7 +18,7 @@ def generate(state: GANState, z: jax.Array, labels: jax.Array | None = None) -> 
     """Images (N, 28, 28) in [-1, 1] for latents z (N, latent_dim) [and class labels (N,)].
 
     Uses the generator's EMA weights (the trained weights themselves when EMA is off)."""
-    return state.generator.apply({"params": state.sampling_params}, z, labels).reshape(-1, 28, 28)
+    return state.generator.apply({"params": state.sampling_params}, z, labels).reshape(-1, *IMAGE_SHAPE)
 
 
 def generate_in_batches(state: GANState, z: jax.Array, labels: jax.Array | None = None,

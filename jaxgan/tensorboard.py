@@ -15,7 +15,7 @@ class SummaryWriter:
         self._writer = None
 
     def _tf(self):
-        from jaxgan.data import quiet_tensorflow
+        from jaxgan.sources import quiet_tensorflow
 
         quiet_tensorflow()
         import tensorflow as tf

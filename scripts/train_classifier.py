@@ -1,25 +1,8 @@
-"""Train (or retrain) the MNIST classifier behind jaxgan's metrics and cache it."""
-
-from __future__ import annotations
+"""`python scripts/train_classifier.py --help`: the same tool as `jaxgan-train-classifier`."""
 
 import sys
-from typing import Sequence
 
-from jaxgan import cli
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = cli.Parser(description=__doc__)
-    cli.add_data_args(parser)
-    parser.add_argument("--force", action="store_true", help="retrain even if cached")
-    args = parser.parse_args(argv)
-    from jaxgan import classifier
-    from jaxgan.data import default_cache_dir
-
-    _, test_accuracy = classifier.load_or_train(cli.cache_dir(args) or default_cache_dir(),
-                                                args.data_dir, force=args.force)
-    print(f"evaluation classifier: test accuracy {test_accuracy:.4f}")
-
+from jaxgan.cli.train_classifier import entry
 
 if __name__ == "__main__":
-    sys.exit(cli.run(main))
+    sys.exit(entry())

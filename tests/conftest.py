@@ -6,7 +6,6 @@ never reads or writes the user's caches, so mock data can never reach a real run
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import os
 import subprocess
 import sys
@@ -80,13 +79,43 @@ def assert_one_line_error(result, *fragments: str) -> None:
     assert len(lines) == 1 and all(f in lines[0] for f in fragments), result.stderr
 
 
-def load_script(name: str):
-    """Import scripts/NAME.py as a module, to call its main() in-process (inside mock_data)."""
-    spec = importlib.util.spec_from_file_location(f"script_{name}", ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def real_batch(n: int = 16, seed: int = 0, labels: bool = False) -> dict:
+    """A train_step batch of n uniform images in [-1, 1] (and random class labels)."""
+    import jax
+
+    batch = {"image": jax.random.uniform(jax.random.key(seed), (n, 784), minval=-1, maxval=1)}
+    if labels:
+        batch["label"] = jax.random.randint(jax.random.key(seed + 1), (n,), 0, 10)
+    return batch
+
+
+def uint8_images(n: int, seed: int = 5):
+    """A dataset of n random uint8 images (N, 784) and labels (N,), as the epoch takes them."""
+    import jax
+    import numpy as np
+
+    images = jax.random.randint(jax.random.key(seed), (n, 784), 0, 256).astype(np.uint8)
+    return images, jax.random.randint(jax.random.key(seed + 1), (n,), 0, 10).astype(np.uint8)
+
+
+def assert_trees_equal(a, b, **tolerance) -> None:
+    """Every leaf equal: bit for bit, or within `rtol`/`atol` when given."""
+    import jax
+    import numpy as np
+
+    left, right = jax.tree.leaves(a), jax.tree.leaves(b)
+    assert len(left) == len(right)
+    for x, y in zip(left, right, strict=True):
+        if tolerance:
+            np.testing.assert_allclose(np.asarray(x), np.asarray(y), **tolerance)
+        else:
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def count(params) -> int:
+    import jax
+
+    return sum(x.size for x in jax.tree.leaves(params))
 
 
 def write_idx(path: Path, array) -> None:
@@ -100,7 +129,7 @@ def make_idx_dir(path: Path, n: int = 10, seed: int = 0):
     """A data dir with the four MNIST IDX files holding n random images (train = test)."""
     import numpy as np
 
-    from jaxgan.data import IDX_FILES
+    from jaxgan.sources import IDX_FILES
 
     path.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -117,3 +146,26 @@ def idx_mnist(tmp_path) -> str:
     """A tiny MNIST (MOCK_EXAMPLES random images) as IDX files: no TensorFlow, usable by subprocesses."""
     make_idx_dir(tmp_path / "idx", MOCK_EXAMPLES)
     return str(tmp_path / "idx")
+
+
+def fault_config():
+    from jaxgan.config import Config
+
+    return Config(batch_size=32, hidden_dim=16, latent_dim=8, log_every=100, sample_every=1,
+                  checkpoint_every=1, epochs=1)
+
+
+FAULT_TINY = fault_config()
+
+
+def train_tiny(workdir, data_dir, **kwargs):
+    """One epoch (by default) of FAULT_TINY with every output on; Config fields in kwargs override it."""
+    from jaxgan.loop import train_and_evaluate
+
+    config = FAULT_TINY.replace(**{k: kwargs.pop(k) for k in list(kwargs) if hasattr(FAULT_TINY, k)})
+    return train_and_evaluate(config, workdir, data_dir=data_dir, progress=False, tensorboard=False, **kwargs)
+
+
+def file_tree(path: Path) -> dict[str, bytes]:
+    """Every file under `path` with its bytes: a folder's exact contents."""
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}

@@ -1,7 +1,7 @@
 import jax
 import pytest
 
-from conftest import load_script
+from benchmarks import bench
 from jaxgan.config import Config
 from jaxgan.step import create_train_state, train_step
 
@@ -9,9 +9,8 @@ from jaxgan.step import create_train_state, train_step
 @pytest.mark.parametrize("batch, hidden", [(64, 128), (256, 128), (32, 64)])
 def test_analytic_step_flops_match_xla_cost_analysis(batch, hidden):
     """The benchmark's FLOP count is XLA's, less the few elementwise ops XLA also counts."""
-    bench = load_script("bench")
     state = create_train_state(Config(hidden_dim=hidden), jax.random.key(0))
-    images = jax.ShapeDtypeStruct((batch, 784), "float32")
+    images = {"image": jax.ShapeDtypeStruct((batch, 784), "float32")}
     cost = jax.jit(train_step).lower(state, images, jax.random.key(0)).compile().cost_analysis()
     analytic = bench.step_flops(batch, hidden=hidden)
     assert analytic <= cost["flops"] <= 1.08 * analytic  # + activations, losses, Adam

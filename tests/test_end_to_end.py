@@ -7,9 +7,11 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import ROOT, real_mnist_or_skip
 
-from conftest import ROOT, load_script, real_mnist_or_skip
 from jaxgan import cli
+from jaxgan.cli import sample as sample_tool
+from jaxgan.cli import train as train_tool
 
 TINY = ["--epochs", "2", "--batch-size", "32", "--hidden-dim", "16", "--latent-dim", "8",
         "--sample-every", "1", "--checkpoint-every", "1", "--log-every", "1", "--no-progress"]
@@ -17,14 +19,15 @@ TINY = ["--epochs", "2", "--batch-size", "32", "--hidden-dim", "16", "--latent-d
 
 @pytest.fixture(scope="module")
 def train():
-    return load_script("train")
+    return train_tool
 
 
 @pytest.fixture(scope="module")
 def sample():
-    return load_script("sample")
+    return sample_tool
 
 
+@pytest.mark.slow
 def test_train_writes_grids_metrics_and_a_checkpoint_then_sample_plots(
         mock_mnist, tmp_path, train, sample, capsys):
     workdir = tmp_path / "run"

@@ -4,15 +4,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import scipy.linalg
+from conftest import real_mnist_or_skip
 
-from conftest import load_script, real_mnist_or_skip
 from jaxgan import classifier, cli
+from jaxgan.cli import evaluate as evaluate_tool
+from jaxgan.cli import plot as plot_tool
 from jaxgan.config import Config
 from jaxgan.data import load_dataset
+from jaxgan.evaluation import Evaluator, classifier_score, frechet_distance, gaussian, mode_coverage
 from jaxgan.files import content_digest
-from jaxgan.evaluation import (Evaluator, classifier_score, frechet_distance, gaussian,
-                               mode_coverage)
 from jaxgan.loop import train_and_evaluate
 
 
@@ -84,8 +84,8 @@ def test_generator_metrics_are_deterministic_for_a_seed():
 
 def test_real_mnist_scores_near_zero_and_noise_scores_high():
     data_dir = str(real_mnist_or_skip())
-    images, labels = load_dataset("mnist", "train", data_dir)
-    test_images, _ = load_dataset("mnist", "test", data_dir)
+    images, labels = load_dataset("train", data_dir)
+    test_images, _ = load_dataset("test", data_dir)
     params = classifier.train(images[:6000], labels[:6000], epochs=1, verbose=False)
     evaluator = Evaluator(params, test_images[:2000])
     real = evaluator.score_images(images[10_000:12_000].astype(np.float32) / 127.5 - 1)
@@ -98,7 +98,7 @@ def test_real_mnist_scores_near_zero_and_noise_scores_high():
 @pytest.fixture
 def classifier_cache(tmp_path, idx_mnist):
     """A cache dir holding a (random-init) classifier for idx_mnist, so tests need not train one."""
-    digest = content_digest(*load_dataset("mnist", "train", idx_mnist))
+    digest = content_digest(*load_dataset("train", idx_mnist))
     classifier.save(random_classifier(), classifier.cache_path(tmp_path / "cache", digest), digest,
                     test_accuracy=0.1)
     return str(tmp_path / "cache")
@@ -114,7 +114,7 @@ def test_training_evaluates_and_logs_to_jsonl_and_tensorboard(idx_mnist, classif
     assert [r["epoch"] for r in evals] == [1, 2] and all(np.isfinite(r["fid"]) for r in evals)
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
 
-    evaluate, plot = load_script("evaluate"), load_script("plot")
+    evaluate, plot = evaluate_tool, plot_tool
     argv = ["--workdir", str(tmp_path / "run"), "--n", "64", "--data-dir", idx_mnist,
             "--cache-dir", classifier_cache]
     assert cli.run(evaluate.main, argv + ["--json"]) == 0

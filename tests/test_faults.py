@@ -11,29 +11,22 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from conftest import TINY_FLAGS, error_lines, run_cli
+from conftest import file_tree as tree
+from conftest import train_tiny as train
 
-from conftest import (TINY_FLAGS, error_lines,
-                      load_script, run_cli)
 from jaxgan import checkpoint, classifier, cli, data
-from jaxgan.config import Config
+from jaxgan.cli import evaluate as evaluate_tool
+from jaxgan.cli import plot as plot_tool
+from jaxgan.cli import sample as sample_tool
+from jaxgan.cli import train as train_tool
 from jaxgan.errors import CheckpointError, TrainingError
 from jaxgan.files import content_digest
-from jaxgan.loop import train_and_evaluate
 from jaxgan.runlog import MetricsLog
 from jaxgan.workdir import MARKER, RunDir, open_run_dir
 
-TINY = Config(batch_size=32, hidden_dim=16, latent_dim=8, log_every=100, sample_every=1,
-              checkpoint_every=1, epochs=1)
+TOOLS = {"train": train_tool, "sample": sample_tool, "evaluate": evaluate_tool, "plot": plot_tool}
 
-
-def train(workdir, data_dir, **kwargs):
-    config = TINY.replace(**{k: kwargs.pop(k) for k in list(kwargs) if hasattr(TINY, k)})
-    return train_and_evaluate(config, workdir, data_dir=data_dir, progress=False,
-                              tensorboard=False, **kwargs)
-
-
-def tree(path: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
 
 
 # --- 2. workdirs: only jaxgan's, only what jaxgan wrote ---------------------------------------
@@ -102,7 +95,7 @@ def test_a_workdir_in_use_is_refused_and_left_alone(idx_mnist, tmp_path):
 def test_resume_reads_the_config_from_the_checkpoint(idx_mnist, tmp_path, damage):
     workdir = tmp_path / "run"
     flags = [*TINY_FLAGS, "--data-dir", idx_mnist, "--workdir", str(workdir)]
-    train_script = load_script("train")
+    train_script = train_tool
     assert cli.run(train_script.main, flags + ["--epochs", "1", "--loss", "hinge", "--lr", "1e-3"]) == 0
     config_json = workdir / "config.json"
     config_json.unlink() if damage == "delete" else config_json.write_text('{"loss": "hin')
@@ -135,6 +128,7 @@ def flip_a_byte(checkpoint_dir: Path) -> None:
     path.write_bytes(bytes(raw))
 
 
+@pytest.mark.slow
 def test_flipped_bytes_never_restore_silently(idx_mnist, tmp_path):
     whole = train(tmp_path / "whole", idx_mnist, epochs=3)
     train(tmp_path / "run", idx_mnist, epochs=2)
@@ -154,7 +148,7 @@ def test_outputs_of_a_checkpoint_go_to_its_own_run(idx_mnist, tmp_path):
     run = tmp_path / "runs" / "x"
     train(run, idx_mnist)
     (tmp_path / "samples.png").write_bytes(b"not jaxgan's")
-    sample = load_script("sample")
+    sample = sample_tool
     for source in (run, run / "checkpoints", run / "checkpoints" / "1"):
         (run / "samples.png").unlink(missing_ok=True)
         assert cli.run(sample.main, ["--checkpoint", str(source)]) == 0
@@ -195,20 +189,20 @@ def test_evaluate_prints_its_scores_when_the_run_is_read_only(idx_mnist, tmp_pat
     from test_evaluation import random_classifier
 
     train(tmp_path / "run", idx_mnist)
-    digest = content_digest(*data.load_dataset("mnist", "train", idx_mnist))
+    digest = content_digest(*data.load_dataset("train", idx_mnist))
     classifier.save(random_classifier(), classifier.cache_path(tmp_path / "cache", digest), digest, 0.1)
     (tmp_path / "run" / "metrics.jsonl").unlink()
     (tmp_path / "run" / "metrics.jsonl").mkdir()  # cannot be appended to, even by root
     argv = ["--workdir", str(tmp_path / "run"), "--n", "64", "--data-dir", idx_mnist,
             "--cache-dir", str(tmp_path / "cache"), "--json"]
-    assert cli.run(load_script("evaluate").main, argv) == 0
+    assert cli.run(evaluate_tool.main, argv) == 0
     out, err = capsys.readouterr()
     assert json.loads(out.splitlines()[-1])["num_samples"] == 64 and "is not recorded" in err
 
 
 def test_plot_skips_bad_rows_and_refuses_bad_outputs(idx_mnist, tmp_path, capsys):
     train(tmp_path / "run", idx_mnist, epochs=2)
-    plot = load_script("plot")
+    plot = plot_tool
     (tmp_path / "dir.png").mkdir()
     capsys.readouterr()
     for out, message in [(tmp_path / "none" / "c.png", "is not a directory"), (tmp_path / "c.xyz", "must end in"),
@@ -253,7 +247,7 @@ def test_bad_values_are_one_line_and_leave_nothing(script, args, message, idx_mn
     argv = [*TINY_FLAGS, "--data-dir", idx_mnist, "--workdir", str(workdir)] if script == "train" \
         else ["--workdir", str(workdir)]
     try:
-        code = cli.run(load_script(script).main, argv + args)
+        code = cli.run(TOOLS[script].main, argv + args)
     except SystemExit as e:  # argparse's own errors
         code = e.code
     err = error_lines(capsys.readouterr().err)

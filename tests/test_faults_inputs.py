@@ -9,32 +9,19 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from conftest import MOCK_EXAMPLES, TINY_FLAGS, USER_CACHE, make_idx_dir, run_cli
 
-from conftest import (MOCK_EXAMPLES, TINY_FLAGS, USER_CACHE, load_script, make_idx_dir, run_cli)
 from jaxgan import classifier, cli, data
-from jaxgan.config import Config
+from jaxgan.cli import evaluate as evaluate_tool
 from jaxgan.errors import DataError, EvaluationError
 from jaxgan.evaluation import read_samples
 from jaxgan.files import content_digest
-from jaxgan.loop import train_and_evaluate
-
-TINY = Config(batch_size=32, hidden_dim=16, latent_dim=8, log_every=100, sample_every=1,
-              checkpoint_every=1, epochs=1)
-
-
-def train(workdir, data_dir, **kwargs):
-    config = TINY.replace(**{k: kwargs.pop(k) for k in list(kwargs) if hasattr(TINY, k)})
-    return train_and_evaluate(config, workdir, data_dir=data_dir, progress=False,
-                              tensorboard=False, **kwargs)
-
-
-def tree(path: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
-
+from jaxgan.sources import IDX_FILES
 
 # --- 0. the suite itself never touches the user's caches -------------------------------------
 
 
+@pytest.mark.slow
 def test_tests_write_no_cache_outside_their_tmp_dirs(idx_mnist, isolated_caches, tmp_path):
     before = sorted(USER_CACHE.rglob("*")) if USER_CACHE.exists() else None
     assert data.default_cache_dir() == isolated_caches / ".cache" / "jaxgan"
@@ -52,23 +39,23 @@ def test_data_cache_never_serves_another_source(tmp_path):
     make_idx_dir(tmp_path / "small", 100, seed=0)
     other, _ = make_idx_dir(tmp_path / "large", 300, seed=1)
     cache = tmp_path / "cache"
-    assert len(data.load_dataset("mnist", "train", str(tmp_path / "small"), cache)[0]) == 100
-    images, _ = data.load_dataset("mnist", "train", str(tmp_path / "large"), cache)
+    assert len(data.load_dataset("train", str(tmp_path / "small"), cache)[0]) == 100
+    images, _ = data.load_dataset("train", str(tmp_path / "large"), cache)
     np.testing.assert_array_equal(images, other.reshape(300, -1))
     make_idx_dir(tmp_path / "small", 120, seed=2)  # the same folder, new files
-    assert len(data.load_dataset("mnist", "train", str(tmp_path / "small"), cache)[0]) == 120
+    assert len(data.load_dataset("train", str(tmp_path / "small"), cache)[0]) == 120
 
 
 def test_tampered_data_cache_is_not_used(tmp_path, capsys):
     images, _ = make_idx_dir(tmp_path / "idx", 50)
     cache = tmp_path / "cache"
-    data.load_dataset("mnist", "train", str(tmp_path / "idx"), cache)
+    data.load_dataset("train", str(tmp_path / "idx"), cache)
     (path,) = cache.glob("*.npz")
     with np.load(path) as f:
         entries = dict(f)
     entries["images"] = np.zeros_like(entries["images"])
     np.savez(path, **entries)
-    loaded, _ = data.load_dataset("mnist", "train", str(tmp_path / "idx"), cache)
+    loaded, _ = data.load_dataset("train", str(tmp_path / "idx"), cache)
     np.testing.assert_array_equal(loaded, images.reshape(50, -1))
     assert "does not match its source" in capsys.readouterr().err
 
@@ -76,12 +63,7 @@ def test_tampered_data_cache_is_not_used(tmp_path, capsys):
 def test_a_split_of_the_wrong_size_is_refused(idx_mnist, monkeypatch):
     monkeypatch.delenv(data.PARTIAL_DATA_ENV)
     with pytest.raises(DataError, match=f"holds {MOCK_EXAMPLES} train images; mnist's train split has 60,000"):
-        data.load_dataset("mnist", "train", idx_mnist)
-
-
-def test_idx_files_are_not_read_as_another_dataset(idx_mnist):
-    with pytest.raises(DataError, match="--dataset fashion_mnist needs TFDS"):
-        data.load_dataset("fashion_mnist", "train", idx_mnist)
+        data.load_dataset("train", idx_mnist)
 
 
 def test_classifier_cache_is_keyed_by_data_and_refuses_a_weak_classifier(tmp_path, monkeypatch):
@@ -154,7 +136,7 @@ def test_missing_samples_fail_before_the_classifier(tmp_path, monkeypatch, capsy
     from jaxgan import evaluation
 
     monkeypatch.setattr(evaluation.Evaluator, "for_mnist", lambda *a: pytest.fail("classifier loaded"))
-    assert cli.run(load_script("evaluate").main, ["--samples", str(tmp_path / "missing.npz")]) == 2
+    assert cli.run(evaluate_tool.main, ["--samples", str(tmp_path / "missing.npz")]) == 2
     assert "no such file" in capsys.readouterr().err
 
 
@@ -165,20 +147,20 @@ def test_idx_labels_must_belong_to_the_images(tmp_path):
     from conftest import write_idx
 
     make_idx_dir(tmp_path, 20)
-    write_idx(tmp_path / data.IDX_FILES["train"][1], np.zeros(12, np.uint8))
+    write_idx(tmp_path / IDX_FILES["train"][1], np.zeros(12, np.uint8))
     with pytest.raises(DataError, match="do not belong together"):
-        data.load_dataset("mnist", "train", str(tmp_path))
+        data.load_dataset("train", str(tmp_path))
 
 
 @pytest.mark.parametrize("damage", ["truncate", "random"])
 def test_corrupt_gzip_is_a_data_error(tmp_path, damage):
     make_idx_dir(tmp_path, 20)
-    path = tmp_path / data.IDX_FILES["train"][0]
+    path = tmp_path / IDX_FILES["train"][0]
     raw = path.read_bytes()
     path.write_bytes(raw[: len(raw) // 2] if damage == "truncate"
                      else np.random.default_rng(0).bytes(len(raw)))
     with pytest.raises(DataError, match="not a readable gzip file"):
-        data.load_dataset("mnist", "train", str(tmp_path))
+        data.load_dataset("train", str(tmp_path))
 
 
 def fake_prepared_tfds(root: Path, num_bytes: int = 1000, lengths=(30, 30)) -> Path:
@@ -194,11 +176,11 @@ def fake_prepared_tfds(root: Path, num_bytes: int = 1000, lengths=(30, 30)) -> P
 
 def test_missing_or_truncated_tfds_shards_are_data_errors(tmp_path):
     prepared = fake_prepared_tfds(tmp_path / "tfds")
-    assert data.data_source("mnist", "train", str(tmp_path / "tfds"))["kind"] == "tfds"
+    assert data.data_source("train", str(tmp_path / "tfds"))["kind"] == "tfds"
     shard = prepared / "mnist-train.tfrecord-00001-of-00002"
     shard.write_bytes(shard.read_bytes()[:-10])
     with pytest.raises(DataError, match="truncated or altered"):
-        data.load_dataset("mnist", "train", str(tmp_path / "tfds"))
+        data.load_dataset("train", str(tmp_path / "tfds"))
     shard.unlink()
     with pytest.raises(DataError, match="incomplete: mnist-train.tfrecord-00001-of-00002 missing"):
-        data.load_dataset("mnist", "train", str(tmp_path / "tfds"))
+        data.load_dataset("train", str(tmp_path / "tfds"))

@@ -1,17 +1,22 @@
+"""Generators and discriminators: shapes, PyTorch's initialisation, conditioning, codes, convs."""
+
+import functools
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import count, real_batch
 
 from jaxgan.config import Config
-from jaxgan.models import Discriminator, Generator
+from jaxgan.layers import Conv
+from jaxgan.models import Discriminator, Generator, latent_codes
+from jaxgan.sampling import generate, with_codes
 from jaxgan.step import create_train_state
 
-
-def count(params) -> int:
-    return sum(x.size for x in jax.tree.leaves(params))
+DCGAN = Config(arch="dcgan", channels=4, latent_dim=8, batch_size=16)
+INFO = Config(batch_size=16, hidden_dim=32, latent_dim=12, codes=10)
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +34,8 @@ def test_shapes_and_output_ranges(state):
     images = Generator().apply({"params": state.g_params}, z)
     assert images.shape == (5, 784) and images.dtype == jnp.float32
     assert float(images.min()) >= -1.0 and float(images.max()) <= 1.0
-    logits = Discriminator().apply({"params": state.d_params}, images)
-    assert logits.shape == (5,)
+    logits, code_logits = Discriminator().apply({"params": state.d_params}, images)
+    assert logits.shape == (5,) and code_logits is None
 
 
 def test_initialisation_is_pytorch_linear_default(state):
@@ -38,8 +43,7 @@ def test_initialisation_is_pytorch_linear_default(state):
               **{f"D{k}": v for k, v in state.d_params.items()}}
     assert len(layers) == 4
     for name, layer in layers.items():
-        fan_in = layer["kernel"].shape[0]
-        bound = 1 / math.sqrt(fan_in)
+        bound = 1 / math.sqrt(layer["kernel"].shape[0])
         for leaf in (layer["kernel"], layer["bias"]):
             values = np.asarray(leaf).ravel()
             assert np.abs(values).max() <= bound, name
@@ -53,3 +57,95 @@ def test_generator_and_discriminator_get_independent_keys(state):
     g0 = np.asarray(state.g_params["hidden"]["kernel"]).ravel()[:100]
     d0 = np.asarray(state.d_params["hidden"]["kernel"]).ravel()[:100]
     assert not np.allclose(g0 * math.sqrt(100), d0 * math.sqrt(784))
+
+
+def test_depth_and_conditioning_change_the_networks():
+    h = 32
+    deep = create_train_state(Config(hidden_dim=h, depth=2), jax.random.key(0))
+    assert count(deep.g_params) == 100 * h + h + h * h + h + h * 784 + 784
+    assert count(deep.d_params) == 784 * h + h + h * h + h + h + 1
+    cond = create_train_state(Config(hidden_dim=h, conditional=True), jax.random.key(0))
+    assert cond.g_params["hidden"]["kernel"].shape == (110, h)  # z and a one-hot label
+    assert cond.d_params["embed"]["embedding"].shape == (10, h)  # projection discriminator
+    z = jax.random.normal(jax.random.key(1), (2, 100))
+    sevens, ones = (generate(cond, z, jnp.array([d, d])) for d in (7, 1))
+    assert not np.allclose(sevens, ones)
+
+
+def naive_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pad: int) -> np.ndarray:
+    """torch.nn.Conv2d's definition, NHWC, written as loops."""
+    x = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    k = w.shape[0]
+    out_h, out_w = (x.shape[1] - k) // stride + 1, (x.shape[2] - k) // stride + 1
+    y = np.zeros((x.shape[0], out_h, out_w, w.shape[-1]))
+    for i in range(out_h):
+        for j in range(out_w):
+            window = x[:, i * stride:i * stride + k, j * stride:j * stride + k]
+            y[:, i, j] = np.einsum("bhwc,hwco->bo", window, w) + b
+    return y
+
+
+@pytest.mark.parametrize("size, stride, shape", [(3, 1, (2, 7, 7, 3)), (4, 2, (2, 8, 8, 2))])
+def test_conv_is_a_torch_conv2d(size, stride, shape):
+    x = jax.random.normal(jax.random.key(0), shape)
+    conv = Conv(5, size, stride=stride)
+    params = conv.init(jax.random.key(1), x)["params"]["linear"]
+    bound = 1 / math.sqrt(size * size * shape[-1])  # torch's default init: U(±1/sqrt(fan_in))
+    for leaf in (params["kernel"], params["bias"]):
+        assert float(jnp.abs(leaf).max()) <= bound
+    assert float(jnp.abs(params["kernel"]).max()) > 0.8 * bound
+    kernel = np.asarray(params["kernel"], np.float64).reshape(size, size, shape[-1], 5)
+    want = naive_conv(np.asarray(x, np.float64), kernel, np.asarray(params["bias"], np.float64), stride, 1)
+    np.testing.assert_allclose(conv.apply({"params": {"linear": params}}, x), want, rtol=1e-5, atol=1e-5)
+
+
+def test_dcgan_shapes_parameters_and_conditioning():
+    c = 4
+    state = create_train_state(DCGAN, jax.random.key(0))
+    assert count(state.g_params) == (8 + 1) * 49 * 2 * c + (9 * 2 * c + 1) * c + (9 * c + 1)
+    assert count(state.d_params) == (16 + 1) * c + (16 * c + 1) * 2 * c + 49 * 2 * c + 1
+    z = 10 * jax.random.normal(jax.random.key(1), (3, 8))
+    images = generate(state, z)
+    assert images.shape == (3, 28, 28) and float(jnp.abs(images).max()) <= 1
+    logits, _ = state.discriminator.apply({"params": state.d_params}, images.reshape(3, 784))
+    assert logits.shape == (3,)
+    cond = create_train_state(DCGAN.replace(conditional=True), jax.random.key(0))
+    assert cond.d_params["embed"]["embedding"].shape == (10, 49 * 2 * c)  # projection D
+    assert not np.allclose(generate(cond, z, jnp.full(3, 7)), generate(cond, z, jnp.full(3, 1)))
+
+
+def test_d_dropout_is_off_outside_training():
+    config = Config(hidden_dim=64, latent_dim=8)
+    plain = create_train_state(config, jax.random.key(0))
+    dropped = create_train_state(config.replace(d_dropout=0.5), jax.random.key(0))
+    images = real_batch()["image"]
+    apply = functools.partial(dropped.discriminator.apply, {"params": dropped.d_params}, images)
+    assert_equal = np.testing.assert_array_equal
+    assert_equal(apply()[0], plain.discriminator.apply({"params": plain.d_params}, images)[0])
+    trained = apply(train=True, rngs={"dropout": jax.random.key(1)})[0]
+    assert not np.allclose(trained, apply()[0])
+
+
+def test_codes_are_uniform_and_with_codes_only_permutes_the_code_coordinates():
+    z = jax.random.normal(jax.random.key(0), (20_000, 12))
+    counts = np.bincount(np.asarray(latent_codes(z, 10)), minlength=10)
+    assert counts.min() > 1800 and counts.max() < 2200  # 2,000 each; sd ~ 42
+    target = jnp.arange(20_000) % 10
+    moved = with_codes(z, 10, target)
+    np.testing.assert_array_equal(latent_codes(moved, 10), target)
+    np.testing.assert_array_equal(jnp.sort(moved[:, :10], -1), jnp.sort(z[:, :10], -1))
+    np.testing.assert_array_equal(moved[:, 10:], z[:, 10:])
+    unchanged = latent_codes(z, 10) == target
+    np.testing.assert_array_equal(moved[unchanged], z[unchanged])
+
+
+def test_generator_reads_the_code_only_through_its_argmax():
+    state = create_train_state(INFO, jax.random.key(0))
+    assert state.g_params["hidden"]["kernel"].shape == (12, 32)  # 2 noise + 10 one-hot
+    assert state.d_params["q"]["kernel"].shape == (32, 10)
+    z = jax.random.normal(jax.random.key(1), (8, 12))
+    code = latent_codes(z, 10)
+    flattened = z.at[:, :10].set(jax.nn.one_hot(code, 10))  # other head values: gone
+    np.testing.assert_array_equal(generate(state, z), generate(state, flattened))
+    other = with_codes(z, 10, (code + 1) % 10)
+    assert not np.allclose(generate(state, z), generate(state, other))

@@ -6,7 +6,6 @@ import sys
 import textwrap
 
 import pytest
-
 from conftest import ROOT
 
 EIGHT_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
@@ -82,6 +81,7 @@ def test_indivisible_batches_are_refused_with_a_clear_error():
     assert "OK" in result.stdout
 
 
+@pytest.mark.slow
 def test_train_script_uses_all_devices_by_default(idx_mnist, tmp_path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "train.py"), "--epochs", "1", "--batch-size", "32",

@@ -1,3 +1,5 @@
+"""The training step: determinism, the reference's update order and losses, and each option's maths."""
+
 import math
 
 import jax
@@ -5,18 +7,23 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from conftest import assert_trees_equal, real_batch
 
 from jaxgan.config import Config
+from jaxgan.models import latent_codes
+from jaxgan.sampling import generate
 from jaxgan.step import bce_with_logits, create_train_state, train_step
 
 CONFIG = Config(batch_size=16, hidden_dim=32, latent_dim=8)
+INFO = Config(batch_size=16, hidden_dim=32, latent_dim=12, codes=10)
+step = jax.jit(train_step)
 
 
-def batch(seed: int = 0, n: int = 16) -> jax.Array:
-    return jax.random.uniform(jax.random.key(seed), (n, 784), minval=-1, maxval=1)
+def batch(seed: int = 0, n: int = 16) -> dict:
+    return real_batch(n, seed)
 
 
-def run(seed: int, steps: int = 3, step_fn=jax.jit(train_step)):
+def run(seed: int, steps: int = 3, step_fn=step):
     state = create_train_state(CONFIG, jax.random.key(seed))
     key = jax.random.key(seed + 1000)
     history = []
@@ -26,15 +33,10 @@ def run(seed: int, steps: int = 3, step_fn=jax.jit(train_step)):
     return state, history
 
 
-def leaves(state):
-    return [np.asarray(x) for x in jax.tree.leaves(state)]
-
-
 def test_same_seed_gives_bit_identical_state():
     a, ma = run(0)
     b, mb = run(0)
-    for x, y in zip(leaves(a), leaves(b)):
-        np.testing.assert_array_equal(x, y)
+    assert_trees_equal(a, b)
     assert [float(m["d_loss"]) for m in ma] == [float(m["d_loss"]) for m in mb]
     assert int(a.step) == 3
 
@@ -47,21 +49,19 @@ def test_other_seed_gives_other_state():
 
 
 def test_jit_and_eager_agree():
-    a, ma = run(0, steps=2, step_fn=jax.jit(train_step))
+    a, ma = run(0, steps=2)
     with jax.disable_jit():
         b, mb = run(0, steps=2, step_fn=train_step)
-    for x, y in zip(leaves(a), leaves(b)):
-        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+    assert_trees_equal(a, b, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(float(ma[-1]["g_loss"]), float(mb[-1]["g_loss"]), rtol=1e-5)
 
 
 def test_input_state_is_not_mutated():
     state = create_train_state(CONFIG, jax.random.key(0))
-    before = leaves(state)
-    new, _ = jax.jit(train_step)(state, batch(), jax.random.key(1))
-    for x, y in zip(before, leaves(state)):
-        np.testing.assert_array_equal(x, y)
-    assert any(not np.array_equal(x, y) for x, y in zip(before, leaves(new)))
+    before = jax.tree.map(np.array, state)
+    new, _ = step(state, batch(), jax.random.key(1))
+    assert_trees_equal(before, state)
+    assert not np.array_equal(new.g_params["out"]["kernel"], before.g_params["out"]["kernel"])
 
 
 def test_initial_losses_are_what_bce_predicts():
@@ -71,12 +71,12 @@ def test_initial_losses_are_what_bce_predicts():
     real = batch(0, 64)
     z = jax.random.normal(jax.random.key(7), (64, 100))
     fake = state.generator.apply({"params": state.g_params}, z)
-    logits = [state.discriminator.apply({"params": state.d_params}, x) for x in (real, fake)]
+    logits = [state.discriminator.apply({"params": state.d_params}, x)[0] for x in (real["image"], fake)]
     max_logit = max(float(jnp.abs(x).max()) for x in logits)
     # |BCE(l, y) - ln 2| <= |l|/2 + l^2/8 for each term; D's loss has two terms.
     bound = 2 * (max_logit / 2 + max_logit**2 / 8)
     assert max_logit < 0.5  # PyTorch's init keeps the logits near 0
-    _, metrics = jax.jit(train_step)(state, real, jax.random.key(7))
+    _, metrics = step(state, real, jax.random.key(7))
     assert abs(float(metrics["d_loss"]) - 2 * math.log(2)) <= bound
     assert abs(float(metrics["d_loss"]) - 2 * math.log(2)) < 0.2
     assert 0.4 < float(metrics["d_real"]) < 0.6 and 0.4 < float(metrics["d_fake"]) < 0.6
@@ -95,12 +95,14 @@ def test_bce_matches_the_textbook_formula():
 def test_step_follows_the_reference_update_order():
     """D is updated on real(1)+fake(0); G is then scored on the same z by the *updated* D."""
     state = create_train_state(CONFIG, jax.random.key(0))
-    real, key = batch(), jax.random.key(3)
-    new, metrics = jax.jit(train_step)(state, real, key)
+    real, key = batch()["image"], jax.random.key(3)
+    new, metrics = step(state, {"image": real}, key)
 
     z = jax.random.normal(key, (16, CONFIG.latent_dim))
     fake = state.generator.apply({"params": state.g_params}, z)
-    d = state.discriminator.apply
+
+    def d(variables, x):
+        return state.discriminator.apply(variables, x)[0]
 
     def d_loss(p):
         return bce_with_logits(d({"params": p}, real), 1.0) + bce_with_logits(
@@ -110,8 +112,7 @@ def test_step_follows_the_reference_update_order():
     tx = optax.adam(2e-4)
     d_updates, _ = tx.update(d_grads, tx.init(state.d_params))
     d_params = optax.apply_updates(state.d_params, d_updates)
-    for x, y in zip(jax.tree.leaves(d_params), jax.tree.leaves(new.d_params)):
-        np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+    assert_trees_equal(d_params, new.d_params, rtol=1e-6, atol=1e-7)
 
     def g_loss(p):
         return bce_with_logits(d({"params": d_params}, state.generator.apply({"params": p}, z)), 1.0)
@@ -120,14 +121,84 @@ def test_step_follows_the_reference_update_order():
     g_grads = jax.grad(g_loss)(state.g_params)
     g_updates, _ = tx.update(g_grads, tx.init(state.g_params))
     g_params = optax.apply_updates(state.g_params, g_updates)
-    for x, y in zip(jax.tree.leaves(g_params), jax.tree.leaves(new.g_params)):
-        np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+    assert_trees_equal(g_params, new.g_params, rtol=1e-6, atol=1e-7)
 
 
 def test_first_adam_step_moves_each_parameter_by_lr():
     """torch.optim.Adam's first step is lr * g / (|g| + eps): about lr for every non-zero grad."""
     state = create_train_state(CONFIG, jax.random.key(0))
-    new, _ = jax.jit(train_step)(state, batch(), jax.random.key(1))
+    new, _ = step(state, batch(), jax.random.key(1))
     delta = np.abs(np.asarray(new.d_params["hidden"]["kernel"] - state.d_params["hidden"]["kernel"]))
     assert delta.max() <= 2e-4 * (1 + 1e-4)
     assert np.median(delta) == pytest.approx(2e-4, rel=1e-2)
+
+
+@pytest.mark.parametrize("loss", ["hinge", "lsgan"])
+def test_alternative_objectives_follow_their_formulas(loss):
+    state = create_train_state(CONFIG.replace(loss=loss), jax.random.key(0))
+    key, real = jax.random.key(1), batch()["image"]
+    _, metrics = step(state, {"image": real}, key)
+    fake = state.generator.apply({"params": state.g_params}, jax.random.normal(key, (16, 8)))
+    r, f = (state.discriminator.apply({"params": state.d_params}, x)[0] for x in (real, fake))
+    if loss == "hinge":
+        want = jax.nn.relu(1 - r).mean() + jax.nn.relu(1 + f).mean()
+    else:
+        want = 0.5 * ((r - 1) ** 2).mean() + 0.5 * (f**2).mean()
+    assert float(metrics["d_loss"]) == pytest.approx(float(want), rel=1e-5)
+
+
+def test_generator_ema_follows_its_formula():
+    state = create_train_state(CONFIG.replace(ema_decay=0.9), jax.random.key(0))
+    new, _ = step(state, batch(), jax.random.key(1))
+    expected = jax.tree.map(lambda old, cur: 0.9 * old + 0.1 * cur, state.g_params, new.g_params)
+    assert_trees_equal(new.g_ema_params, expected, rtol=1e-6, atol=1e-7)
+    assert new.sampling_params is new.g_ema_params
+    off = create_train_state(CONFIG, jax.random.key(0))
+    assert off.g_ema_params == {} and off.sampling_params is off.g_params
+
+
+def test_info_loss_is_q_cross_entropy_added_to_both_losses():
+    on = create_train_state(INFO, jax.random.key(0))
+    off = create_train_state(INFO.replace(info_weight=0.0), jax.random.key(0))
+    key = jax.random.key(1)
+    new_on, m_on = step(on, batch(), key)
+    new_off, m_off = step(off, batch(), key)
+    z = jax.random.normal(key, (16, 12))  # the step's draw
+    fake = generate(on, z).reshape(16, 784)
+    _, code_logits = on.discriminator.apply({"params": on.d_params}, fake)
+    ce = optax.softmax_cross_entropy_with_integer_labels(code_logits, latent_codes(z, 10)).mean()
+    assert float(m_on["info_loss"]) == pytest.approx(float(ce), rel=1e-5)
+    assert float(m_on["d_loss"] - m_off["d_loss"]) == pytest.approx(float(ce), rel=1e-4)
+    # Weight 0: Q gets no gradient, so Adam leaves it exactly where it was; weight 1 trains it.
+    np.testing.assert_array_equal(new_off.d_params["q"]["kernel"], off.d_params["q"]["kernel"])
+    assert not np.allclose(new_on.d_params["q"]["kernel"], on.d_params["q"]["kernel"])
+    assert "info_loss" not in step(create_train_state(CONFIG, jax.random.key(0)), batch(), key)[1]
+
+
+def test_d_dropout_masks_are_drawn_from_the_step_key():
+    config = CONFIG.replace(hidden_dim=64)
+    plain = create_train_state(config, jax.random.key(0))
+    dropped = create_train_state(config.replace(d_dropout=0.5), jax.random.key(0))
+    _, m_plain = step(plain, batch(), jax.random.key(1))
+    _, m1 = step(dropped, batch(), jax.random.key(1))
+    _, m2 = step(dropped, batch(), jax.random.key(1))
+    _, m3 = step(dropped, batch(), jax.random.key(2))
+    assert float(m1["d_loss"]) == float(m2["d_loss"])  # same key, same masks
+    assert float(m1["d_loss"]) != float(m3["d_loss"])
+    assert float(m1["d_loss"]) != float(m_plain["d_loss"])
+
+
+def test_d_lr_sets_the_discriminator_step_size():
+    """Adam's first update is about ±lr per weight, so D moves by --d-lr and G by --lr."""
+    config = CONFIG.replace(lr=1e-4)
+    state = create_train_state(config.replace(d_lr=1e-3), jax.random.key(0))
+    new, _ = step(state, batch(), jax.random.key(1))
+
+    def largest_change(a, b):
+        return max(float(jnp.abs(x - y).max()) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+
+    assert largest_change(new.d_params, state.d_params) == pytest.approx(1e-3, rel=0.01)
+    assert largest_change(new.g_params, state.g_params) == pytest.approx(1e-4, rel=0.01)
+    same = step(create_train_state(config.replace(d_lr=1e-4), jax.random.key(0)), batch(), jax.random.key(1))
+    default = step(create_train_state(config, jax.random.key(0)), batch(), jax.random.key(1))
+    assert_trees_equal(same, default)

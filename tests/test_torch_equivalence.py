@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None,
                     reason="PyTorch not installed (pip install -e '.[bench]')")
+@pytest.mark.slow
 def test_train_steps_match_the_pytorch_reference_loop():
     result = subprocess.run([sys.executable, __file__], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -40,7 +41,7 @@ def compare_with_torch() -> None:
     with torch.no_grad():  # copy jaxgan's init into the torch modules (weight is kernel.T)
         for module, params in ((gen.model, state.g_params), (disc.model, state.d_params)):
             linears = [m for m in module if isinstance(m, torch.nn.Linear)]
-            for linear, name in zip(linears, ("hidden", "out")):
+            for linear, name in zip(linears, ("hidden", "out"), strict=False):
                 linear.weight.copy_(torch.from_numpy(np.asarray(params[name]["kernel"]).T.copy()))
                 linear.bias.copy_(torch.from_numpy(np.asarray(params[name]["bias"]).copy()))
     bce = torch.nn.BCELoss()
@@ -51,7 +52,7 @@ def compare_with_torch() -> None:
         key = jax.random.key(100 + i)
         real = np.random.default_rng(i).uniform(-1, 1, (64, 784)).astype(np.float32)
         z = np.asarray(jax.random.normal(key, (64, 100)))  # the z train_step draws from `key`
-        state, metrics = step(state, jnp.asarray(real), key)
+        state, metrics = step(state, {"image": jnp.asarray(real)}, key)
 
         real_t, z_t = torch.from_numpy(real), torch.from_numpy(z.copy())
         ones, zeros = torch.ones(64, 1), torch.zeros(64, 1)
@@ -68,7 +69,7 @@ def compare_with_torch() -> None:
         np.testing.assert_allclose(float(metrics["g_loss"]), g_loss.item(), rtol=1e-4)
     for module, params in ((gen.model, state.g_params), (disc.model, state.d_params)):
         linears = [m for m in module if isinstance(m, torch.nn.Linear)]
-        for linear, name in zip(linears, ("hidden", "out")):
+        for linear, name in zip(linears, ("hidden", "out"), strict=False):
             np.testing.assert_allclose(np.asarray(params[name]["kernel"]),
                                        linear.weight.detach().numpy().T, rtol=0, atol=2e-5)
             diff = np.abs(np.asarray(params[name]["kernel"]) - linear.weight.detach().numpy().T)

@@ -1,7 +1,7 @@
 """Benchmark jaxgan's compiled epoch against its per-step loop and the reference PyTorch loop.
 
 Each measurement runs in a fresh subprocess (so peak memory is its own); all in one run, with
-ratios. `python scripts/bench.py --data-dir DIR`
+ratios. `python benchmarks/bench.py --data-dir DIR`
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+
+from jaxgan.mnist import IMAGE_PIXELS as IMAGE
 
 ROOT = Path(__file__).resolve().parents[1]
-IMAGE = 784
 
 
 def step_flops(batch: int, latent: int = 100, hidden: int = 128) -> int:
@@ -47,7 +48,7 @@ def load_images(data_dir: str | None):
     from jaxgan.errors import DataError
 
     try:
-        return (*load_dataset("mnist", "train", data_dir, default_cache_dir()), "MNIST")
+        return (*load_dataset("train", data_dir, default_cache_dir()), "MNIST")
     except DataError:
         rng = np.random.default_rng(0)
         return (rng.integers(0, 256, (60_000, IMAGE), dtype=np.uint8),
@@ -82,7 +83,7 @@ def worker_scan(args) -> dict:
     t0 = time.perf_counter()
     compiled = fn.lower(state, data, jax.random.key(0)).compile()
     compile_s = time.perf_counter() - t0
-    batch = jax.ShapeDtypeStruct((args.batch, IMAGE), "float32")
+    batch = {"image": jax.ShapeDtypeStruct((args.batch, IMAGE), "float32")}
     step_cost = jax.jit(train_step).lower(state, batch, jax.random.key(0)).compile().cost_analysis()
     state, m = compiled(state, data, jax.random.key(0))  # warm-up epoch
     jax.block_until_ready(state)
@@ -101,13 +102,13 @@ def worker_stepwise(args) -> dict:
     import jax
 
     from jaxgan.config import Config
-    from jaxgan.epoch import _step_on, train_epoch_stepwise
+    from jaxgan.epoch import step_on, train_epoch_stepwise
     from jaxgan.step import create_train_state
 
     images, _, source = load_images(args.data_dir)
     state = create_train_state(Config(batch_size=args.batch), jax.random.key(0))
     data = jax.device_put(images)
-    step_fn = jax.jit(_step_on, static_argnums=4, donate_argnums=0)
+    step_fn = jax.jit(step_on, donate_argnums=0)
     run = functools.partial(train_epoch_stepwise, batch_size=args.batch, drop_last=False,
                             step_fn=step_fn)
     state, m = run(state, data, jax.random.key(0))  # warm-up epoch: compiles both batch shapes
@@ -122,9 +123,9 @@ def worker_stepwise(args) -> dict:
 
 def worker_torch(args) -> dict:
     sys.path.insert(0, str(ROOT))
-    from benchmarks.torch_reference import train_steps
-
     import torch
+
+    from benchmarks.torch_reference import train_steps
 
     images, labels, source = load_images(args.data_dir)
     result = train_steps(images, labels, steps=args.steps, batch_size=args.batch)
@@ -190,6 +191,31 @@ def time_to_first_step(args) -> list[dict]:
     return out
 
 
+def print_table(rows: list, peak: dict) -> None:
+    print(f"\n{'path':24} {'batch':>5} {'steps/s':>9} {'s/epoch':>8} {'GFLOP/s':>8} "
+          f"{'% peak':>6} {'peak RSS MB':>11}")
+    for name, batch, r in rows:
+        if r is None:
+            continue
+        gflops = r["steps_per_s"] * step_flops(batch) / 1e9
+        print(f"{name:24} {batch:5d} {r['steps_per_s']:9.1f} {r['s_per_epoch']:8.2f} {gflops:8.1f} "
+              f"{100 * gflops / peak['gflops']:5.0f}% {r['peak_rss_mb']:11.0f}")
+    by = {(name, b): r for name, b, r in rows if r}
+    fast, ref = by.get(("jaxgan compiled epoch", 64)), by.get(("PyTorch reference", 64))
+    slow = by.get(("jaxgan per-step loop", 64))
+    print()
+    print(f"model FLOPs per step at batch 64: {step_flops(64) / 1e6:.1f} M (analytic); XLA counts "
+          f"{fast['xla_flops_per_step'] / 1e6:.1f} M incl. elementwise"
+          if fast and fast.get("xla_flops_per_step") else "")
+    if fast and slow:
+        print(f"compiled epoch vs per-step loop: {fast['steps_per_s'] / slow['steps_per_s']:.1f}x")
+    if fast and ref:
+        print(f"compiled epoch vs PyTorch reference: {fast['steps_per_s'] / ref['steps_per_s']:.1f}x "
+              f"(torch {ref['torch']}, {ref['threads']} threads)")
+    if fast:
+        print(f"100 reference epochs, projected: {100 * fast['s_per_epoch']:.0f} s of training")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", default=os.environ.get("TFDS_DATA_DIR"))
@@ -226,28 +252,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     rows.append(("PyTorch reference", batch, run_worker("torch", args, batch)))
                 except ImportError:
                     print("PyTorch not installed (pip install -e '.[bench]'): reference skipped")
-    print(f"\n{'path':24} {'batch':>5} {'steps/s':>9} {'s/epoch':>8} {'GFLOP/s':>8} "
-          f"{'% peak':>6} {'peak RSS MB':>11}")
-    for name, batch, r in rows:
-        if r is None:
-            continue
-        gflops = r["steps_per_s"] * step_flops(batch) / 1e9
-        print(f"{name:24} {batch:5d} {r['steps_per_s']:9.1f} {r['s_per_epoch']:8.2f} {gflops:8.1f} "
-              f"{100 * gflops / peak['gflops']:5.0f}% {r['peak_rss_mb']:11.0f}")
-    by = {(name, b): r for name, b, r in rows if r}
-    fast, ref = by.get(("jaxgan compiled epoch", 64)), by.get(("PyTorch reference", 64))
-    slow = by.get(("jaxgan per-step loop", 64))
-    print()
-    print(f"model FLOPs per step at batch 64: {step_flops(64) / 1e6:.1f} M (analytic); XLA counts "
-          f"{fast['xla_flops_per_step'] / 1e6:.1f} M incl. elementwise"
-          if fast and fast.get("xla_flops_per_step") else "")
-    if fast and slow:
-        print(f"compiled epoch vs per-step loop: {fast['steps_per_s'] / slow['steps_per_s']:.1f}x")
-    if fast and ref:
-        print(f"compiled epoch vs PyTorch reference: {fast['steps_per_s'] / ref['steps_per_s']:.1f}x "
-              f"(torch {ref['torch']}, {ref['threads']} threads)")
-    if fast:
-        print(f"100 reference epochs, projected: {100 * fast['s_per_epoch']:.0f} s of training")
+    print_table(rows, peak)
     startup = time_to_first_step(args)
     for s in startup:
         print(f"start-up, {s['run']}: first step after {s['to_first_step_s']:.1f} s "

@@ -1,15 +1,19 @@
-"""What the command-line scripts share: strict argument types and one-line errors."""
+"""The command-line tools. What they share: strict argument types, the config's flags generated
+from its fields, and one-line errors."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import signal
 import sys
 import traceback
-from typing import Callable, NoReturn, Sequence
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
+from jaxgan.config import GROUPS, PRESETS, Config, flag
 from jaxgan.errors import JaxganError
 
 
@@ -40,17 +44,39 @@ def positive_float(text: str) -> float:
     return value
 
 
-def unit_interval(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
+def _default_text(field: dataclasses.Field) -> str:
+    """The reference default, and each preset's own value where it differs."""
+    others = [f"{name}: {values[field.name]}" for name, values in PRESETS.items()
+              if field.name in values and values[field.name] != field.default]
+    if isinstance(field.default, bool):
+        return ""
+    return f" (default: {field.default}{''.join('; ' + o for o in others)})"
 
 
-def add_data_args(parser: argparse.ArgumentParser) -> None:
+def add_config_args(parser: argparse.ArgumentParser) -> dict[str, argparse._ArgumentGroup]:
+    """One flag per Config field, in its group. Flags not given are absent from the namespace, so
+    that the preset (or the checkpoint, on --resume) provides them; Config.validate checks them."""
+    groups = {name: parser.add_argument_group(name) for name in GROUPS}
+    types = {"int": int, "float": float, "str": str}
+    for field in dataclasses.fields(Config):
+        group, help_ = groups[field.metadata["group"]], field.metadata["help"] + _default_text(field)
+        if field.type == "bool":
+            group.add_argument(flag(field.name), action="store_true", default=argparse.SUPPRESS, help=help_)
+        else:
+            group.add_argument(flag(field.name), type=types[field.type], default=argparse.SUPPRESS,
+                               metavar=field.name.upper(), help=help_)
+    groups["model"].add_argument("--preset", default=None, choices=sorted(PRESETS),
+                                 help="start from a named config (default: reference)")
+    return groups
+
+
+def config_from_args(base: Config, args: argparse.Namespace) -> Config:
+    """`base` with every config flag that was given."""
+    names = {f.name for f in dataclasses.fields(Config)}
+    return base.replace(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def add_data_args(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     parser.add_argument("--data-dir", default=os.environ.get("TFDS_DATA_DIR"),
                         help="TFDS data dir with MNIST prepared, or a folder of the four IDX .gz "
                              "files (default: $TFDS_DATA_DIR, else TFDS's default)")

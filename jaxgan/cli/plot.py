@@ -1,0 +1,72 @@
+"""Draw a run's loss, D-output and MNIST-FID curves from WORKDIR/metrics.jsonl to a PNG."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from jaxgan import cli
+from jaxgan.errors import ConfigError
+
+FORMATS = ("png", "pdf", "svg", "jpg", "jpeg")
+TRAIN_KEYS = {"epoch", "d_loss", "g_loss", "d_real", "d_fake"}
+EVAL_KEYS = {"epoch", "fid"}
+
+
+def numbers(row: dict, keys: set[str]) -> bool:
+    return all(isinstance(row.get(k), (int, float)) and not isinstance(row.get(k), bool) for k in keys)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = cli.Parser(description=__doc__)
+    parser.add_argument("--workdir", default="runs/mnist_gan")
+    parser.add_argument("--out", default=None, help="PNG path (default: WORKDIR/curves.png)")
+    args = parser.parse_args(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from jaxgan.files import atomic_path
+    from jaxgan.runlog import MetricsLog
+
+    out = Path(args.out or Path(args.workdir) / "curves.png")
+    if out.suffix.lower().lstrip(".") not in FORMATS:
+        raise ConfigError(f"--out must end in one of {', '.join('.' + f for f in FORMATS)}, got {out}")
+    if not out.absolute().parent.is_dir():
+        raise ConfigError(f"cannot write {out}: {out.absolute().parent} is not a directory")
+    rows = MetricsLog(args.workdir).read()
+    train = [r for r in rows if r.get("kind", "train") == "train" and numbers(r, TRAIN_KEYS)]
+    evals = [r for r in rows if r.get("kind") == "eval" and numbers(r, EVAL_KEYS)]
+    if skipped := len(rows) - len(train) - len(evals):
+        print(f"warning: skipped {skipped} metrics rows without the numbers of a train or eval row",
+              file=sys.stderr)
+    evals = sorted({r["epoch"]: r for r in evals}.values(), key=lambda r: r["epoch"])
+    if not train:
+        raise ConfigError(f"no training metrics in {Path(args.workdir) / 'metrics.jsonl'}")
+    panels = 3 if evals else 2
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.6))
+    epochs = [r["epoch"] for r in train]
+    axes[0].plot(epochs, [r["d_loss"] for r in train], label="D loss")
+    axes[0].plot(epochs, [r["g_loss"] for r in train], label="G loss")
+    axes[1].plot(epochs, [r["d_real"] for r in train], label="D(x)")
+    axes[1].plot(epochs, [r["d_fake"] for r in train], label="D(G(z))")
+    if evals:
+        axes[2].plot([r["epoch"] for r in evals], [r["fid"] for r in evals], "o-", label="MNIST-FID")
+        axes[2].set_yscale("log")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    try:
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, format=out.suffix[1:].lower())
+    except OSError as e:
+        raise ConfigError(f"cannot write {out}: {e.strerror}") from None
+    print(f"{len(train)} epochs, {len(evals)} evaluations -> {out}")
+
+
+def entry() -> int:
+    return cli.run(main)

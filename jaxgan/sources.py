@@ -1,0 +1,170 @@
+"""Where MNIST is read from: the four IDX files, TFDS's prepared copy, or a TFDS download;
+each source fingerprinted by its files' sizes and digests."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import socket
+import sys
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jaxgan.errors import DataError
+from jaxgan.files import sha256_file
+from jaxgan.mnist import IMAGE_SHAPE
+
+DATASET, VERSION = "mnist", "3.0.1"  # pinned: the cache is looked up without importing TensorFlow
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+DOWNLOAD_PROBE = ("storage.googleapis.com", 443)
+TFRECORD_FRAMING = 16  # bytes around each example of a TFRecord: length and two CRCs
+
+Source = dict[str, Any]
+
+
+def missing_message(data_dir: str | None) -> str:
+    where = data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
+    return (f"{DATASET} is not prepared in {where} and cannot be downloaded: pass --data-dir DIR "
+            f"(or set TFDS_DATA_DIR) where DIR holds TFDS's prepared {DATASET}/{VERSION} or the "
+            f"four standard IDX .gz files ({', '.join(IDX_FILES['train'] + IDX_FILES['test'])})")
+
+
+def _files_record(paths: list[Path]) -> dict[str, dict[str, Any]]:
+    return {p.name: {"bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in paths}
+
+
+def tfds_prepared_dir(data_dir: str | None) -> Path:
+    """Where TFDS keeps (or would prepare) MNIST for this data dir."""
+    root = data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
+    return Path(root).expanduser().absolute() / DATASET / VERSION
+
+
+def _tfds_shards(prepared: Path, split: str) -> list[Path]:
+    """The split's record files, checked against TFDS's own dataset_info.json: every shard is
+    present and has the size its example count and byte count imply."""
+    try:
+        info = json.loads((prepared / "dataset_info.json").read_text())
+        (entry,) = [s for s in info["splits"] if s["name"] == split]
+        lengths = [int(n) for n in entry["shardLengths"]]
+        file_format = info.get("fileFormat", "tfrecord")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DataError(f"{prepared}/dataset_info.json is unreadable or lists no {split!r} split "
+                        f"({type(e).__name__}); prepare {DATASET} again") from None
+    shards = [prepared / f"{DATASET}-{split}.{file_format}-{i:05d}-of-{len(lengths):05d}"
+              for i in range(len(lengths))]
+    if missing := [p.name for p in shards if not p.is_file()]:
+        raise DataError(f"TFDS's {DATASET} in {prepared} is incomplete: {', '.join(missing)} "
+                        f"missing; prepare it again or pass the IDX files with --data-dir")
+    if file_format == "tfrecord" and "numBytes" in entry:
+        expected = int(entry["numBytes"]) + TFRECORD_FRAMING * sum(lengths)
+        if (found := sum(p.stat().st_size for p in shards)) != expected:
+            raise DataError(f"TFDS's {DATASET} {split} shards in {prepared} hold {found} bytes, "
+                            f"not the {expected} its dataset_info.json records: truncated or "
+                            f"altered; prepare it again")
+    return shards
+
+
+def data_source(split: str, data_dir: str | None) -> Source | None:
+    """The files a split would be read from, each with its size and sha256; None when they
+    cannot be named in advance (a TFDS download, or TFDS's test mocks)."""
+    if data_dir is not None and all((Path(data_dir) / f).is_file() for f in IDX_FILES[split]):
+        folder = Path(data_dir).absolute()
+        return {"kind": "idx", "dir": str(folder),
+                "files": _files_record([folder / f for f in IDX_FILES[split]])}
+    prepared = tfds_prepared_dir(data_dir)
+    if not (prepared / "dataset_info.json").is_file():
+        return None
+    shards = _tfds_shards(prepared, split)
+    return {"kind": "tfds", "dir": str(prepared),
+            "files": _files_record([prepared / "dataset_info.json", *shards])}
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, zlib.error) as e:  # truncated or not gzip at all
+        raise DataError(f"{path} is not a readable gzip file ({type(e).__name__}: {e}); "
+                        f"replace it with the original") from None
+    magic, ndim = int.from_bytes(raw[:4], "big"), raw[3] if len(raw) > 3 else 0
+    if len(raw) < 4 + 4 * ndim or magic >> 8 != 0x08:  # 0x08 = unsigned byte data
+        raise DataError(f"{path} is not an IDX file of unsigned bytes")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(shape)):
+        raise DataError(f"{path} is truncated: expected {np.prod(shape)} values, found {data.size}")
+    return data.reshape(shape)
+
+
+def read_idx_split(data_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    image_file, label_file = IDX_FILES[split]
+    images, labels = _read_idx(data_dir / image_file), _read_idx(data_dir / label_file)
+    if images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
+        raise DataError(f"{data_dir / image_file} holds images of shape {images.shape[1:]}, "
+                        f"not {IMAGE_SHAPE}")
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise DataError(f"{data_dir / label_file} holds {labels.shape} labels for the "
+                        f"{len(images)} images of {image_file}: the files do not belong together")
+    return images.reshape(len(images), -1), labels
+
+
+def _network_reachable() -> bool:
+    if os.environ.get("JAXGAN_NO_DOWNLOAD"):
+        return False
+    try:
+        socket.create_connection(DOWNLOAD_PROBE, timeout=5).close()
+        return True
+    except OSError:
+        return False
+
+
+def _prepared_or_downloaded(builder, split: str, data_dir: str | None):
+    # A finite batch size: batch_size=-1 aborts the process under tfds.testing.mock_data.
+    read = lambda: builder.as_dataset(split=split, batch_size=10_000, shuffle_files=False)  # noqa: E731
+    try:
+        return read()
+    except AssertionError:  # TFDS's way of saying the dataset is not prepared in data_dir.
+        if not _network_reachable():  # TFDS would otherwise retry for minutes before failing.
+            raise DataError(missing_message(data_dir)) from None
+    print(f"{DATASET} not found in {builder.data_dir}; downloading it with TFDS ...", file=sys.stderr)
+    try:
+        builder.download_and_prepare()
+    except Exception as e:  # network, disk or checksum failures all end the same way
+        raise DataError(f"downloading {DATASET} failed ({type(e).__name__}: {e}); "
+                        + missing_message(data_dir)) from None
+    return read()
+
+
+def read_tfds_split(split: str, data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
+    quiet_tensorflow()
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder(f"{DATASET}:{VERSION}", data_dir=data_dir)
+    ds = _prepared_or_downloaded(builder, split, data_dir)
+    images, labels = [], []
+    try:
+        for ex in tfds.as_numpy(ds):
+            images.append(ex["image"].reshape(len(ex["image"]), -1))
+            labels.append(ex["label"])
+    except tf.errors.OpError as e:
+        raise DataError(f"reading TFDS's {DATASET} {split} from {builder.data_dir} failed "
+                        f"({type(e).__name__}: {e.message.splitlines()[0]}); prepare it again") from None
+    return np.concatenate(images).astype(np.uint8), np.concatenate(labels).astype(np.uint8)
+
+
+def quiet_tensorflow() -> None:
+    """TensorFlow only decodes records and writes summaries here: keep its start-up banners off
+    the user's screen, and the GPU JAX's (the settings apply at TensorFlow's import)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    import tensorflow as tf
+
+    tf.config.set_visible_devices([], "GPU")

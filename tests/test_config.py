@@ -1,0 +1,84 @@
+"""The options: one definition per field gives its check, its flag, its group and its help."""
+
+import dataclasses
+
+import pytest
+
+from jaxgan import cli
+from jaxgan.checkpoint import structure_changes
+from jaxgan.cli import train
+from jaxgan.config import GROUPS, PRESETS, Config, flag
+from jaxgan.errors import ConfigError
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"loss": "wasserstein"}, "--loss must be one of bce, hinge, lsgan, got 'wasserstein'"),
+    ({"arch": "resnet"}, "--arch must be one of mlp, dcgan, got 'resnet'"),
+    ({"ema_decay": 1.0}, "--ema-decay must be in [0, 1), got 1.0"),
+    ({"depth": 0}, "--depth must be a positive integer, got 0"),
+    ({"channels": 2.5}, "--channels must be a positive integer, got 2.5"),
+    ({"d_dropout": 1.0}, "--d-dropout must be in [0, 1), got 1.0"),
+    ({"d_lr": -1e-4}, "--d-lr must be a finite number >= 0, got -0.0001"),
+    ({"lr": float("nan")}, "--lr must be a finite number > 0, got nan"),
+    ({"eps": 0.0}, "--eps must be a finite number > 0, got 0.0"),
+    ({"conditional": 1}, "--conditional must be true or false, got 1"),
+    ({"seed": 2**32}, "--seed must be an integer in 0 .. 4294967295, got 4294967296"),
+    ({"codes": 1}, "--codes must be 0 (off) or 2 .. latent_dim - 1 = 99, got 1"),
+    ({"codes": 100}, "--codes must be 0 (off) or 2 .. latent_dim - 1 = 99, got 100"),
+    ({"info_weight": -1.0}, "--info-weight must be a finite number >= 0, got -1.0"),
+    ({"eval_every": 1, "eval_samples": 10}, "--eval-samples must be at least 20, got 10"),
+])
+def test_invalid_options_are_refused_naming_the_flag(changes, message):
+    with pytest.raises(ConfigError) as error:
+        Config(**changes).validate()
+    assert str(error.value) == message
+
+
+def test_presets_validate_and_unknown_presets_are_refused():
+    assert Config.preset("reference") == Config()
+    for name in PRESETS:
+        Config.preset(name).validate()
+    with pytest.raises(ConfigError, match="unknown --preset 'best'; choose one of reference, quality"):
+        Config.preset("best")
+
+
+def test_every_field_is_a_flag_in_its_group_with_its_effective_defaults():
+    parser = cli.Parser()
+    groups = cli.add_config_args(parser)
+    assert set(groups) == set(GROUPS)
+    for field in dataclasses.fields(Config):
+        group = groups[field.metadata["group"]]
+        (action,) = [a for a in group._group_actions if flag(field.name) in a.option_strings]
+        assert field.metadata["help"] in action.help
+    lr_help = next(a.help for a in groups["optimiser"]._group_actions if "--lr" in a.option_strings)
+    assert lr_help.endswith("(default: 0.0002; quality: 0.001)")
+
+
+def test_flags_override_the_preset_and_validate_checks_them(tmp_path):
+    args = train.parse_args(["--preset", "quality", "--lr", "3e-4", "--conditional",
+                             "--workdir", str(tmp_path / "w")])
+    config = train.build_config(args)
+    assert config == Config.preset("quality").replace(lr=3e-4, conditional=True)
+    with pytest.raises(ConfigError, match="--batch-size must be a positive integer, got 0"):
+        train.build_config(train.parse_args(["--batch-size", "0"]))
+
+
+def test_a_saved_config_with_a_removed_option_in_use_is_refused():
+    saved = {**Config().to_json(), "label_smoothing": 0.0, "dataset": "mnist"}
+    assert Config.from_json(saved) == Config()
+    with pytest.raises(ConfigError, match="r1_gamma=10.0, which this version of jaxgan does not have"):
+        Config.from_json({**saved, "r1_gamma": 10.0})
+
+
+@pytest.mark.parametrize("changes, fields", [
+    ({"ema_decay": 0.999}, ["ema_decay"]),
+    ({"codes": 4}, ["codes"]),
+    ({"conditional": True}, ["conditional"]),
+    ({"hidden_dim": 32}, ["hidden_dim"]),
+    ({"arch": "dcgan"}, ["arch"]),
+    ({"hidden_dim": 32, "lr": 1e-3}, ["hidden_dim"]),
+    ({"lr": 1e-3, "epochs": 5, "d_dropout": 0.5, "loss": "hinge", "channels": 8}, []),
+])
+def test_structure_changes_are_derived_from_the_state_arrays(changes, fields):
+    base = Config(hidden_dim=16, latent_dim=8)
+    assert structure_changes(base, base.replace(**changes)) == fields
