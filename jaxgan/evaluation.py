@@ -14,7 +14,7 @@ import scipy.linalg
 from jaxgan import classifier
 from jaxgan.data import load_dataset, normalize
 from jaxgan.errors import EvaluationError
-from jaxgan.mnist import IMAGE_PIXELS
+from jaxgan.mnist import IMAGE_PIXELS, NUM_CLASSES
 from jaxgan.models import latent_codes
 from jaxgan.sampling import generate_in_batches, latents, to_uint8
 from jaxgan.step import GANState
@@ -56,9 +56,9 @@ def classifier_score(probs: np.ndarray) -> float:
 
 def mode_coverage(probs: np.ndarray) -> dict[str, Any]:
     """Predicted-class histogram, its KL to uniform, and the classes with >= 2% of samples."""
-    counts = np.bincount(np.asarray(probs).argmax(1), minlength=10)
+    counts = np.bincount(np.asarray(probs).argmax(1), minlength=NUM_CLASSES)
     share = counts / counts.sum()
-    kl = float(np.sum(share[share > 0] * np.log(share[share > 0] * 10)))
+    kl = float(np.sum(share[share > 0] * np.log(share[share > 0] * NUM_CLASSES)))
     return {"histogram": counts.tolist(), "kl_to_uniform": kl,
             "classes_covered": int((share >= COVERAGE_SHARE).sum())}
 
@@ -66,7 +66,7 @@ def mode_coverage(probs: np.ndarray) -> dict[str, Any]:
 def code_purity(codes: np.ndarray, predicted: np.ndarray, num_codes: int) -> dict[str, Any]:
     """How far InfoGAN's codes found the digits, unsupervised: the share of samples whose predicted
     digit is their code's most common one, and that digit per code (-1: code never drawn)."""
-    table = np.zeros((num_codes, 10), np.int64)
+    table = np.zeros((num_codes, NUM_CLASSES), np.int64)
     np.add.at(table, (np.asarray(codes), np.asarray(predicted)), 1)
     digits = np.where(table.sum(1) > 0, table.argmax(1), -1)
     return {"code_purity": float(table.max(1).sum() / max(table.sum(), 1)),

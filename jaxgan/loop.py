@@ -90,7 +90,8 @@ def train_and_evaluate(config: Config, workdir: str | Path, *, data_dir: str | N
             from jaxgan.evaluation import Evaluator  # the classifier is only needed when asked for
 
             evaluator = Evaluator.for_mnist(cache_dir or default_cache_dir(), data_dir)
-        outputs = RunOutputs(config, run, run_keys(config.seed)["sample"], run_keys(config.seed)["root"],
+        keys = run_keys(config.seed)
+        outputs = RunOutputs(config, run, keys["sample"], keys["root"],
                              steps=steps_per_epoch(len(images), config.batch_size, config.drop_last),
                              start_epoch=start_epoch, is_main=is_main, tensorboard=tensorboard,
                              progress=progress, evaluator=evaluator)

@@ -16,7 +16,7 @@ TINY = Config(batch_size=32, hidden_dim=16, latent_dim=8)
 
 @pytest.mark.parametrize("changes", [
     {},
-    {"arch": "dcgan", "channels": 4},
+    {"arch": "dcgan", "channels": 4, "conditional": True, "d_dropout": 0.5},
     {"conditional": True, "ema_decay": 0.5},
     {"codes": 4, "depth": 2},
     {"d_dropout": 0.3, "loss": "hinge"},

@@ -1,0 +1,102 @@
+"""The command-line tools on the variants: conditional, DCGAN and InfoGAN runs trained, sampled,
+scored, and refused when resumed as another model."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import TINY_FLAGS
+
+from jaxgan import classifier, cli
+from jaxgan.checkpoint import restore_path
+from jaxgan.cli import sample as sample_tool
+from jaxgan.cli import train as train_tool
+from jaxgan.evaluation import Evaluator, classification_accuracy_score, code_purity, sample_images
+from jaxgan.sampling import to_uint8
+
+
+@pytest.fixture(scope="module")
+def evaluator():
+    params = classifier.Classifier().init(jax.random.key(0), jnp.zeros((1, 784)))["params"]
+    pixels = np.random.default_rng(0).integers(0, 256, (100, 784), dtype=np.uint8)
+    return Evaluator(params, pixels)
+
+
+def train(workdir, data_dir, *flags: str) -> None:
+    argv = [*TINY_FLAGS, "--epochs", "1", "--workdir", str(workdir), "--data-dir", data_dir,
+            "--no-tensorboard", *flags]
+    assert cli.run(train_tool.main, argv) == 0
+
+
+def sample(workdir, *flags: str) -> int:
+    return cli.run(sample_tool.main, ["--workdir", str(workdir), *flags])
+
+
+def predicted_digits(evaluator: Evaluator, images: np.ndarray) -> np.ndarray:
+    _, logits = classifier.batched(evaluator.params, np.asarray(images, np.float32).reshape(len(images), 784))
+    return logits.argmax(1)
+
+
+def test_conditional_run_samples_asked_digits_and_scores_them(idx_mnist, tmp_path, capsys, evaluator):
+    workdir, npz = tmp_path / "run", tmp_path / "s.npz"
+    train(workdir, idx_mnist, "--conditional")
+    assert sample(workdir, "--digit", "7", "--grid", "2x5", "--export", str(npz)) == 0
+    exported = np.load(npz)
+    assert exported["images"].shape == (10, 28, 28) and (exported["labels"] == 7).all()
+    assert sample(workdir, "--grid", "10x4", "--export", str(npz)) == 0
+    assert np.load(npz)["labels"].reshape(10, 4)[:, 0].tolist() == list(range(10))
+
+    state, _ = restore_path(workdir)
+    scores = evaluator.score_generator(state, n=100)
+    images, labels, _ = sample_images(state, 100, seed=0)
+    assert scores["conditional_accuracy"] == np.mean(predicted_digits(evaluator, images) == labels)
+    test_pixels, test_labels = np.random.default_rng(1).integers(0, 256, (50, 784), np.uint8), np.arange(50) % 10
+    cas = classification_accuracy_score(state, test_pixels, test_labels, n=200)
+    generated, labels, _ = sample_images(state, 200, seed=0)
+    trained = classifier.train(to_uint8(generated.reshape(200, -1)), labels, seed=0)
+    assert cas == classifier.accuracy(trained, test_pixels, test_labels)
+
+    plain = tmp_path / "plain"
+    train(plain, idx_mnist)
+    capsys.readouterr()
+    assert sample(plain, "--digit", "3") == 2
+    assert "needs a conditional model" in capsys.readouterr().err
+
+
+def test_dcgan_run_trains_samples_and_refuses_an_mlp_resume(idx_mnist, tmp_path, capsys):
+    workdir, npz = tmp_path / "run", tmp_path / "s.npz"
+    train(workdir, idx_mnist, "--arch", "dcgan", "--channels", "4", "--d-dropout", "0.2", "--d-lr", "4e-4")
+    saved = (workdir / "config.json").read_text()
+    assert '"arch": "dcgan"' in saved and '"d_dropout": 0.2' in saved and '"d_lr": 0.0004' in saved
+    assert sample(workdir, "--n", "6", "--export", str(npz)) == 0
+    assert np.load(npz)["images"].shape == (6, 28, 28)
+    capsys.readouterr()
+    argv = [*TINY_FLAGS, "--epochs", "2", "--workdir", str(workdir), "--data-dir", idx_mnist, "--resume",
+            "--arch", "mlp"]
+    assert cli.run(train_tool.main, argv) == 2
+    assert "this run was trained --arch dcgan; you passed --arch mlp" in capsys.readouterr().err
+
+
+def test_infogan_run_samples_by_code_and_scores_the_codes(idx_mnist, tmp_path, capsys, evaluator):
+    workdir, npz = tmp_path / "run", tmp_path / "s.npz"
+    train(workdir, idx_mnist, "--codes", "4", "--latent-dim", "6", "--depth", "2")
+    assert sample(workdir, "--grid", "8x3", "--export", str(npz)) == 0
+    assert np.load(npz)["codes"].reshape(8, 3)[:, 0].tolist() == [0, 1, 2, 3, 0, 1, 2, 3]
+    assert sample(workdir, "--code", "2", "--n", "5", "--export", str(npz)) == 0
+    assert np.load(npz)["codes"].tolist() == [2] * 5
+    assert sample(workdir, "--interpolate", "--grid", "2x3", "--export", str(npz)) == 0
+    assert np.load(npz)["codes"].tolist() == [0, 0, 0, 1, 1, 1]
+    capsys.readouterr()
+    assert sample(workdir, "--code", "4") == 2
+    assert "--code must be in 0..3" in capsys.readouterr().err
+
+    state, _ = restore_path(workdir)
+    scores = evaluator.score_generator(state, n=200)
+    images, _, codes = sample_images(state, 200, seed=0)
+    expected = code_purity(codes, predicted_digits(evaluator, images), 4)
+    assert scores["code_purity"] == expected["code_purity"] and scores["code_digits"] == expected["code_digits"]
+
+
+def test_code_purity_counts_each_codes_most_common_digit():
+    scores = code_purity(np.array([0, 0, 0, 1, 1, 2]), np.array([3, 3, 5, 7, 7, 1]), num_codes=4)
+    assert scores == {"code_purity": pytest.approx(5 / 6), "code_digits": [3, 7, 1, -1]}
