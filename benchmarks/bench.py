@@ -12,11 +12,9 @@ import functools
 import json
 import os
 import platform
-import re
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -166,31 +164,6 @@ def run_worker(mode: str, args, batch: int, steps: int | None = None) -> dict | 
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def time_to_first_step(args) -> list[dict]:
-    """Two runs of scripts/train.py with an empty cache: the second reads the decoded cache."""
-    out = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for attempt in ("first run (decode, fill cache)", "second run (cached)"):
-            cmd = [sys.executable, str(ROOT / "scripts" / "train.py"), "--epochs", "1",
-                   "--workdir", f"{tmp}/run{len(out)}", "--cache-dir", f"{tmp}/cache", "--no-progress"]
-            if args.data_dir:
-                cmd += ["--data-dir", args.data_dir]
-            t0 = time.perf_counter()
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-            first_step = None
-            for line in proc.stderr:
-                if "epoch compiled in" in line:
-                    first_step = time.perf_counter() - t0
-                    ready, compiled = map(float, re.findall(r"in ([0-9.]+) s", line))
-            proc.wait()
-            if first_step is None:
-                print(f"  start-up {attempt}: train.py failed", file=sys.stderr)
-                continue
-            out.append({"run": attempt, "to_first_step_s": first_step, "compile_s": compiled,
-                        "data_ready_s": ready})
-    return out
-
-
 def print_table(rows: list, peak: dict) -> None:
     print(f"\n{'path':24} {'batch':>5} {'steps/s':>9} {'s/epoch':>8} {'GFLOP/s':>8} "
           f"{'% peak':>6} {'peak RSS MB':>11}")
@@ -253,7 +226,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                 except ImportError:
                     print("PyTorch not installed (pip install -e '.[bench]'): reference skipped")
     print_table(rows, peak)
-    startup = time_to_first_step(args)
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.startup import time_to_first_step
+
+    startup = time_to_first_step(args.data_dir)
     for s in startup:
         print(f"start-up, {s['run']}: first step after {s['to_first_step_s']:.1f} s "
               f"(data+state ready {s['data_ready_s']:.1f} s, compile {s['compile_s']:.1f} s)")

@@ -23,10 +23,11 @@ TINY = Config(batch_size=32, hidden_dim=16, latent_dim=8)
 ], ids=["mlp", "dcgan", "conditional", "codes", "dropout"])
 def test_compiled_epoch_equals_stepping_one_batch_at_a_time(changes):
     """Bit-identical for the MLPs; the DCGAN's to float round-off only (XLA may fuse its patch
-    matmuls differently inside the scanned program), and bit-identical from run to run.
-    The partial last batch is exercised too."""
+    matmuls differently inside the scanned program), and bit-identical from run to run."""
     config = TINY.replace(**changes)
-    num_examples = 200 if not changes else 72  # 6 x 32 + 8 or 2 x 32 + 8: a partial last batch
+    # A partial last batch (6 x 32 + 8, 2 x 32 + 8) except for the DCGAN, whose per-step programs
+    # are slow to compile: the partial batch is handled alike for every architecture.
+    num_examples = 200 if not changes else 64 if config.arch == "dcgan" else 72
     images, labels = uint8_images(num_examples)
     labels = labels if config.conditional else None
     # Adam divides by the gradients' size, so the DCGAN's round-off grows to ~1e-4 in a few steps.
