@@ -3,11 +3,12 @@ import gzip
 import jax
 import numpy as np
 import pytest
-from conftest import MOCK_EXAMPLES, REAL_IDX, make_idx_dir, real_mnist_or_skip
 
 from jaxgan import data
 from jaxgan.errors import DataError
 from jaxgan.sources import IDX_FILES
+
+from conftest import MOCK_EXAMPLES, REAL_IDX, make_idx_dir, real_mnist_or_skip
 
 
 def test_mock_mnist_decodes_to_uint8_rows(mock_mnist):

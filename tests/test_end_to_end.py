@@ -7,11 +7,12 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT, real_mnist_or_skip
 
 from jaxgan import cli
 from jaxgan.cli import sample as sample_tool
 from jaxgan.cli import train as train_tool
+
+from conftest import ROOT, real_mnist_or_skip
 
 TINY = ["--epochs", "2", "--batch-size", "32", "--hidden-dim", "16", "--latent-dim", "8",
         "--sample-every", "1", "--checkpoint-every", "1", "--log-every", "1", "--no-progress"]

@@ -5,11 +5,12 @@ import functools
 import jax
 import numpy as np
 import pytest
-from conftest import assert_trees_equal, uint8_images
 
 from jaxgan.config import Config
 from jaxgan.epoch import train_epoch, train_epoch_stepwise
 from jaxgan.step import create_train_state
+
+from conftest import assert_trees_equal, uint8_images
 
 TINY = Config(batch_size=32, hidden_dim=16, latent_dim=8)
 

@@ -11,9 +11,6 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from conftest import TINY_FLAGS, error_lines, run_cli
-from conftest import file_tree as tree
-from conftest import train_tiny as train
 
 from jaxgan import checkpoint, classifier, cli, data
 from jaxgan.cli import evaluate as evaluate_tool
@@ -24,6 +21,10 @@ from jaxgan.errors import CheckpointError, TrainingError
 from jaxgan.files import content_digest
 from jaxgan.runlog import MetricsLog
 from jaxgan.workdir import MARKER, RunDir, open_run_dir
+
+from conftest import TINY_FLAGS, error_lines, run_cli
+from conftest import file_tree as tree
+from conftest import train_tiny as train
 
 TOOLS = {"train": train_tool, "sample": sample_tool, "evaluate": evaluate_tool, "plot": plot_tool}
 

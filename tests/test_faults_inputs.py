@@ -9,7 +9,6 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from conftest import MOCK_EXAMPLES, TINY_FLAGS, USER_CACHE, make_idx_dir, run_cli
 
 from jaxgan import classifier, cli, data
 from jaxgan.cli import evaluate as evaluate_tool
@@ -17,6 +16,8 @@ from jaxgan.errors import DataError, EvaluationError
 from jaxgan.evaluation import read_samples
 from jaxgan.files import content_digest
 from jaxgan.sources import IDX_FILES
+
+from conftest import MOCK_EXAMPLES, TINY_FLAGS, USER_CACHE, make_idx_dir, run_cli
 
 # --- 0. the suite itself never touches the user's caches -------------------------------------
 

@@ -7,13 +7,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import count, real_batch
 
 from jaxgan.config import Config
 from jaxgan.layers import Conv
 from jaxgan.models import Discriminator, Generator, latent_codes
 from jaxgan.sampling import generate, with_codes
 from jaxgan.step import create_train_state
+
+from conftest import count, real_batch
 
 DCGAN = Config(arch="dcgan", channels=4, latent_dim=8, batch_size=16)
 INFO = Config(batch_size=16, hidden_dim=32, latent_dim=12, codes=10)

@@ -6,6 +6,7 @@ import sys
 import textwrap
 
 import pytest
+
 from conftest import ROOT
 
 EIGHT_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}

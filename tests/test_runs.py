@@ -10,7 +10,6 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from conftest import ROOT, TINY_FLAGS, assert_one_line_error, run_cli
 
 from jaxgan import checkpoint, cli
 from jaxgan.cli import sample as sample_tool
@@ -18,6 +17,8 @@ from jaxgan.cli import train as train_tool
 from jaxgan.config import Config
 from jaxgan.errors import CheckpointError, IncompatibleCheckpointError, TrainingError
 from jaxgan.loop import train_and_evaluate
+
+from conftest import ROOT, TINY_FLAGS, assert_one_line_error, run_cli
 
 TINY = Config(batch_size=32, hidden_dim=16, latent_dim=8, log_every=100, sample_every=100,
               checkpoint_every=1)
@@ -231,8 +232,6 @@ def test_bad_runs_are_one_line_errors(idx_mnist, tmp_path):
                                   "--workdir", str(tmp_path / "a")), "larger than the dataset")
     assert_one_line_error(run_cli("train", *FLAGS, "--data-dir", str(tmp_path / "none"),
                                   "--workdir", str(tmp_path / "b")), "does not exist")
-    assert_one_line_error(run_cli("train", *FLAGS, "--data-dir", str(tmp_path / "empty_dir"),
-                                  "--workdir", str(tmp_path / "c")), "does not exist")
     (tmp_path / "empty").mkdir()
     assert_one_line_error(run_cli("train", *FLAGS, "--data-dir", str(tmp_path / "empty"),
                                   "--workdir", str(tmp_path / "d")), "not prepared", "--data-dir")

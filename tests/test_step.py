@@ -7,12 +7,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import assert_trees_equal, real_batch
 
 from jaxgan.config import Config
 from jaxgan.models import latent_codes
 from jaxgan.sampling import generate
 from jaxgan.step import bce_with_logits, create_train_state, train_step
+
+from conftest import assert_trees_equal, real_batch
 
 CONFIG = Config(batch_size=16, hidden_dim=32, latent_dim=8)
 INFO = Config(batch_size=16, hidden_dim=32, latent_dim=12, codes=10)

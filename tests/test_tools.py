@@ -1,11 +1,13 @@
 """The command-line tools on the variants: conditional, DCGAN and InfoGAN runs trained, sampled,
 scored, and refused when resumed as another model."""
 
+import importlib
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import TINY_FLAGS
 
 from jaxgan import classifier, cli
 from jaxgan.checkpoint import restore_path
@@ -13,6 +15,8 @@ from jaxgan.cli import sample as sample_tool
 from jaxgan.cli import train as train_tool
 from jaxgan.evaluation import Evaluator, classification_accuracy_score, code_purity, sample_images
 from jaxgan.sampling import to_uint8
+
+from conftest import ROOT, TINY_FLAGS
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +104,19 @@ def test_infogan_run_samples_by_code_and_scores_the_codes(idx_mnist, tmp_path, c
 def test_code_purity_counts_each_codes_most_common_digit():
     scores = code_purity(np.array([0, 0, 0, 1, 1, 2]), np.array([3, 3, 5, 7, 7, 1]), num_codes=4)
     assert scores == {"code_purity": pytest.approx(5 / 6), "code_digits": [3, 7, 1, -1]}
+
+
+def test_every_installed_command_and_script_is_a_tool_entry():
+    text = (ROOT / "pyproject.toml").read_text()
+    section = text.split("[project.scripts]\n", 1)[1].split("\n\n", 1)[0]
+    commands = dict(re.findall(r'^([\w-]+) = "([\w.:]+)"$', section, re.M))
+    modules = set()
+    for command, target in commands.items():
+        module, function = target.split(":")
+        assert command == "jaxgan-" + module.rsplit(".", 1)[1].replace("_", "-") and function == "entry"
+        assert callable(importlib.import_module(module).entry)
+        modules.add(module.rsplit(".", 1)[1])
+    scripts = {p.stem for p in (ROOT / "scripts").glob("*.py")}
+    assert scripts == modules and len(modules) == 5
+    for name in scripts:
+        assert f"from jaxgan.cli.{name} import entry" in (ROOT / "scripts" / f"{name}.py").read_text()

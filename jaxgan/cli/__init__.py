@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import os
 import signal
 import sys
@@ -34,22 +33,12 @@ def positive_int(text: str) -> int:
     return value
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
-
-
 def _default_text(field: dataclasses.Field) -> str:
-    """The reference default, and each preset's own value where it differs."""
-    others = [f"{name}: {values[field.name]}" for name, values in PRESETS.items()
-              if field.name in values and values[field.name] != field.default]
+    """The reference default, and each preset's own value where it differs (flags: none)."""
     if isinstance(field.default, bool):
         return ""
+    others = [f"{name}: {values[field.name]}" for name, values in PRESETS.items()
+              if field.name in values and values[field.name] != field.default]
     return f" (default: {field.default}{''.join('; ' + o for o in others)})"
 
 

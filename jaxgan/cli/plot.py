@@ -18,33 +18,34 @@ def numbers(row: dict, keys: set[str]) -> bool:
     return all(isinstance(row.get(k), (int, float)) and not isinstance(row.get(k), bool) for k in keys)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def parse_args(argv: Sequence[str] | None):
     parser = cli.Parser(description=__doc__)
     parser.add_argument("--workdir", default="runs/mnist_gan")
     parser.add_argument("--out", default=None, help="PNG path (default: WORKDIR/curves.png)")
-    args = parser.parse_args(argv)
-    import matplotlib
+    return parser.parse_args(argv)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    from jaxgan.files import atomic_path
+def read_rows(workdir: str) -> tuple[list[dict], list[dict]]:
+    """The train rows and the newest eval row per epoch of WORKDIR/metrics.jsonl."""
     from jaxgan.runlog import MetricsLog
 
-    out = Path(args.out or Path(args.workdir) / "curves.png")
-    if out.suffix.lower().lstrip(".") not in FORMATS:
-        raise ConfigError(f"--out must end in one of {', '.join('.' + f for f in FORMATS)}, got {out}")
-    if not out.absolute().parent.is_dir():
-        raise ConfigError(f"cannot write {out}: {out.absolute().parent} is not a directory")
-    rows = MetricsLog(args.workdir).read()
+    rows = MetricsLog(workdir).read()
     train = [r for r in rows if r.get("kind", "train") == "train" and numbers(r, TRAIN_KEYS)]
     evals = [r for r in rows if r.get("kind") == "eval" and numbers(r, EVAL_KEYS)]
     if skipped := len(rows) - len(train) - len(evals):
         print(f"warning: skipped {skipped} metrics rows without the numbers of a train or eval row",
               file=sys.stderr)
-    evals = sorted({r["epoch"]: r for r in evals}.values(), key=lambda r: r["epoch"])
     if not train:
-        raise ConfigError(f"no training metrics in {Path(args.workdir) / 'metrics.jsonl'}")
+        raise ConfigError(f"no training metrics in {Path(workdir) / 'metrics.jsonl'}")
+    return train, sorted({r["epoch"]: r for r in evals}.values(), key=lambda r: r["epoch"])
+
+
+def draw(train: list[dict], evals: list[dict]):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     panels = 3 if evals else 2
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.6))
     epochs = [r["epoch"] for r in train]
@@ -60,6 +61,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
+    return fig
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from jaxgan.files import atomic_path
+
+    args = parse_args(argv)
+    out = Path(args.out or Path(args.workdir) / "curves.png")
+    if out.suffix.lower().lstrip(".") not in FORMATS:
+        raise ConfigError(f"--out must end in one of {', '.join('.' + f for f in FORMATS)}, got {out}")
+    if not out.absolute().parent.is_dir():
+        raise ConfigError(f"cannot write {out}: {out.absolute().parent} is not a directory")
+    train, evals = read_rows(args.workdir)
+    fig = draw(train, evals)
     try:
         with atomic_path(out) as tmp:
             fig.savefig(tmp, format=out.suffix[1:].lower())
