@@ -17,7 +17,11 @@ from jaxgan.errors import JaxganError
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (no usage block) and exit code 2."""
+    """argparse with a one-line error (no usage block), exit code 2, and no abbreviated flags
+    (a prefix that works today would silently mean another flag tomorrow)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, allow_abbrev=False, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")

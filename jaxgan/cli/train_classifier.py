@@ -7,11 +7,15 @@ from collections.abc import Sequence
 from jaxgan import cli
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def parse_args(argv: Sequence[str] | None):
     parser = cli.Parser(description=__doc__)
     cli.add_data_args(parser)
     parser.add_argument("--force", action="store_true", help="retrain even if cached")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
     from jaxgan import classifier
     from jaxgan.data import default_cache_dir
 
