@@ -95,7 +95,10 @@ def train_and_evaluate(config: Config, workdir: str | Path, *, data_dir: str | N
                              steps=steps_per_epoch(len(images), config.batch_size, config.drop_last),
                              start_epoch=start_epoch, is_main=is_main, tensorboard=tensorboard,
                              progress=progress, evaluator=evaluator)
-        return _train(config, state, start_epoch, images, labels, mesh, outputs, t_start)
+        try:
+            return _train(config, state, start_epoch, images, labels, mesh, outputs, t_start)
+        finally:
+            outputs.close()
     finally:
         run.unlock()
 
@@ -151,7 +154,6 @@ def _train(config: Config, state: GANState, start_epoch: int, images: np.ndarray
             stop = bool(interrupted)  # read once: a signal during the outputs waits an epoch
             outputs.end_of_epoch(state, epoch, metrics, seconds[-1], save=stop)
             if stop:
-                outputs.close()
                 print(f"interrupted: saved a checkpoint at epoch {epoch + 1}", file=sys.stderr)
                 raise KeyboardInterrupt
     outputs.close()

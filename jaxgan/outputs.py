@@ -105,7 +105,9 @@ class RunOutputs:
         self.last_saved = epochs_done
 
     def close(self) -> None:
+        """Idempotent: the loop closes the outputs when it ends, and again on any exit."""
         self.bar.close()
         if self.writer:
             self.writer.close()
+            self.writer = None
 
