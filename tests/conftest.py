@@ -16,6 +16,8 @@ os.environ["JAXGAN_NO_DOWNLOAD"] = "1"  # tests never reach for the network
 
 import pytest  # noqa: E402
 
+from jaxgan.config import Config  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 MOCK_EXAMPLES = 96
 # Real MNIST for the few tests that need it: a TFDS data dir holding mnist/3.0.1 and optionally
@@ -148,14 +150,9 @@ def idx_mnist(tmp_path) -> str:
     return str(tmp_path / "idx")
 
 
-def fault_config():
-    from jaxgan.config import Config
-
-    return Config(batch_size=32, hidden_dim=16, latent_dim=8, log_every=100, sample_every=1,
-                  checkpoint_every=1, epochs=1)
-
-
-FAULT_TINY = fault_config()
+# A tiny run that writes every output each epoch: what the fault-injection tests break.
+FAULT_TINY = Config(batch_size=32, hidden_dim=16, latent_dim=8, log_every=100, sample_every=1,
+                    checkpoint_every=1, epochs=1)
 
 
 def train_tiny(workdir, data_dir, **kwargs):
