@@ -19,7 +19,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxgan.config import Config, flag
-from jaxgan.errors import CheckpointError, ConfigError, IncompatibleCheckpointError
+from jaxgan.errors import CheckpointError, ConfigError, IncompatibleCheckpointError, one_line
 from jaxgan.files import content_digest
 from jaxgan.step import GANState, create_train_state
 
@@ -86,8 +86,9 @@ def read_meta(manager: ocp.CheckpointManager, epoch: int) -> dict[str, Any]:
     return meta
 
 
+@functools.lru_cache(maxsize=16)
 def state_template(config: Config) -> GANState:
-    """The state's arrays as shapes and dtypes, without computing them."""
+    """The state's arrays as shapes and dtypes, without computing them (traced once per config)."""
     return jax.eval_shape(functools.partial(create_train_state, config), jax.random.key(0))
 
 
@@ -99,9 +100,9 @@ def _structure(config: Config) -> list[tuple[str, tuple[int, ...], str]]:
 def structure_changes(saved: Config, asked: Config) -> list[str]:
     """The fields whose change alone gives the state other arrays: a checkpoint of `saved`
     cannot continue as `asked` if any is listed."""
-    if _structure(saved) == _structure(asked):
-        return []
     base = _structure(saved)
+    if base == _structure(asked):
+        return []
     return [f.name for f in dataclasses.fields(Config)
             if getattr(saved, f.name) != getattr(asked, f.name)
             and _structure(saved.replace(**{f.name: getattr(asked, f.name)})) != base]
@@ -146,16 +147,9 @@ def restore_latest(directory: str | Path, expected: Config | None = None,
         except IncompatibleCheckpointError:
             raise
         except Exception as e:  # truncated or corrupt files surface as many exception types
-            print(f"warning: checkpoint {directory / str(epoch)} is unreadable ({_reason(e)}); "
+            print(f"warning: checkpoint {directory / str(epoch)} is unreadable ({one_line(e)}); "
                   f"trying an older one", file=sys.stderr)
     raise CheckpointError(f"no readable checkpoint in {directory} (tried {len(epochs)})")
-
-
-def _reason(error: Exception) -> str:
-    if isinstance(error, CheckpointError):
-        return str(error)
-    first_line = str(error).splitlines()[0][:200] if str(error) else ""
-    return f"{type(error).__name__}: {first_line}"
 
 
 def saved_config(directory: str | Path) -> Config:
@@ -200,5 +194,5 @@ def restore_path(path: str | Path) -> tuple[GANState, dict[str, Any]]:
         except IncompatibleCheckpointError:
             raise
         except Exception as e:
-            raise CheckpointError(f"checkpoint {path} is unreadable ({_reason(e)})") from None
+            raise CheckpointError(f"checkpoint {path} is unreadable ({one_line(e)})") from None
     return restore_latest(path)

@@ -169,14 +169,14 @@ def load_or_train(cache_dir: str | Path, data_dir: str | None = None, *,
     """The classifier for the MNIST in `data_dir` and its test accuracy: cached, or trained
     (a few minutes on a CPU) and cached. Refused under MIN_TEST_ACCURACY."""
     images, labels = load_dataset("train", data_dir, cache_dir)
-    test_images, test_labels = load_dataset("test", data_dir, cache_dir)
-    path = cache_path(cache_dir, content_digest(images, labels))
-    cached = None if force else load(path, content_digest(images, labels))
+    train_digest = content_digest(images, labels)
+    path = cache_path(cache_dir, train_digest)
+    cached = None if force else load(path, train_digest)
     if cached is None:
         print(f"training the evaluation classifier; it is cached in {path}", file=sys.stderr)
         params = train(images, labels)
-        cached = params, accuracy(params, test_images, test_labels)
+        cached = params, accuracy(params, *load_dataset("test", data_dir, cache_dir))
         print(f"classifier test accuracy: {cached[1]:.4f}", file=sys.stderr)
-        save(params, path, content_digest(images, labels), cached[1])
+        save(params, path, train_digest, cached[1])
     check_accuracy(cached[1])
     return cached

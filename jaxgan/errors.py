@@ -27,3 +27,11 @@ class EvaluationError(JaxganError):
 
 class TrainingError(JaxganError):
     """Training cannot start or continue (existing run, diverged losses, unwritable workdir)."""
+
+
+def one_line(error: BaseException, limit: int = 200) -> str:
+    """An error for a one-line message: jaxgan's own as written, others as `Type: first line`."""
+    if isinstance(error, JaxganError):
+        return str(error)
+    text = str(error)
+    return f"{type(error).__name__}: {text.splitlines()[0][:limit] if text else ''}"

@@ -13,7 +13,7 @@ import scipy.linalg
 
 from jaxgan import classifier
 from jaxgan.data import load_dataset, normalize
-from jaxgan.errors import EvaluationError
+from jaxgan.errors import EvaluationError, one_line
 from jaxgan.mnist import IMAGE_PIXELS, NUM_CLASSES
 from jaxgan.models import latent_codes
 from jaxgan.sampling import generate_in_batches, latents, to_uint8
@@ -141,7 +141,7 @@ def read_samples(path: str | Path) -> np.ndarray:
         raise EvaluationError(f"--samples {path}: the .npz has no 'images' array "
                               f"(write it with scripts/sample.py --export)") from None
     except (OSError, ValueError, EOFError) as e:  # not numpy data, truncated, or pickled objects
-        raise EvaluationError(f"--samples {path}: not a readable .npz/.npy file ({_reason(e)})") from None
+        raise EvaluationError(f"--samples {path}: not a readable .npz/.npy file ({one_line(e, 120)})") from None
     if images.ndim < 2 or int(np.prod(images.shape[1:])) != IMAGE_PIXELS or images.ndim > 4:
         raise EvaluationError(f"--samples {path}: images of shape {images.shape}; expected (N, 28, 28), "
                               f"(N, 784), (N, 28, 28, 1) or (N, 1, 28, 28)")
@@ -165,10 +165,6 @@ def read_samples(path: str | Path) -> np.ndarray:
               f"{classifier.FEATURE_DIM}-d feature covariance is singular and MNIST-FID is biased "
               f"upwards; use 10,000", file=sys.stderr)
     return images.astype(np.float32)
-
-
-def _reason(error: Exception) -> str:
-    return f"{type(error).__name__}: {str(error).splitlines()[0][:120] if str(error) else ''}"
 
 
 def classification_accuracy_score(state: GANState, test_images_u8: np.ndarray,

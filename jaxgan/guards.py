@@ -16,11 +16,7 @@ import jax
 import numpy as np
 
 from jaxgan.checkpoint import CheckpointSaveError
-from jaxgan.errors import TrainingError
-
-
-def _one_line(error: BaseException) -> str:
-    return f"{type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}"
+from jaxgan.errors import TrainingError, one_line
 
 
 def _kept(last_saved: int) -> str:
@@ -41,7 +37,7 @@ def failures_as_one_line(workdir: Path, last_saved: Callable[[], int]) -> Iterat
         elif "RESOURCE_EXHAUSTED" in text:
             reason = "out of device memory (try a smaller --batch-size or model)"
         else:
-            reason = _one_line(e)
+            reason = one_line(e)
         raise TrainingError(f"training stopped: {reason}; {_kept(last_saved())} "
                             f"(details: {workdir / 'debug.log'})") from None
 

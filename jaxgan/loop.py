@@ -20,7 +20,7 @@ from jaxgan.guards import check_finite, deferred_interrupts, failures_as_one_lin
 from jaxgan.outputs import RunOutputs
 from jaxgan.runlog import installed_debug_log
 from jaxgan.step import GANState, create_train_state
-from jaxgan.workdir import RunDir, check_writable, open_run_dir
+from jaxgan.workdir import RunDir, check_writable, has_checkpoints, open_run_dir
 
 
 def run_keys(seed: int) -> dict[str, jax.Array]:
@@ -106,7 +106,7 @@ def train_and_evaluate(config: Config, workdir: str | Path, *, data_dir: str | N
 def restore_or_init(config: Config, run: RunDir, resume: bool) -> tuple[GANState, int]:
     """The newest readable checkpoint's state and epoch on --resume, else a fresh state."""
     ckpt_dir = checkpoint.checkpoint_dir(run.path)
-    if not (resume and ckpt_dir.is_dir() and any(p.name.isdigit() for p in ckpt_dir.iterdir())):
+    if not (resume and has_checkpoints(ckpt_dir)):
         if resume:
             print(f"no checkpoint in {ckpt_dir}; starting a new run", file=sys.stderr)
         return create_train_state(config, run_keys(config.seed)["init"]), 0

@@ -35,6 +35,11 @@ def run_dir_of(path: str | Path) -> Path | None:
     return None
 
 
+def has_checkpoints(folder: Path) -> bool:
+    """`folder` (a run's checkpoints/) holds at least one saved epoch."""
+    return folder.is_dir() and any(p.name.isdigit() for p in folder.iterdir())
+
+
 class RunDir:
     """A workdir jaxgan has marked as its own. `manifest` lists what jaxgan wrote in it."""
 
@@ -60,8 +65,7 @@ class RunDir:
 
     def holds_run(self) -> bool:
         """A run saved something worth keeping: a checkpoint or metrics rows."""
-        checkpoints = self.path / "checkpoints"
-        saved = checkpoints.is_dir() and any(p.name.isdigit() for p in checkpoints.iterdir())
+        saved = has_checkpoints(self.path / "checkpoints")
         metrics = self.path / "metrics.jsonl"
         return saved or (metrics.is_file() and metrics.stat().st_size > 0)
 

@@ -37,9 +37,10 @@ def build_config(args: argparse.Namespace) -> Config:
     """Flags given override the preset's values, or on --resume the config saved in the run's
     newest checkpoint (WORKDIR/config.json is only a copy for people)."""
     from jaxgan import checkpoint
+    from jaxgan.workdir import has_checkpoints
 
     checkpoints = checkpoint.checkpoint_dir(args.workdir)
-    if args.resume and checkpoints.is_dir() and any(p.name.isdigit() for p in checkpoints.iterdir()):
+    if args.resume and has_checkpoints(checkpoints):
         base = checkpoint.saved_config(checkpoints)
     else:
         base = Config.preset(args.preset or "reference")
