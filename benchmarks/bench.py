@@ -1,4 +1,5 @@
-"""Benchmark jaxgan's compiled epoch against its per-step loop and the reference PyTorch loop.
+"""Benchmark jaxgan's compiled epoch against its per-step loop and the reference PyTorch loop, and
+populations of N members trained in one program against one run.
 
 Each measurement runs in a fresh subprocess (so peak memory is its own); all in one run, with
 ratios. `python benchmarks/bench.py --data-dir DIR`
@@ -73,7 +74,8 @@ def worker_scan(args) -> dict:
     from jaxgan.step import create_train_state, train_step
 
     images, _, source = load_images(args.data_dir)
-    config = Config(batch_size=args.batch)
+    images = images[:args.examples]
+    config = Config.preset(args.preset).replace(batch_size=args.batch)
     state = create_train_state(config, jax.random.key(0))
     data = jax.device_put(images)
     fn = jax.jit(functools.partial(train_epoch, batch_size=args.batch, drop_last=False),
@@ -119,6 +121,39 @@ def worker_stepwise(args) -> dict:
     return {"steps_per_s": steps / seconds, "s_per_epoch": seconds, "data": source}
 
 
+def worker_population(args) -> dict:
+    """args.members members of the reference (or args.preset) as one compiled epoch."""
+    import jax
+
+    from jaxgan.config import Config
+    from jaxgan.data import steps_per_epoch
+    from jaxgan.members import init_members, members_epoch_keys, train_members_epoch
+    from jaxgan.population import Population
+
+    images, _, source = load_images(args.data_dir)
+    data = jax.device_put(images[:args.examples])
+    population = Population(Config.preset(args.preset).replace(batch_size=args.batch), seeds=args.members)
+    members = init_members(population)
+    fn = jax.jit(functools.partial(train_members_epoch, batch_size=args.batch, drop_last=False),
+                 donate_argnums=0)
+    t0 = time.perf_counter()
+    compiled = fn.lower(members, data, members_epoch_keys(population, 0)).compile()
+    compile_s = time.perf_counter() - t0
+    memory = compiled.memory_analysis()
+    members, m = compiled(members, data, members_epoch_keys(population, 0))  # warm-up epoch
+    jax.block_until_ready(members)
+    t0 = time.perf_counter()
+    for epoch in range(1, args.epochs + 1):
+        members, m = compiled(members, data, members_epoch_keys(population, epoch))
+    jax.block_until_ready((members, m))
+    seconds = (time.perf_counter() - t0) / args.epochs
+    steps = steps_per_epoch(args.examples, args.batch, False)
+    return {"steps_per_s": args.members * steps / seconds, "s_per_epoch": seconds, "compile_s": compile_s,
+            "program_bytes": memory.argument_size_in_bytes + memory.temp_size_in_bytes
+            + memory.output_size_in_bytes - memory.alias_size_in_bytes,
+            "data_bytes": data.nbytes, "data": source}
+
+
 def worker_torch(args) -> dict:
     sys.path.insert(0, str(ROOT))
     import torch
@@ -149,12 +184,13 @@ def worker_peak(args) -> dict:
 
 
 WORKERS = {"scan": worker_scan, "stepwise": worker_stepwise, "torch": worker_torch,
-           "peak": worker_peak}
+           "peak": worker_peak, "population": worker_population}
 
 
-def run_worker(mode: str, args, batch: int, steps: int | None = None) -> dict | None:
+def run_worker(mode: str, args, batch: int, steps: int | None = None, **extra) -> dict | None:
     cmd = [sys.executable, __file__, "--worker", mode, "--batch", str(batch),
            "--epochs", str(args.epochs), "--steps", str(steps or args.steps)]
+    cmd += [f"--{k}={v}" for k, v in extra.items()]
     if args.data_dir:
         cmd += ["--data-dir", args.data_dir]
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
@@ -189,6 +225,34 @@ def print_table(rows: list, peak: dict) -> None:
         print(f"100 reference epochs, projected: {100 * fast['s_per_epoch']:.0f} s of training")
 
 
+def population_rows(args, peak: dict) -> list[dict]:
+    """Members per program N against one run, on the same data subset, batch 64."""
+    examples = args.population_examples
+    single = run_worker("scan", args, 64, examples=examples, preset=args.population_preset)
+    print(f"\npopulations of the {args.population_preset} config, batch 64, {examples:,}-example epochs; "
+          f"one run: {single['steps_per_s']:.1f} steps/s" if single else "\none run failed")
+    print(f"{'members':>7} {'member-steps/s':>14} {'vs one run':>10} {'GFLOP/s':>8} {'% peak':>6} "
+          f"{'program MB':>10} {'compile s':>9}")
+    rows = []
+    for n in [int(x) for x in args.population.split(",")]:
+        r = run_worker("population", args, 64, members=n, preset=args.population_preset, examples=examples)
+        if r is None or single is None:
+            continue
+        gflops = r["steps_per_s"] * step_flops(64) / 1e9 if args.population_preset == "reference" else None
+        print(f"{n:7d} {r['steps_per_s']:14.1f} {r['steps_per_s'] / single['steps_per_s']:9.2f}x "
+              + (f"{gflops:8.1f} {100 * gflops / peak['gflops']:5.0f}% " if gflops else f"{'-':>8} {'-':>6} ")
+              + f"{r['program_bytes'] / 2**20:10.1f} {r['compile_s']:9.1f}")
+        rows.append({"members": n, **r})
+    if len(rows) >= 2:
+        first, last = rows[0], rows[-1]
+        per_member = (last["program_bytes"] - first["program_bytes"]) / (last["members"] - first["members"])
+        fixed = first["program_bytes"] - first["members"] * per_member
+        print(f"memory: {per_member / 2**20:.2f} MB per member (weights, Adam moments, step temporaries) "
+              f"+ {fixed / 2**20:.1f} MB shared (the {first['data_bytes'] / 2**20:.0f} MB uint8 dataset); "
+              f"{int((2**30 - fixed) // per_member)} members fit in 1 GiB")
+    return [{"single": single}, *rows]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", default=os.environ.get("TFDS_DATA_DIR"))
@@ -196,9 +260,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs of the compiled path")
     parser.add_argument("--steps", type=int, default=400, help="timed steps of the PyTorch loop")
     parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--no-startup", action="store_true", help="skip the start-up timing")
+    parser.add_argument("--population", default="1,4,8,16,32",
+                        help="population sizes to time against one run ('' to skip)")
+    parser.add_argument("--population-preset", default="reference", choices=["reference", "quality"])
+    parser.add_argument("--population-examples", type=int, default=16_000,
+                        help="examples per timed population epoch (same for its one-run baseline)")
     parser.add_argument("--json", default=None, help="also write the results here")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=64, help=argparse.SUPPRESS)
+    parser.add_argument("--members", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--preset", default="reference", help=argparse.SUPPRESS)
+    parser.add_argument("--examples", type=int, default=60_000, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         result = WORKERS[args.worker](args)
@@ -213,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     peak = run_worker("peak", args, 0)
     print(f"large-matmul peak (4096^3 f32): {peak['gflops']:.1f} GFLOP/s")
     rows = []
-    batches = [int(b) for b in args.batch_sizes.split(",")]
+    batches = [int(b) for b in args.batch_sizes.split(",") if b]
     for batch in batches:
         scan = run_worker("scan", args, batch)
         rows.append(("jaxgan compiled epoch", batch, scan))
@@ -225,16 +298,19 @@ def main(argv: Sequence[str] | None = None) -> None:
                     rows.append(("PyTorch reference", batch, run_worker("torch", args, batch)))
                 except ImportError:
                     print("PyTorch not installed (pip install -e '.[bench]'): reference skipped")
-    print_table(rows, peak)
+    if rows:
+        print_table(rows, peak)
+    population = population_rows(args, peak) if args.population else []
     sys.path.insert(0, str(ROOT))
     from benchmarks.startup import time_to_first_step
 
-    startup = time_to_first_step(args.data_dir)
+    startup = [] if args.no_startup else time_to_first_step(args.data_dir)
     for s in startup:
         print(f"start-up, {s['run']}: first step after {s['to_first_step_s']:.1f} s "
               f"(data+state ready {s['data_ready_s']:.1f} s, compile {s['compile_s']:.1f} s)")
     if args.json:
-        Path(args.json).write_text(json.dumps({"peak": peak, "rows": rows, "startup": startup}, indent=2))
+        Path(args.json).write_text(json.dumps({"peak": peak, "rows": rows, "population": population,
+                                               "startup": startup}, indent=2))
 
 
 if __name__ == "__main__":

@@ -31,10 +31,11 @@ class CheckpointSaveError(Exception):
 FORMAT_VERSION = 2  # 2: the record holds the state's digest
 
 
-def state_digest(state: GANState) -> str:
-    """sha256 of every array of the state (one host's copy of the replicated arrays)."""
-    return content_digest(*(x.addressable_data(0) if isinstance(x, jax.Array) else x
-                            for x in jax.tree.leaves(state)))
+def state_digest(state: Any) -> str:
+    """sha256 of every array of the state (one host's copy of the replicated arrays; the whole
+    of a population's arrays, split over this host's devices)."""
+    return content_digest(*(x.addressable_data(0) if isinstance(x, jax.Array) and x.is_fully_replicated
+                            else np.asarray(x) for x in jax.tree.leaves(state)))
 
 
 def checkpoint_dir(workdir: str | Path) -> Path:
@@ -50,9 +51,10 @@ def make_manager(directory: str | Path, keep: int | None = None,
                                  item_names=("state", "meta"))
 
 
-def save(manager: ocp.CheckpointManager, state: GANState, *, epoch: int, config: Config,
+def save(manager: ocp.CheckpointManager, state: Any, *, epoch: int, config: Config,
          run_key: jax.Array, extra: dict[str, Any] | None = None) -> None:
-    """Save `state` after `epoch` completed epochs. The epoch count is the checkpoint's name."""
+    """Save `state` (a GANState, or a population's stacked one) after `epoch` completed epochs.
+    The epoch count is the checkpoint's name."""
     meta = {
         "format": FORMAT_VERSION,
         "epoch": epoch,
@@ -115,24 +117,28 @@ def _describe(config: Config, name: str) -> str:
     return f"{flag(name)} {value}"
 
 
-def restore_epoch(manager: ocp.CheckpointManager, epoch: int,
-                  expected: Config | None = None) -> tuple[GANState, dict[str, Any]]:
-    """The state and record saved after `epoch`, as `expected` (default: its own config)."""
+def restore_epoch(manager: ocp.CheckpointManager, epoch: int, expected: Config | None = None,
+                  template: Any = None) -> tuple[Any, dict[str, Any]]:
+    """The state and record saved after `epoch`, as `expected` (default: its own config), into
+    `template`'s arrays (default: a single run's state)."""
     meta = read_meta(manager, epoch)
     saved = Config.from_json(meta["config"])
+    if template is None and "population" in meta:
+        raise IncompatibleCheckpointError(
+            f"checkpoint {epoch} holds a population; open one member's folder (WORKDIR/members/ID)")
     if expected is not None and (changed := structure_changes(saved, expected)):
         raise IncompatibleCheckpointError(
             f"this run was trained {', '.join(_describe(saved, f) for f in changed)}; you passed "
             f"{', '.join(_describe(expected, f) for f in changed)}, which changes the model's arrays")
     restored = manager.restore(epoch, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(state_template(expected or saved))))["state"]
+        state=ocp.args.StandardRestore(template or state_template(expected or saved))))["state"]
     if state_digest(restored) != meta.get("state_sha256"):
         raise CheckpointError("its arrays do not match the digest in its record: corrupt")
     return restored, meta
 
 
 def restore_latest(directory: str | Path, expected: Config | None = None,
-                   ) -> tuple[GANState, dict[str, Any]]:
+                   template: Any = None) -> tuple[Any, dict[str, Any]]:
     """The newest checkpoint in `directory` that restores; corrupt ones are skipped with a warning."""
     directory = Path(directory)
     if not directory.is_dir():
@@ -143,7 +149,7 @@ def restore_latest(directory: str | Path, expected: Config | None = None,
         raise CheckpointError(f"no checkpoints in {directory}")
     for epoch in epochs:
         try:
-            return restore_epoch(manager, epoch, expected)
+            return restore_epoch(manager, epoch, expected, template)
         except IncompatibleCheckpointError:
             raise
         except Exception as e:  # truncated or corrupt files surface as many exception types
@@ -152,12 +158,12 @@ def restore_latest(directory: str | Path, expected: Config | None = None,
     raise CheckpointError(f"no readable checkpoint in {directory} (tried {len(epochs)})")
 
 
-def saved_config(directory: str | Path) -> Config:
-    """The config recorded in the newest checkpoint whose record reads (the run's own)."""
+def saved_record(directory: str | Path) -> dict[str, Any]:
+    """The record of the newest checkpoint whose record reads: the run's own config and more."""
     manager = make_manager(directory, read_only=True)
     for epoch in sorted(manager.all_steps(), reverse=True):
         try:
-            return Config.from_json(read_meta(manager, epoch)["config"])
+            return read_meta(manager, epoch)
         except IncompatibleCheckpointError:
             raise
         except Exception:  # unreadable: the restore that follows reports it
@@ -180,19 +186,3 @@ def set_aside_newer(directory: str | Path, epoch: int) -> list[Path]:
             path.rename(target)
             moved.append(target)
     return moved
-
-
-def restore_path(path: str | Path) -> tuple[GANState, dict[str, Any]]:
-    """A checkpoint given as a workdir, its checkpoints/ folder or one saved step's folder."""
-    path = Path(path)
-    if (path / "checkpoints").is_dir():
-        return restore_latest(path / "checkpoints")
-    if path.name.isdigit() and path.is_dir():
-        manager = make_manager(path.parent, read_only=True)
-        try:
-            return restore_epoch(manager, int(path.name))
-        except IncompatibleCheckpointError:
-            raise
-        except Exception as e:
-            raise CheckpointError(f"checkpoint {path} is unreadable ({one_line(e)})") from None
-    return restore_latest(path)

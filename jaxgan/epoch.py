@@ -7,6 +7,7 @@ they take identical steps: `train_epoch` is only a faster schedule of `train_epo
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -49,19 +50,21 @@ def train_epoch(
     batch_size: int,
     drop_last: bool,
     data_sharding: jax.sharding.Sharding | None = None,
-) -> tuple[GANState, Metrics]:
+    step: Callable[[Any, Batch, jax.Array], tuple[Any, Metrics]] = train_step,
+) -> tuple[Any, Metrics]:
     """Shuffle, normalise, batch and train one epoch on the device; metrics are per step (S,).
 
-    `labels` (N,) are needed only by a conditional GAN."""
+    `labels` (N,) are needed only by a conditional GAN. `step` updates the carried `state`
+    (default `train_step`: a GANState)."""
     full, rest, keys = epoch_plan(epoch_key, images.shape[0], batch_size, drop_last)
 
     def body(state, xs):
         idx, key = xs
-        return train_step(state, batch_of(images, labels, idx, data_sharding), key)
+        return step(state, batch_of(images, labels, idx, data_sharding), key)
 
     state, metrics = jax.lax.scan(body, state, (full, keys[: full.shape[0]]))
     if rest is not None:  # a second, smaller shape: the reference keeps the last partial batch
-        state, last = train_step(state, batch_of(images, labels, rest, data_sharding), keys[-1])
+        state, last = step(state, batch_of(images, labels, rest, data_sharding), keys[-1])
         metrics = jax.tree.map(lambda m, x: jnp.concatenate([m, x[None]]), metrics, last)
     return state, metrics
 

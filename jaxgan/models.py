@@ -43,12 +43,15 @@ class DiscriminatorHead(nn.Module):
     Miyato & Koyama, 2018), and InfoGAN's Q head with codes."""
 
     num_classes: int = 0
-    dropout: float = 0.0
+    dropout: float | jax.Array = 0.0  # an array: a population member's traced rate
     codes: int = 0
 
     @nn.compact
     def __call__(self, features: jax.Array, labels: jax.Array | None, train: bool) -> Logits:
-        features = nn.Dropout(self.dropout, deterministic=not train)(features)  # rate 0: identity
+        if isinstance(self.dropout, jax.Array):
+            features = TracedDropout(self.dropout, name="Dropout_0")(features, not train)
+        else:
+            features = nn.Dropout(self.dropout, deterministic=not train)(features)  # rate 0: identity
         logit = TorchLinear(1, name="out")(features)[..., 0]
         if self.num_classes:
             dim = features.shape[-1]
@@ -57,6 +60,21 @@ class DiscriminatorHead(nn.Module):
             logit = logit + jnp.sum(embed(labels) * features, -1)
         code_logits = TorchLinear(self.codes, name="q")(features) if self.codes else None
         return logit, code_logits
+
+
+class TracedDropout(nn.Module):
+    """nn.Dropout with a rate that is a traced value: the same mask for the same key and rate, and
+    the identity at rate 0."""
+
+    rate: jax.Array
+
+    @nn.compact
+    def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:
+        if deterministic:
+            return x
+        keep = 1.0 - self.rate
+        mask = jax.random.bernoulli(self.make_rng("dropout"), keep, x.shape)
+        return jax.lax.select(mask, x / keep, jnp.zeros_like(x))
 
 
 def _head(d: nn.Module) -> DiscriminatorHead:

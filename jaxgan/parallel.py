@@ -1,6 +1,9 @@
-"""Data parallelism with JAX's SPMD partitioner: a 1-D mesh, replicated state, sharded batches."""
+"""Parallelism with JAX's SPMD partitioner: batches split over a `data` mesh axis, the state
+replicated, and a population's members split over a `members` axis (they never communicate)."""
 
 from __future__ import annotations
+
+import math
 
 import jax
 import numpy as np
@@ -9,21 +12,34 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxgan.errors import ConfigError
 
 DATA_AXIS = "data"
+MEMBERS_AXIS = "members"
 
 
-def make_mesh(num_devices: int | None = None) -> Mesh:
-    """A mesh over the first `num_devices` devices (None: all devices of all hosts)."""
+def make_mesh(num_devices: int | None = None, members: int = 0) -> Mesh:
+    """A mesh over the first `num_devices` devices (None: all devices of all hosts).
+
+    For a population of `members`, a 2-D (members, data) mesh: as many devices on the members
+    axis as divide both counts, the rest split each member's batches."""
     devices = jax.devices()
     if num_devices is None:
         num_devices = len(devices)
     if not 1 <= num_devices <= len(devices):
         raise ConfigError(f"--devices must be between 1 and {len(devices)} "
                           f"(the devices JAX sees), got {num_devices}")
-    return Mesh(np.asarray(devices[:num_devices]), (DATA_AXIS,))
+    if not members:
+        return Mesh(np.asarray(devices[:num_devices]), (DATA_AXIS,))
+    on_members = math.gcd(members, num_devices)
+    grid = np.asarray(devices[:num_devices]).reshape(on_members, num_devices // on_members)
+    return Mesh(grid, (MEMBERS_AXIS, DATA_AXIS))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec())
+
+
+def member_sharded(mesh: Mesh) -> NamedSharding:
+    """Leading (member) axis split over the mesh's members axis."""
+    return NamedSharding(mesh, PartitionSpec(MEMBERS_AXIS))
 
 
 def batch_sharded(mesh: Mesh) -> NamedSharding:
@@ -33,7 +49,7 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
 
 def check_divisible(mesh: Mesh, num_examples: int, batch_size: int, drop_last: bool) -> None:
     """Every batch of an epoch, the partial last one included, must split evenly over devices."""
-    n = mesh.size
+    n = mesh.shape[DATA_AXIS]
     if batch_size % n:
         raise ConfigError(f"--batch-size {batch_size} is not divisible by the {n} devices; "
                           f"choose a multiple of {n} or pass --devices")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import flax.linen as nn
@@ -17,19 +19,40 @@ from jaxgan.models import latent_codes, make_models
 
 Batch = dict[str, jax.Array]  # "image": (B, 784) float32 in [-1, 1]; "label": (B,) int32, if conditional
 Metrics = dict[str, jax.Array]
+Traced = dict[str, jax.Array]  # a population member's own values of some TRACEABLE hyper-parameters
 
 
 @dataclasses.dataclass(frozen=True)
-class Objective:
-    """The loss settings the step reads; static, so each setting compiles its own program."""
+class Hyperparams:
+    """The numbers the step reads, static: each setting compiles its own program. A population
+    overrides some of them per member with traced values (`Traced`)."""
 
     loss: str = "bce"
     info_weight: float = 1.0
     ema_decay: float = 0.0
+    d_dropout: float = 0.0
+    lr: float = 2e-4
+    d_lr: float = 2e-4
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
 
     @classmethod
-    def of(cls, config: Config) -> Objective:
-        return cls(config.loss, config.info_weight, config.ema_decay)
+    def of(cls, config: Config) -> Hyperparams:
+        return cls(config.loss, config.info_weight, config.ema_decay, config.d_dropout, config.lr,
+                   config.d_lr or config.lr, config.beta1, config.beta2, config.eps)
+
+
+# The hyper-parameters that can differ between the members of one compiled population: they
+# change no array's shape and enter the step only as numbers.
+TRACEABLE = ("lr", "d_lr", "beta1", "beta2", "eps", "ema_decay", "info_weight", "d_dropout")
+OPTIMISER = frozenset({"lr", "d_lr", "beta1", "beta2", "eps"})
+
+
+def adam_pair(value: Callable[[str], Any]) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
+    """G's and D's Adam, from hyper-parameter values (Python numbers or traced arrays)."""
+    betas = {"b1": value("beta1"), "b2": value("beta2"), "eps": value("eps")}
+    return optax.adam(value("lr"), **betas), optax.adam(value("d_lr"), **betas)
 
 
 class GANState(struct.PyTreeNode):
@@ -46,7 +69,16 @@ class GANState(struct.PyTreeNode):
     g_tx: optax.GradientTransformation = struct.field(pytree_node=False)
     d_tx: optax.GradientTransformation = struct.field(pytree_node=False)
     latent_dim: int = struct.field(pytree_node=False)
-    objective: Objective = struct.field(pytree_node=False, default=Objective())
+    hyper: Hyperparams = struct.field(pytree_node=False, default=Hyperparams())
+
+    def hyper_values(self, traced: Traced | None) -> dict[str, Any]:
+        """The step's hyper-parameters: the static ones, overridden by a member's `traced` values."""
+        return {**dataclasses.asdict(self.hyper), **(traced or {})}
+
+    def optimisers(self, traced: Traced | None) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
+        if not OPTIMISER & (traced or {}).keys():
+            return self.g_tx, self.d_tx
+        return adam_pair(self.hyper_values(traced).__getitem__)
 
     @property
     def conditional(self) -> bool:
@@ -60,7 +92,7 @@ class GANState(struct.PyTreeNode):
     @property
     def sampling_params(self) -> Any:
         """The generator weights that samples and evaluation use: the EMA when it is on."""
-        return self.g_ema_params if self.objective.ema_decay else self.g_params
+        return self.g_ema_params if self.hyper.ema_decay else self.g_params
 
 
 def create_train_state(config: Config, key: jax.Array) -> GANState:
@@ -70,8 +102,8 @@ def create_train_state(config: Config, key: jax.Array) -> GANState:
     labels = jnp.zeros((1,), jnp.int32) if config.conditional else None
     g_params = generator.init(g_key, jnp.zeros((1, config.latent_dim)), labels)["params"]
     d_params = discriminator.init(d_key, jnp.zeros((1, IMAGE_PIXELS)), labels)["params"]
-    g_tx = optax.adam(config.lr, b1=config.beta1, b2=config.beta2, eps=config.eps)
-    d_tx = optax.adam(config.d_lr or config.lr, b1=config.beta1, b2=config.beta2, eps=config.eps)
+    hyper = Hyperparams.of(config)
+    g_tx, d_tx = adam_pair(functools.partial(getattr, hyper))
     return GANState(
         step=jnp.zeros((), jnp.int32),
         g_params=g_params,
@@ -84,7 +116,7 @@ def create_train_state(config: Config, key: jax.Array) -> GANState:
         g_tx=g_tx,
         d_tx=d_tx,
         latent_dim=config.latent_dim,
-        objective=Objective.of(config),
+        hyper=hyper,
     )
 
 
@@ -109,64 +141,71 @@ def g_objective(loss: str, fake: jax.Array) -> jax.Array:
     return bce_with_logits(fake, 1.0)  # non-saturating, as the reference
 
 
-def info_loss(state: GANState, code_logits: jax.Array | None, z: jax.Array) -> jax.Array | float:
+def info_loss(state: GANState, code_logits: jax.Array | None, z: jax.Array,
+              weight: Any) -> jax.Array | float:
     """InfoGAN's mutual-information bound as a loss: info_weight * CE(Q(G(z)), code(z)); 0 without
     codes. D (which holds Q) and G both minimise it."""
     if code_logits is None:
         return 0.0
     ce = optax.softmax_cross_entropy_with_integer_labels(code_logits, latent_codes(z, state.codes))
-    return state.objective.info_weight * ce.mean()
+    return weight * ce.mean()
 
 
 def _discriminate(state: GANState, d_params: Any, images: jax.Array, labels: jax.Array | None,
-                  dropout_key: jax.Array) -> tuple[jax.Array, jax.Array | None]:
+                  dropout_key: jax.Array, dropout: Any) -> tuple[jax.Array, jax.Array | None]:
     """D in training mode: (logits (B,), code logits (B, codes) or None)."""
-    rngs = {"dropout": dropout_key} if state.discriminator.dropout else None
-    return state.discriminator.apply({"params": d_params}, images, labels, train=True, rngs=rngs)
+    discriminator = state.discriminator
+    if isinstance(dropout, jax.Array):  # a member's traced rate
+        discriminator = discriminator.clone(dropout=dropout)
+    return discriminator.apply({"params": d_params}, images, labels, train=True,
+                               rngs={"dropout": dropout_key})
 
 
-def _d_update(state: GANState, batch: Batch, fake: jax.Array, z: jax.Array,
-              keys: jax.Array) -> tuple[Any, optax.OptState, Metrics]:
+def _d_update(state: GANState, batch: Batch, fake: jax.Array, z: jax.Array, keys: jax.Array,
+              hyper: dict[str, Any], d_tx: optax.GradientTransformation) -> tuple[Any, optax.OptState, Metrics]:
     """D's Adam step on real (label 1) and fake (label 0) images; G is held fixed."""
     labels = batch.get("label")
 
     def loss_fn(d_params):
-        real_logits, _ = _discriminate(state, d_params, batch["image"], labels, keys[0])
-        fake_logits, code_logits = _discriminate(state, d_params, fake, labels, keys[1])
-        info = info_loss(state, code_logits, z)
-        loss = d_objective(state.objective.loss, real_logits, fake_logits) + info
+        real_logits, _ = _discriminate(state, d_params, batch["image"], labels, keys[0], hyper["d_dropout"])
+        fake_logits, code_logits = _discriminate(state, d_params, fake, labels, keys[1], hyper["d_dropout"])
+        info = info_loss(state, code_logits, z, hyper["info_weight"])
+        loss = d_objective(state.hyper.loss, real_logits, fake_logits) + info
         return loss, {"d_loss": loss, "d_real": jax.nn.sigmoid(real_logits).mean(),
                       "d_fake": jax.nn.sigmoid(fake_logits).mean(), "info_loss": info}
 
     grads, metrics = jax.grad(loss_fn, has_aux=True)(state.d_params)
-    updates, opt_state = state.d_tx.update(grads, state.d_opt_state, state.d_params)
+    updates, opt_state = d_tx.update(grads, state.d_opt_state, state.d_params)
     return optax.apply_updates(state.d_params, updates), opt_state, metrics
 
 
-def train_step(state: GANState, batch: Batch, key: jax.Array) -> tuple[GANState, Metrics]:
+def train_step(state: GANState, batch: Batch, key: jax.Array,
+               traced: Traced | None = None) -> tuple[GANState, Metrics]:
     """One reference iteration: D step on real (1) and G(z) (0), then G step on the same z.
 
     `key` draws z ~ N(0, I). The G step scores the same fake images against the *updated* D with
     label 1 (non-saturating loss); G runs forward once and its VJP is kept for the G step. A
     conditional GAN generates the fakes for the batch's labels; with InfoGAN codes both steps add
-    `info_loss`. Metrics: the losses, D(x) and D(G(z)) before D's update, and Q's code loss."""
+    `info_loss`. Metrics: the losses, D(x) and D(G(z)) before D's update, and Q's code loss.
+    `traced` holds a population member's own hyper-parameter values."""
     images, labels = batch["image"], batch.get("label")
     z = jax.random.normal(key, (images.shape[0], state.latent_dim), images.dtype)
     fake, g_vjp = jax.vjp(lambda p: state.generator.apply({"params": p}, z, labels), state.g_params)
     dropout_keys = jax.random.split(jax.random.fold_in(key, 1), 3)  # z's key stays z's alone
-    d_params, d_opt_state, metrics = _d_update(state, batch, fake, z, dropout_keys[:2])
+    hyper, (g_tx, d_tx) = state.hyper_values(traced), state.optimisers(traced)
+    d_params, d_opt_state, metrics = _d_update(state, batch, fake, z, dropout_keys[:2], hyper, d_tx)
 
     def g_loss_fn(images):
-        logits, code_logits = _discriminate(state, d_params, images, labels, dropout_keys[2])
-        return g_objective(state.objective.loss, logits) + info_loss(state, code_logits, z)
+        logits, code_logits = _discriminate(state, d_params, images, labels, dropout_keys[2], hyper["d_dropout"])
+        return g_objective(state.hyper.loss, logits) + info_loss(state, code_logits, z, hyper["info_weight"])
 
     g_loss, dloss_dfake = jax.value_and_grad(g_loss_fn)(fake)
     (g_grads,) = g_vjp(dloss_dfake)
-    g_updates, g_opt_state = state.g_tx.update(g_grads, state.g_opt_state, state.g_params)
+    g_updates, g_opt_state = g_tx.update(g_grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, g_updates)
     g_ema = state.g_ema_params
-    if state.objective.ema_decay:
-        g_ema = optax.incremental_update(g_params, g_ema, 1 - state.objective.ema_decay)
+    if state.hyper.ema_decay:
+        g_ema = optax.incremental_update(g_params, g_ema, 1 - hyper["ema_decay"])
     new_state = state.replace(step=state.step + 1, g_params=g_params, d_params=d_params,
                               g_opt_state=g_opt_state, d_opt_state=d_opt_state, g_ema_params=g_ema)
     if not state.codes:

@@ -15,7 +15,7 @@ from jaxgan.files import write_json_atomic
 MARKER = "jaxgan-run.json"
 LOCK = ".jaxgan.lock"
 FORMAT = 1
-OWN_FOLDERS = ("images", "tensorboard", "checkpoints", "unreadable_checkpoints")
+OWN_FOLDERS = ("images", "tensorboard", "checkpoints", "unreadable_checkpoints", "members")
 
 
 def check_writable(path: Path) -> None:
@@ -75,7 +75,12 @@ class RunDir:
             target = (self.path / relative).resolve()
             if self.path.resolve() not in target.parents:
                 continue  # never outside the workdir, whatever the marker says
-            if target.is_dir() and not target.is_symlink():
+            if (target / MARKER).is_file() and not target.is_symlink():  # a population member's run
+                RunDir(target).clear()
+                (target / MARKER).unlink()
+                if not any(target.iterdir()):
+                    target.rmdir()
+            elif target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)
             elif target.exists() or target.is_symlink():
                 target.unlink()
@@ -87,6 +92,15 @@ class RunDir:
             if (self.path / folder).is_dir() and not any((self.path / folder).iterdir()):
                 (self.path / folder).rmdir()
         write_json_atomic(self.marker, {"format": FORMAT, "manifest": []})
+
+    def member(self, relative: str) -> RunDir:
+        """A population member's run directory inside this one (created, marked and recorded)."""
+        member = RunDir(self.path / relative)
+        member.path.mkdir(parents=True, exist_ok=True)
+        if not member.marker.exists():
+            write_json_atomic(member.marker, {"format": FORMAT, "manifest": []})
+        self.record(relative)
+        return member
 
     def lock(self) -> None:
         """Hold the workdir's exclusive lock until `unlock` or the process's end (the OS then

@@ -166,3 +166,26 @@ def train_tiny(workdir, data_dir, **kwargs):
 def file_tree(path: Path) -> dict[str, bytes]:
     """Every file under `path` with its bytes: a folder's exact contents."""
     return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def random_classifier():
+    """The evaluation classifier's parameters at initialisation: scores without training one."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxgan import classifier
+
+    return classifier.Classifier().init(jax.random.key(0), jnp.zeros((1, 784)))["params"]
+
+
+@pytest.fixture
+def classifier_cache(tmp_path, idx_mnist):
+    """A cache dir holding a (random-init) classifier for idx_mnist, so tests need not train one."""
+    from jaxgan import classifier
+    from jaxgan.data import load_dataset
+    from jaxgan.files import content_digest
+
+    digest = content_digest(*load_dataset("train", idx_mnist))
+    classifier.save(random_classifier(), classifier.cache_path(tmp_path / "cache", digest), digest,
+                    test_accuracy=0.1)
+    return str(tmp_path / "cache")

@@ -15,3 +15,13 @@ def test_analytic_step_flops_match_xla_cost_analysis(batch, hidden):
     analytic = bench.step_flops(batch, hidden=hidden)
     assert analytic <= cost["flops"] <= 1.08 * analytic  # + activations, losses, Adam
     assert bench.step_flops(64) == pytest.approx(119.0e6, rel=1e-3)
+
+
+def test_population_worker_reports_throughput_and_memory_that_grows_with_members():
+    import argparse
+
+    args = argparse.Namespace(data_dir=None, examples=160, batch=32, epochs=1, preset="reference")
+    two, four = (bench.worker_population(argparse.Namespace(**vars(args), members=n)) for n in (2, 4))
+    assert two["steps_per_s"] > 0 and four["steps_per_s"] > 0
+    # Four members' weights and Adam moments (~2.6 MB each for the reference) outweigh two's.
+    assert four["program_bytes"] - two["program_bytes"] >= 2 * 3 * 4 * 214_000

@@ -57,7 +57,8 @@ def test_every_field_is_a_flag_in_its_group_with_its_effective_defaults():
 def test_flags_override_the_preset_and_validate_checks_them(tmp_path):
     args = train.parse_args(["--preset", "quality", "--lr", "3e-4", "--conditional",
                              "--workdir", str(tmp_path / "w")])
-    config = train.build_config(args)
+    config, population = train.build_config(args)
+    assert population is None
     assert config == Config.preset("quality").replace(lr=3e-4, conditional=True)
     with pytest.raises(ConfigError, match="--batch-size must be a positive integer, got 0"):
         train.build_config(train.parse_args(["--batch-size", "0"]))

@@ -1,7 +1,6 @@
 import json
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -11,10 +10,9 @@ from jaxgan.cli import plot as plot_tool
 from jaxgan.config import Config
 from jaxgan.data import load_dataset
 from jaxgan.evaluation import Evaluator, classifier_score, frechet_distance, gaussian, mode_coverage
-from jaxgan.files import content_digest
 from jaxgan.loop import train_and_evaluate
 
-from conftest import real_mnist_or_skip
+from conftest import random_classifier, real_mnist_or_skip
 
 
 def random_spd(rng, d, rank=None):
@@ -67,10 +65,6 @@ def test_mode_coverage_counts_classes_with_two_percent():
     assert mode_coverage(np.eye(10)[np.arange(1000) % 10])["kl_to_uniform"] == pytest.approx(0)
 
 
-def random_classifier():
-    return classifier.Classifier().init(jax.random.key(0), jnp.zeros((1, 784)))["params"]
-
-
 def test_generator_metrics_are_deterministic_for_a_seed():
     from jaxgan.step import create_train_state
 
@@ -94,15 +88,6 @@ def test_real_mnist_scores_near_zero_and_noise_scores_high():
     assert real["fid"] < 0.05 * noise["fid"]
     assert real["classes_covered"] == 10 and real["classifier_score"] > 5
     assert noise["classifier_score"] < real["classifier_score"]
-
-
-@pytest.fixture
-def classifier_cache(tmp_path, idx_mnist):
-    """A cache dir holding a (random-init) classifier for idx_mnist, so tests need not train one."""
-    digest = content_digest(*load_dataset("train", idx_mnist))
-    classifier.save(random_classifier(), classifier.cache_path(tmp_path / "cache", digest), digest,
-                    test_accuracy=0.1)
-    return str(tmp_path / "cache")
 
 
 def test_training_evaluates_and_logs_to_jsonl_and_tensorboard(idx_mnist, classifier_cache, tmp_path):

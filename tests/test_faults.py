@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgan import checkpoint, classifier, cli, data
+from jaxgan import checkpoint, classifier, cli, data, restore
 from jaxgan.cli import evaluate as evaluate_tool
 from jaxgan.cli import plot as plot_tool
 from jaxgan.cli import sample as sample_tool
@@ -117,7 +117,7 @@ def test_a_checkpoint_whose_arrays_differ_from_its_digest_is_refused(idx_mnist, 
     assert meta["epoch"] == 1
     assert "do not match the digest in its record" in capsys.readouterr().err
     with pytest.raises(CheckpointError, match="digest"):
-        checkpoint.restore_path(tmp_path / "run" / "checkpoints" / "2")
+        restore.restore_path(tmp_path / "run" / "checkpoints" / "2")
 
 
 def flip_a_byte(checkpoint_dir: Path) -> None:

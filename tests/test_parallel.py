@@ -96,3 +96,35 @@ def test_train_script_uses_all_devices_by_default(idx_mnist, tmp_path):
          "--no-cache", "--data-dir", idx_mnist, "--workdir", str(tmp_path / "run2")],
         capture_output=True, text=True, timeout=300, cwd=ROOT, env={**os.environ, **EIGHT_DEVICES})
     assert result.returncode == 2 and "not divisible by the 8 devices" in result.stderr
+
+
+def test_population_members_split_over_devices_train_as_on_one():
+    """4 members on 8 devices, a (members 4, data 2) mesh, train as on one device."""
+    result = run_python("""
+        import jax, numpy as np
+        from jaxgan import parallel
+        from jaxgan.config import Config
+        from jaxgan.members import init_members
+        from jaxgan.population import Population
+        from jaxgan.population_run import PopulationRun
+
+        images = np.random.default_rng(0).integers(0, 256, (160, 784), dtype=np.uint8)  # 2x64 + 32
+        for seeds, shape in [(4, {"members": 4, "data": 2})]:
+            population = Population(Config(batch_size=64, hidden_dim=16, latent_dim=8), seeds=seeds)
+            trained = {}
+            for devices in (1, 8):
+                job = PopulationRun(population)
+                mesh = job.mesh(devices)
+                members, epoch_fn = job.compile(mesh, init_members(population), images, None, 0)
+                for epoch in range(2):
+                    members, metrics = epoch_fn(members, epoch)
+                trained[devices] = members
+            assert dict(mesh.shape) == shape, mesh.shape
+            kernel = trained[8].state.g_params["out"]["kernel"]
+            assert len(kernel.sharding.device_set) == 8 and kernel.sharding.spec[0] == "members"
+            for a, b in zip(jax.tree.leaves(trained[1]), jax.tree.leaves(trained[8])):
+                np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-5)
+        print("OK")
+    """)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "OK" in result.stdout

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from jaxgan import classifier, cli
-from jaxgan.checkpoint import restore_path
 from jaxgan.cli import sample as sample_tool
 from jaxgan.cli import train as train_tool
 from jaxgan.evaluation import Evaluator, classification_accuracy_score, code_purity, sample_images
+from jaxgan.restore import restore_path
 from jaxgan.sampling import to_uint8
 
 from conftest import ROOT, TINY_FLAGS

@@ -1,4 +1,5 @@
-"""MNIST-FID, classifier score and mode coverage of a checkpoint or of exported samples."""
+"""MNIST-FID, classifier score and mode coverage of a checkpoint, of exported samples, or of every
+member of a population (a table with mean ± std over seeds)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from jaxgan.errors import ConfigError
 def parse_args(argv: Sequence[str] | None):
     parser = cli.Parser(description=__doc__)
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--workdir", default="runs/mnist_gan", help="newest checkpoint of a run")
+    source.add_argument("--workdir", default="runs/mnist_gan",
+                        help="newest checkpoint of a run, or of a population (all its members)")
     source.add_argument("--checkpoint", help="one saved checkpoint folder (WORKDIR/checkpoints/N)")
     source.add_argument("--samples", help="an .npz from sample.py --export (or an .npy array): "
                                           "images in [-1, 1], [0, 1] or uint8 0..255")
@@ -41,15 +43,58 @@ def describe(record: dict[str, Any], scores: dict[str, Any]) -> str:
             f"({scores['num_samples']} samples)" + "".join(f", {e}" for e in extras if e))
 
 
+def evaluate_population(args, evaluator, cache) -> None:
+    """Every member: a table (or --json), and each member's row in its own metrics.jsonl."""
+    from jaxgan.data import load_dataset
+    from jaxgan.evaluation import classification_accuracy_score
+    from jaxgan.members import member_state
+    from jaxgan.population_eval import format_table, score_members, summarise
+    from jaxgan.restore import restore_population
+
+    members, meta, population = restore_population(args.workdir)
+    listed = population.members()
+    if args.cas and not listed[0].config.conditional:
+        raise ConfigError("--cas needs a conditional model (trained with --conditional)")
+    rows = score_members(evaluator, members, args.n, args.seed)
+    if args.cas:
+        test_images, test_labels = load_dataset("test", args.data_dir, cache)
+        for i, (member, row) in enumerate(zip(listed, rows, strict=True)):
+            row["cas"] = classification_accuracy_score(member_state(members, i, member.config), test_images,
+                                                       test_labels, seed=args.seed)
+    for member, row in zip(listed, rows, strict=True):
+        record = {"kind": "eval", "epoch": meta["epoch"], "seed": args.seed}
+        _record(Path(args.workdir) / "members" / member.id, {**record, **row})
+        row["failed"] = meta.get("failures", {}).get(member.id)
+    summary = summarise(population, rows)
+    if args.json:
+        print(json.dumps({"kind": "population_eval", "epoch": meta["epoch"], "seed": args.seed,
+                          "members": [{"id": m.id, **m.values, **r} for m, r in zip(listed, rows, strict=True)],
+                          **summary}))
+    else:
+        print(f"{args.workdir}: {len(listed)} members at epoch {meta['epoch']}, {args.n} samples each "
+              f"(seed {args.seed})\n" + format_table(population, rows, summary))
+
+
+def _record(run_dir: Path, row: dict) -> None:
+    from jaxgan.runlog import MetricsLog
+
+    try:
+        MetricsLog(run_dir).append(row)
+    except OSError as e:
+        print(f"warning: the result is not recorded in {run_dir / 'metrics.jsonl'} ({e.strerror})",
+              file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    from jaxgan.checkpoint import restore_path
     from jaxgan.data import default_cache_dir, load_dataset
     from jaxgan.evaluation import Evaluator, classification_accuracy_score, read_samples
-    from jaxgan.runlog import MetricsLog
+    from jaxgan.restore import is_population, restore_path
     from jaxgan.workdir import run_dir_of
 
     cache = cli.cache_dir(args) or default_cache_dir()
+    if not (args.samples or args.checkpoint) and is_population(args.workdir):
+        return evaluate_population(args, Evaluator.for_mnist(cache, args.data_dir), cache)
     images = read_samples(args.samples) if args.samples else None  # checked before any work
     state = meta = None
     if images is None:
@@ -68,11 +113,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(json.dumps({**record, **scores}) if args.json else describe(record, scores))
     run_dir = None if images is not None else run_dir_of(args.checkpoint or args.workdir)
     if run_dir is not None:
-        try:
-            MetricsLog(run_dir).append({**record, **scores})
-        except OSError as e:
-            print(f"warning: the result is not recorded in {Path(run_dir) / 'metrics.jsonl'} "
-                  f"({e.strerror})", file=sys.stderr)
+        _record(run_dir, {**record, **scores})
 
 
 def entry() -> int:

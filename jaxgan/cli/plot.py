@@ -1,4 +1,5 @@
-"""Draw a run's loss, D-output and MNIST-FID curves from WORKDIR/metrics.jsonl to a PNG."""
+"""Draw a run's loss, D-output and MNIST-FID curves from WORKDIR/metrics.jsonl to a PNG; for a
+population, every member's curves and their mean ± std."""
 
 from __future__ import annotations
 
@@ -64,6 +65,52 @@ def draw(train: list[dict], evals: list[dict]):
     return fig
 
 
+def member_folders(workdir: str) -> dict[str, Path] | None:
+    """A population's members (id -> folder), from WORKDIR/population.json; None for a single run."""
+    import json
+
+    index = Path(workdir) / "population.json"
+    if not index.is_file():
+        return None
+    try:
+        return {str(m["id"]): Path(workdir) / m["folder"] for m in json.loads(index.read_text())["members"]}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{index} is unreadable ({e})") from None
+
+
+def draw_population(runs: dict[str, tuple[list[dict], list[dict]]]):
+    """Each member's curves, thin, and the members' mean ± std band over the epochs all reached."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    panels = [("d_loss", "D loss"), ("g_loss", "G loss"), ("d_real", "D(x)"), ("d_fake", "D(G(z))")]
+    has_evals = any(evals for _, evals in runs.values())
+    fig, axes = plt.subplots(1, len(panels) + has_evals, figsize=(4.2 * (len(panels) + has_evals), 3.6))
+    for ax, (key, label) in zip(axes, panels, strict=False):
+        epochs = min(len(train) for train, _ in runs.values())
+        values = np.asarray([[r[key] for r in train[:epochs]] for train, _ in runs.values()])
+        x = [r["epoch"] for r in next(iter(runs.values()))[0][:epochs]]
+        for member_values in values:
+            ax.plot(x, member_values, lw=0.6, alpha=0.5)
+        mean, std = values.mean(0), values.std(0)
+        ax.plot(x, mean, color="black", lw=1.5, label=f"{label}: mean of {len(values)}")
+        ax.fill_between(x, mean - std, mean + std, color="black", alpha=0.15, label="± std")
+    if has_evals:
+        for member, (_, evals) in runs.items():
+            axes[-1].plot([r["epoch"] for r in evals], [r["fid"] for r in evals], "o-", ms=3, label=member)
+        axes[-1].set_yscale("log")
+        axes[-1].set_title("MNIST-FID per member")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize="small")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     from jaxgan.files import atomic_path
 
@@ -73,14 +120,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise ConfigError(f"--out must end in one of {', '.join('.' + f for f in FORMATS)}, got {out}")
     if not out.absolute().parent.is_dir():
         raise ConfigError(f"cannot write {out}: {out.absolute().parent} is not a directory")
-    train, evals = read_rows(args.workdir)
-    fig = draw(train, evals)
+    folders = member_folders(args.workdir)
+    if folders is None:
+        train, evals = read_rows(args.workdir)
+        fig = draw(train, evals)
+    else:
+        runs = {member: read_rows(str(folder)) for member, folder in folders.items()}
+        fig = draw_population(runs)
+        train, evals = min((r for r in runs.values()), key=lambda r: len(r[0]))
     try:
         with atomic_path(out) as tmp:
             fig.savefig(tmp, format=out.suffix[1:].lower())
     except OSError as e:
         raise ConfigError(f"cannot write {out}: {e.strerror}") from None
-    print(f"{len(train)} epochs, {len(evals)} evaluations -> {out}")
+    members = f"{len(folders)} members, " if folders else ""
+    print(f"{members}{len(train)} epochs, {len(evals)} evaluations -> {out}")
 
 
 def entry() -> int:

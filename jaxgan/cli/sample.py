@@ -112,8 +112,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     import numpy as np
 
-    from jaxgan.checkpoint import restore_path
     from jaxgan.config import Config
+    from jaxgan.restore import restore_path
     from jaxgan.sampling import generate_in_batches, plot_grid, save_npz
 
     rows, cols = args.grid

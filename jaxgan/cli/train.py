@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jaxgan import cli
 from jaxgan.config import Config
 from jaxgan.errors import ConfigError
+
+if TYPE_CHECKING:
+    from jaxgan.population import Population
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -23,7 +27,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     existing.add_argument("--overwrite", action="store_true",
                           help="replace the workdir's run (deletes only what jaxgan wrote there)")
     run.add_argument("--devices", type=cli.positive_int, default=None,
-                     help="data-parallel devices (default: all JAX sees)")
+                     help="devices to use (default: all JAX sees): batches are split over them, "
+                          "and a population's members too")
+    population = parser.add_argument_group("population (many GANs in one compiled program)")
+    population.add_argument("--seeds", type=cli.positive_int, default=None, metavar="N",
+                            help="train members with seeds SEED .. SEED+N-1 (each with the init, data "
+                                 "order and noise of its --seed) into WORKDIR/members/<id>/")
+    population.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2,...",
+                            help="members for every value of a hyper-parameter (repeatable: every "
+                                 "combination, times --seeds): lr, d_lr, beta1, beta2, eps, "
+                                 "ema_decay, info_weight or d_dropout")
     run.add_argument("--distributed", action="store_true",
                      help="call jax.distributed.initialize() first (multi-host runs)")
     run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -33,18 +46,32 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build_config(args: argparse.Namespace) -> Config:
+def build_config(args: argparse.Namespace) -> tuple[Config, Population | None]:
     """Flags given override the preset's values, or on --resume the config saved in the run's
-    newest checkpoint (WORKDIR/config.json is only a copy for people)."""
+    newest checkpoint (WORKDIR/config.json is only a copy for people). A population comes from
+    --seeds and --sweep, or on --resume from the checkpoint."""
     from jaxgan import checkpoint
+    from jaxgan.population import Population, parse_sweep
     from jaxgan.workdir import has_checkpoints
 
     checkpoints = checkpoint.checkpoint_dir(args.workdir)
+    asked = args.seeds is not None or args.sweep
+    sweep = tuple(parse_sweep(text) for text in args.sweep)
     if args.resume and has_checkpoints(checkpoints):
-        base = checkpoint.saved_config(checkpoints)
-    else:
-        base = Config.preset(args.preset or "reference")
-    return cli.config_from_args(base, args).validate()
+        record = checkpoint.saved_record(checkpoints)
+        base = Config.from_json(record["config"])
+        saved = Population.from_json(record["population"]) if "population" in record else None
+        if saved is None and asked:
+            raise ConfigError(f"{args.workdir} holds a single run; --seeds and --sweep start a "
+                              f"population in a new --workdir")
+        if saved is not None and asked:
+            saved = Population(base, args.seeds or saved.seeds, sweep or saved.sweep)
+        config = cli.config_from_args(base, args).validate()
+        return config, saved and saved.with_base(config).validate()
+    config = cli.config_from_args(Config.preset(args.preset or "reference"), args).validate()
+    if not asked:
+        return config, None
+    return config, Population(config, args.seeds or 1, sweep).validate()
 
 
 def _initialize_distributed() -> None:
@@ -68,7 +95,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         jax.config.update("jax_compilation_cache_dir", str(Path(cache) / "xla"))
     from jaxgan.loop import train_and_evaluate
 
-    train_and_evaluate(build_config(args), args.workdir, data_dir=args.data_dir,
+    config, population = build_config(args)
+    if population is not None and args.distributed:
+        raise ConfigError("a population trains in one process; run it without --distributed")
+    train_and_evaluate(config, args.workdir, population=population, data_dir=args.data_dir,
                        cache_dir=cache, num_devices=args.devices,
                        resume=args.resume, overwrite=args.overwrite, progress=args.progress,
                        tensorboard=args.tensorboard)

@@ -1,0 +1,203 @@
+"""Populations: members trained side by side in one program equal their single runs; sweeps,
+resume, failing members and the population's folders."""
+
+import functools
+import json
+import re
+
+import jax
+import numpy as np
+import pytest
+
+from jaxgan import checkpoint
+from jaxgan.cli import evaluate as evaluate_tool
+from jaxgan.cli import plot as plot_tool
+from jaxgan.cli import sample as sample_tool
+from jaxgan.cli import train as train_tool
+from jaxgan.config import Config
+from jaxgan.epoch import train_epoch
+from jaxgan.errors import ConfigError, IncompatibleCheckpointError, TrainingError
+from jaxgan.keys import epoch_key, run_keys
+from jaxgan.members import init_members, member_state, members_epoch_keys, train_members_epoch
+from jaxgan.population import Population, parse_sweep
+from jaxgan.restore import restore_path, restore_population
+from jaxgan.step import TRACEABLE, create_train_state
+
+from conftest import TINY_FLAGS, assert_trees_equal, file_tree, train_tiny, uint8_images
+
+# Every traced hyper-parameter on, so that each one's path through the step is exercised.
+BASE = Config(batch_size=16, hidden_dim=8, latent_dim=8, codes=4, ema_decay=0.9, d_dropout=0.2)
+
+
+def train_single(config: Config, images, labels, epochs: int):
+    keys = run_keys(config.seed)
+    state = create_train_state(config, keys["init"])
+    epoch_fn = jax.jit(functools.partial(train_epoch, batch_size=config.batch_size, drop_last=False))
+    for epoch in range(epochs):
+        state, _ = epoch_fn(state, images, epoch_key(keys["train"], epoch), labels)
+    return state
+
+
+def train_population(population: Population, images, labels, epochs: int):
+    members = init_members(population)
+    epoch_fn = jax.jit(functools.partial(train_members_epoch, batch_size=population.base.batch_size,
+                                         drop_last=False))
+    for epoch in range(epochs):
+        members, metrics = epoch_fn(members, images, members_epoch_keys(population, epoch), labels)
+    return members, metrics
+
+
+def test_members_are_seeds_times_every_combination_of_the_swept_values():
+    population = Population(Config(seed=5), seeds=2, sweep=(("lr", (1e-3, 2e-3)), ("beta1", (0.5,))))
+    members = population.members()
+    assert [m.id for m in members] == ["0", "1", "2", "3"]
+    assert [m.values for m in members] == [{"seed": 5, "lr": 1e-3, "beta1": 0.5}, {"seed": 6, "lr": 1e-3, "beta1": 0.5},
+                                           {"seed": 5, "lr": 2e-3, "beta1": 0.5}, {"seed": 6, "lr": 2e-3, "beta1": 0.5}]
+    assert members[3].config == Config(seed=6, lr=2e-3, beta1=0.5)
+    assert Population.from_json(json.loads(json.dumps(population.to_json()))) == population
+    assert [m.id for m in Population(Config(), seeds=12).members()][:2] == ["00", "01"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("lr", "--sweep wants NAME=V1,V2,..., got 'lr'"),
+    ("width=1,2", "--sweep: no option --width"),
+    ("lr=a,b", "--sweep lr: values must be of type float"),
+    ("lr=0.1,0.1", "--sweep lr: a value is repeated"),
+    ("seed=1,2", "--sweep seed: use --seed and --seeds"),
+    ("hidden_dim=16,32", "--sweep hidden_dim: --hidden-dim changes the model's arrays"),
+    ("latent-dim=8,16", "--sweep latent_dim: --latent-dim changes the model's arrays"),
+    ("loss=bce,hinge", "--sweep loss: --loss changes the compiled program"),
+    ("ema_decay=0,0.9", "--sweep ema_decay: 0.0 and 0.9 give the model different arrays"),
+    ("lr=0.001,-1", "--lr must be a finite number > 0, got -1.0"),
+    ("d_dropout=0.5,1", "--d-dropout must be in [0, 1), got 1.0"),
+])
+def test_a_malformed_sweep_or_one_members_cannot_share_is_refused(text, message):
+    with pytest.raises(ConfigError, match="^" + re.escape(message)):
+        Population(Config(), seeds=2, sweep=(parse_sweep(text),)).validate()
+
+
+def test_each_member_equals_its_single_run():
+    """Every traced hyper-parameter differs from the base; each member is compared with the single
+    run of its own config. vmap's batched kernels round differently, so to float tolerance."""
+    images, _ = uint8_images(72)
+    values = {"lr": 1e-3, "d_lr": 5e-4, "beta1": 0.5, "beta2": 0.99, "eps": 1e-6, "ema_decay": 0.8,
+              "info_weight": 2.0, "d_dropout": 0.4}
+    assert set(values) == set(TRACEABLE)
+    sweep = (("lr", (1e-3, 3e-3)), *((name, (value,)) for name, value in values.items() if name != "lr"))
+    population = Population(BASE.replace(seed=1), sweep=sweep)
+    members, metrics = train_population(population, images, None, epochs=2)
+    assert metrics["d_loss"].shape == (2, 5) and bool(members.alive.all())
+    for i, member in enumerate(population.members()):
+        single = train_single(member.config, images, None, epochs=2)
+        assert_trees_equal(member_state(members, i, member.config), single, rtol=1e-4, atol=1e-6)
+
+
+def test_a_population_of_one_is_its_single_run_bit_for_bit():
+    """Without vmap, and with a traced learning rate, the reference model's program rounds alike.
+    (A conditional model's label projection is fused differently, so it agrees to round-off.)"""
+    images, _ = uint8_images(72)
+    population = Population(BASE.replace(seed=3), seeds=1, sweep=(("lr", (1e-3,)),))
+    members, _ = train_population(population, images, None, epochs=2)
+    member = population.members()[0]
+    assert_trees_equal(member_state(members, 0, member.config), train_single(member.config, images, None, 2))
+
+
+def test_a_member_whose_loss_diverges_is_frozen_and_the_others_train_on():
+    images, _ = uint8_images(72)
+    config = Config(batch_size=16, hidden_dim=8, latent_dim=8)
+    population = Population(config, seeds=1, sweep=(("lr", (1e-3, 1e30)),))
+    members = init_members(population)
+    epoch_fn = jax.jit(functools.partial(train_members_epoch, batch_size=16, drop_last=False))
+    members, metrics = epoch_fn(members, images, members_epoch_keys(population, 0))
+    alive = np.asarray(metrics["alive"])
+    assert alive[0].all() and not alive[1].all()
+    failed_at = int(np.argmin(alive[1]))
+    assert not np.isfinite(metrics["g_loss"][1, failed_at]) or not np.isfinite(metrics["d_loss"][1, failed_at])
+    frozen = member_state(members, 1, population.members()[1].config)
+    assert int(frozen.step) == failed_at  # the steps before the failing one were applied
+    for leaf in jax.tree.leaves(frozen):
+        assert np.isfinite(np.asarray(leaf)).all()
+    again, _ = epoch_fn(members, images, members_epoch_keys(population, 1))
+    assert_trees_equal(member_state(again, 1, population.members()[1].config), frozen)
+    assert int(member_state(again, 0, config).step) == 10
+
+
+def test_a_population_run_writes_member_folders_resumes_exactly_and_serves_the_tools(
+        idx_mnist, tmp_path, capsys):
+    population = Population(Config(), seeds=2, sweep=(("lr", (1e-3, 2e-3)),))
+    whole, halves = tmp_path / "whole", tmp_path / "halves"
+    train_tiny(whole, idx_mnist, epochs=4, population=population)
+    train_tiny(halves, idx_mnist, epochs=2, population=population)
+    train_tiny(halves, idx_mnist, epochs=4, population=population, resume=True)
+    a, meta_a, _ = restore_population(whole)
+    b, meta_b, _ = restore_population(halves)
+    assert_trees_equal(a, b)
+    assert meta_a["state_sha256"] == meta_b["state_sha256"] and meta_b["epoch"] == 4
+
+    index = json.loads((whole / "population.json").read_text())
+    assert [(m["id"], m["seed"], m["lr"], m["failed"]) for m in index["members"]] == [
+        ("0", 0, 1e-3, None), ("1", 1, 1e-3, None), ("2", 0, 2e-3, None), ("3", 1, 2e-3, None)]
+    member = whole / "members" / "3"
+    assert json.loads((member / "config.json").read_text())["lr"] == 2e-3
+    assert [json.loads(row)["epoch"] for row in (member / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+    assert (member / "images" / "3.png").is_file()
+    state, meta = restore_path(member)
+    assert meta["member"] == "3" and Config.from_json(meta["config"]).seed == 1
+    assert_trees_equal(state.g_params, jax.tree.map(lambda x: x[3], a.state.g_params))
+
+    sample_tool.main(["--workdir", str(member), "--n", "8", "--grid", "2x4"])
+    assert (member / "samples.png").is_file()
+    plot_tool.main(["--workdir", str(whole)])
+    assert (whole / "curves.png").is_file()
+    with pytest.raises(IncompatibleCheckpointError, match="is a population; open one member's folder"):
+        sample_tool.main(["--workdir", str(whole)])
+    with pytest.raises(IncompatibleCheckpointError, match="holds a population"):
+        checkpoint.restore_latest(whole / "checkpoints")
+
+
+def test_resuming_a_population_keeps_its_members_and_overwriting_only_what_jaxgan_wrote(idx_mnist, tmp_path):
+    train_tiny(tmp_path / "pop", idx_mnist, population=Population(Config(), seeds=2))
+    with pytest.raises(ConfigError, match="started with --seeds 2; you passed --seeds 3"):
+        train_tiny(tmp_path / "pop", idx_mnist, epochs=2, resume=True, population=Population(Config(), seeds=3))
+    train_tiny(tmp_path / "single", idx_mnist)
+    args = train_tool.parse_args(["--workdir", str(tmp_path / "single"), "--resume", "--seeds", "2"])
+    with pytest.raises(ConfigError, match="holds a single run; --seeds and --sweep start a population"):
+        train_tool.build_config(args)
+    config, resumed = train_tool.build_config(train_tool.parse_args(
+        ["--workdir", str(tmp_path / "pop"), "--resume", "--epochs", "3"]))
+    assert resumed.seeds == 2 and resumed.base.epochs == 3 == config.epochs
+
+    note = tmp_path / "pop" / "members" / "1" / "notes.txt"  # --overwrite keeps what jaxgan did not write
+    note.write_text("mine")
+    train_tiny(tmp_path / "pop", idx_mnist, population=Population(Config(), seeds=1), overwrite=True)
+    assert sorted(file_tree(tmp_path / "pop" / "members" / "1")) == ["notes.txt"]
+    assert sorted(p.name for p in (tmp_path / "pop" / "members").iterdir()) == ["0", "1"]
+
+
+def test_a_run_in_which_every_member_fails_is_an_error(idx_mnist, tmp_path):
+    population = Population(Config(), seeds=1, sweep=(("lr", (1e30, 1e31)),))
+    with pytest.raises(TrainingError, match="every member's training failed"):
+        train_tiny(tmp_path / "pop", idx_mnist, population=population)
+
+
+def test_evaluate_prints_each_member_and_the_mean_over_seeds(idx_mnist, classifier_cache, tmp_path, capsys):
+    """The population table's numbers are the members' own single-checkpoint evaluations."""
+    train_tool.main(["--workdir", str(tmp_path / "pop"), "--data-dir", idx_mnist, "--epochs", "1",
+                     "--seeds", "2", "--sweep", "lr=1e-3,2e-3", *TINY_FLAGS])
+    assert "all 4 members trained" in capsys.readouterr().err
+    common = ["--n", "40", "--data-dir", idx_mnist, "--cache-dir", classifier_cache]
+    evaluate_tool.main(["--workdir", str(tmp_path / "pop"), "--json", *common])
+    table = json.loads(capsys.readouterr().out)
+    assert [m["id"] for m in table["members"]] == ["0", "1", "2", "3"]
+    fids = [m["fid"] for m in table["members"]]
+    for member in ("0", "3"):
+        evaluate_tool.main(["--workdir", str(tmp_path / "pop" / "members" / member), "--json", *common])
+        assert json.loads(capsys.readouterr().out)["fid"] == pytest.approx(fids[int(member)], rel=1e-4)
+    low = table["groups"][0]
+    assert low["values"] == {"lr": 1e-3}
+    assert low["fid"]["mean"] == pytest.approx(np.mean(fids[:2]))
+    assert low["fid"]["std"] == pytest.approx(np.std(fids[:2], ddof=1))
+    assert table["best"]["fid"] == str(int(np.argmin(fids)))
+    evaluate_tool.main(["--workdir", str(tmp_path / "pop"), *common])
+    text = capsys.readouterr().out
+    assert "lr=0.001 (2 members): MNIST-FID" in text and "best: MNIST-FID member" in text
