@@ -79,24 +79,24 @@ def test_a_malformed_sweep_or_one_members_cannot_share_is_refused(text, message)
 def test_each_member_equals_its_single_run():
     """Every traced hyper-parameter differs from the base; each member is compared with the single
     run of its own config. vmap's batched kernels round differently, so to float tolerance."""
-    images, _ = uint8_images(72)
+    images, _ = uint8_images(64)
     values = {"lr": 1e-3, "d_lr": 5e-4, "beta1": 0.5, "beta2": 0.99, "eps": 1e-6, "ema_decay": 0.8,
               "info_weight": 2.0, "d_dropout": 0.4}
     assert set(values) == set(TRACEABLE)
     sweep = (("lr", (1e-3, 3e-3)), *((name, (value,)) for name, value in values.items() if name != "lr"))
     population = Population(BASE.replace(seed=1), sweep=sweep)
     members, metrics = train_population(population, images, None, epochs=2)
-    assert metrics["d_loss"].shape == (2, 5) and bool(members.alive.all())
+    assert metrics["d_loss"].shape == (2, 4) and bool(members.alive.all())
     for i, member in enumerate(population.members()):
         single = train_single(member.config, images, None, epochs=2)
         assert_trees_equal(member_state(members, i, member.config), single, rtol=1e-4, atol=1e-6)
 
 
 def test_a_population_of_one_is_its_single_run_bit_for_bit():
-    """Without vmap, and with a traced learning rate, the reference model's program rounds alike.
+    """Without vmap, and with a traced learning rate, the reference MLP's program rounds alike.
     (A conditional model's label projection is fused differently, so it agrees to round-off.)"""
-    images, _ = uint8_images(72)
-    population = Population(BASE.replace(seed=3), seeds=1, sweep=(("lr", (1e-3,)),))
+    images, _ = uint8_images(64)
+    population = Population(Config(batch_size=16, hidden_dim=8, latent_dim=8, seed=3), sweep=(("lr", (1e-3,)),))
     members, _ = train_population(population, images, None, epochs=2)
     member = population.members()[0]
     assert_trees_equal(member_state(members, 0, member.config), train_single(member.config, images, None, 2))
@@ -126,21 +126,21 @@ def test_a_population_run_writes_member_folders_resumes_exactly_and_serves_the_t
         idx_mnist, tmp_path, capsys):
     population = Population(Config(), seeds=2, sweep=(("lr", (1e-3, 2e-3)),))
     whole, halves = tmp_path / "whole", tmp_path / "halves"
-    train_tiny(whole, idx_mnist, epochs=4, population=population)
-    train_tiny(halves, idx_mnist, epochs=2, population=population)
-    train_tiny(halves, idx_mnist, epochs=4, population=population, resume=True)
+    train_tiny(whole, idx_mnist, epochs=2, population=population)
+    train_tiny(halves, idx_mnist, epochs=1, population=population)
+    train_tiny(halves, idx_mnist, epochs=2, population=population, resume=True)
     a, meta_a, _ = restore_population(whole)
     b, meta_b, _ = restore_population(halves)
     assert_trees_equal(a, b)
-    assert meta_a["state_sha256"] == meta_b["state_sha256"] and meta_b["epoch"] == 4
+    assert meta_a["state_sha256"] == meta_b["state_sha256"] and meta_b["epoch"] == 2
 
     index = json.loads((whole / "population.json").read_text())
     assert [(m["id"], m["seed"], m["lr"], m["failed"]) for m in index["members"]] == [
         ("0", 0, 1e-3, None), ("1", 1, 1e-3, None), ("2", 0, 2e-3, None), ("3", 1, 2e-3, None)]
     member = whole / "members" / "3"
     assert json.loads((member / "config.json").read_text())["lr"] == 2e-3
-    assert [json.loads(row)["epoch"] for row in (member / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
-    assert (member / "images" / "3.png").is_file()
+    assert [json.loads(row)["epoch"] for row in (member / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    assert (member / "images" / "1.png").is_file()
     state, meta = restore_path(member)
     assert meta["member"] == "3" and Config.from_json(meta["config"]).seed == 1
     assert_trees_equal(state.g_params, jax.tree.map(lambda x: x[3], a.state.g_params))
