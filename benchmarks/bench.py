@@ -20,38 +20,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from jaxgan.mnist import IMAGE_PIXELS as IMAGE
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: the benchmarks package
 
-
-def step_flops(batch: int, latent: int = 100, hidden: int = 128) -> int:
-    """Matmul FLOPs of one train_step (2 per multiply-add), counted from the maths.
-
-    G forward (once); D forward on real and fake, with weight gradients; D forward on fake after
-    the update, with input gradients only; G backward (weight gradients, hidden input gradient).
-    """
-    g_fwd = latent * hidden + hidden * IMAGE
-    d_fwd = IMAGE * hidden + hidden
-    d_weight_bwd = IMAGE * hidden + 2 * hidden  # dW1, dW2, dh
-    d_input_bwd = hidden + hidden * IMAGE  # dh, dx
-    g_bwd = 2 * hidden * IMAGE + latent * hidden  # dW2, dh, dW1
-    per_example = g_fwd + 2 * (d_fwd + d_weight_bwd) + d_fwd + d_input_bwd + g_bwd
-    return 2 * batch * per_example
-
-
-def load_images(data_dir: str | None):
-    import numpy as np
-
-    from jaxgan.data import default_cache_dir, load_dataset
-    from jaxgan.errors import DataError
-
-    try:
-        return (*load_dataset("train", data_dir, default_cache_dir()), "MNIST")
-    except DataError:
-        rng = np.random.default_rng(0)
-        return (rng.integers(0, 256, (60_000, IMAGE), dtype=np.uint8),
-                rng.integers(0, 10, 60_000, dtype=np.uint8), "random uint8 (MNIST not found)")
+from benchmarks.common import IMAGE, load_images, step_flops  # noqa: E402
+from benchmarks.population import population_rows, worker_population  # noqa: E402
 
 
 def peak_rss_mb() -> float:
@@ -121,41 +94,7 @@ def worker_stepwise(args) -> dict:
     return {"steps_per_s": steps / seconds, "s_per_epoch": seconds, "data": source}
 
 
-def worker_population(args) -> dict:
-    """args.members members of the reference (or args.preset) as one compiled epoch."""
-    import jax
-
-    from jaxgan.config import Config
-    from jaxgan.data import steps_per_epoch
-    from jaxgan.members import init_members, members_epoch_keys, train_members_epoch
-    from jaxgan.population import Population
-
-    images, _, source = load_images(args.data_dir)
-    data = jax.device_put(images[:args.examples])
-    population = Population(Config.preset(args.preset).replace(batch_size=args.batch), seeds=args.members)
-    members = init_members(population)
-    fn = jax.jit(functools.partial(train_members_epoch, batch_size=args.batch, drop_last=False),
-                 donate_argnums=0)
-    t0 = time.perf_counter()
-    compiled = fn.lower(members, data, members_epoch_keys(population, 0)).compile()
-    compile_s = time.perf_counter() - t0
-    memory = compiled.memory_analysis()
-    members, m = compiled(members, data, members_epoch_keys(population, 0))  # warm-up epoch
-    jax.block_until_ready(members)
-    t0 = time.perf_counter()
-    for epoch in range(1, args.epochs + 1):
-        members, m = compiled(members, data, members_epoch_keys(population, epoch))
-    jax.block_until_ready((members, m))
-    seconds = (time.perf_counter() - t0) / args.epochs
-    steps = steps_per_epoch(args.examples, args.batch, False)
-    return {"steps_per_s": args.members * steps / seconds, "s_per_epoch": seconds, "compile_s": compile_s,
-            "program_bytes": memory.argument_size_in_bytes + memory.temp_size_in_bytes
-            + memory.output_size_in_bytes - memory.alias_size_in_bytes,
-            "data_bytes": data.nbytes, "data": source}
-
-
 def worker_torch(args) -> dict:
-    sys.path.insert(0, str(ROOT))
     import torch
 
     from benchmarks.torch_reference import train_steps
@@ -225,34 +164,6 @@ def print_table(rows: list, peak: dict) -> None:
         print(f"100 reference epochs, projected: {100 * fast['s_per_epoch']:.0f} s of training")
 
 
-def population_rows(args, peak: dict) -> list[dict]:
-    """Members per program N against one run, on the same data subset, batch 64."""
-    examples = args.population_examples
-    single = run_worker("scan", args, 64, examples=examples, preset=args.population_preset)
-    print(f"\npopulations of the {args.population_preset} config, batch 64, {examples:,}-example epochs; "
-          f"one run: {single['steps_per_s']:.1f} steps/s" if single else "\none run failed")
-    print(f"{'members':>7} {'member-steps/s':>14} {'vs one run':>10} {'GFLOP/s':>8} {'% peak':>6} "
-          f"{'program MB':>10} {'compile s':>9}")
-    rows = []
-    for n in [int(x) for x in args.population.split(",")]:
-        r = run_worker("population", args, 64, members=n, preset=args.population_preset, examples=examples)
-        if r is None or single is None:
-            continue
-        gflops = r["steps_per_s"] * step_flops(64) / 1e9 if args.population_preset == "reference" else None
-        print(f"{n:7d} {r['steps_per_s']:14.1f} {r['steps_per_s'] / single['steps_per_s']:9.2f}x "
-              + (f"{gflops:8.1f} {100 * gflops / peak['gflops']:5.0f}% " if gflops else f"{'-':>8} {'-':>6} ")
-              + f"{r['program_bytes'] / 2**20:10.1f} {r['compile_s']:9.1f}")
-        rows.append({"members": n, **r})
-    if len(rows) >= 2:
-        first, last = rows[0], rows[-1]
-        per_member = (last["program_bytes"] - first["program_bytes"]) / (last["members"] - first["members"])
-        fixed = first["program_bytes"] - first["members"] * per_member
-        print(f"memory: {per_member / 2**20:.2f} MB per member (weights, Adam moments, step temporaries) "
-              f"+ {fixed / 2**20:.1f} MB shared (the {first['data_bytes'] / 2**20:.0f} MB uint8 dataset); "
-              f"{int((2**30 - fixed) // per_member)} members fit in 1 GiB")
-    return [{"single": single}, *rows]
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", default=os.environ.get("TFDS_DATA_DIR"))
@@ -300,8 +211,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     print("PyTorch not installed (pip install -e '.[bench]'): reference skipped")
     if rows:
         print_table(rows, peak)
-    population = population_rows(args, peak) if args.population else []
-    sys.path.insert(0, str(ROOT))
+    population = population_rows(args, peak, run_worker) if args.population else []
     from benchmarks.startup import time_to_first_step
 
     startup = [] if args.no_startup else time_to_first_step(args.data_dir)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 from typing import Any
 
 from jaxgan.checkpoint import structure_changes
@@ -38,7 +39,7 @@ class Population:
 
     @property
     def size(self) -> int:
-        return self.seeds * len(list(itertools.product(*(values for _, values in self.sweep))))
+        return self.seeds * math.prod(len(values) for _, values in self.sweep)
 
     def members(self) -> list[Member]:
         combos = itertools.product(*(values for _, values in self.sweep))

@@ -1,7 +1,7 @@
 import jax
 import pytest
 
-from benchmarks import bench
+from benchmarks import bench, population
 from jaxgan.config import Config
 from jaxgan.step import create_train_state, train_step
 
@@ -21,7 +21,7 @@ def test_population_worker_reports_throughput_and_memory_that_grows_with_members
     import argparse
 
     args = argparse.Namespace(data_dir=None, examples=160, batch=32, epochs=1, preset="reference")
-    two, four = (bench.worker_population(argparse.Namespace(**vars(args), members=n)) for n in (2, 4))
+    two, four = (population.worker_population(argparse.Namespace(**vars(args), members=n)) for n in (2, 4))
     assert two["steps_per_s"] > 0 and four["steps_per_s"] > 0
     # Four members' weights and Adam moments (~2.6 MB each for the reference) outweigh two's.
     assert four["program_bytes"] - two["program_bytes"] >= 2 * 3 * 4 * 214_000

@@ -178,6 +178,8 @@ def test_a_run_in_which_every_member_fails_is_an_error(idx_mnist, tmp_path):
     population = Population(Config(), seeds=1, sweep=(("lr", (1e30, 1e31)),))
     with pytest.raises(TrainingError, match="every member's training failed"):
         train_tiny(tmp_path / "pop", idx_mnist, population=population)
+    with pytest.raises(ConfigError, match="no member of the population has training metrics"):
+        plot_tool.main(["--workdir", str(tmp_path / "pop")])
 
 
 def test_evaluate_prints_each_member_and_the_mean_over_seeds(idx_mnist, classifier_cache, tmp_path, capsys):

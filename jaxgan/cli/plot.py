@@ -78,6 +78,19 @@ def member_folders(workdir: str) -> dict[str, Path] | None:
         raise ConfigError(f"{index} is unreadable ({e})") from None
 
 
+def member_rows(folders: dict[str, Path]) -> dict[str, tuple[list[dict], list[dict]]]:
+    """Each member's rows; a member that failed before its first epoch ended has none."""
+    from jaxgan.runlog import MetricsLog
+
+    runs = {m: read_rows(str(f)) for m, f in folders.items() if MetricsLog(f).read()}
+    if skipped := sorted(set(folders) - set(runs)):
+        print(f"warning: members {', '.join(skipped)} have no metrics (they failed in their first epoch)",
+              file=sys.stderr)
+    if not runs:
+        raise ConfigError("no member of the population has training metrics")
+    return runs
+
+
 def draw_population(runs: dict[str, tuple[list[dict], list[dict]]]):
     """Each member's curves, thin, and the members' mean ± std band over the epochs all reached."""
     import matplotlib
@@ -123,18 +136,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     folders = member_folders(args.workdir)
     if folders is None:
         train, evals = read_rows(args.workdir)
-        fig = draw(train, evals)
+        fig, what = draw(train, evals), f"{len(train)} epochs, {len(evals)} evaluations"
     else:
-        runs = {member: read_rows(str(folder)) for member, folder in folders.items()}
-        fig = draw_population(runs)
-        train, evals = min((r for r in runs.values()), key=lambda r: len(r[0]))
+        runs = member_rows(folders)
+        fig, what = draw_population(runs), f"{len(runs)} members"
     try:
         with atomic_path(out) as tmp:
             fig.savefig(tmp, format=out.suffix[1:].lower())
     except OSError as e:
         raise ConfigError(f"cannot write {out}: {e.strerror}") from None
-    members = f"{len(folders)} members, " if folders else ""
-    print(f"{members}{len(train)} epochs, {len(evals)} evaluations -> {out}")
+    print(f"{what} -> {out}")
 
 
 def entry() -> int:
