@@ -134,10 +134,13 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-# "quality": chosen by measured MNIST-FID and classifier score within the wall time of the
-# 100-epoch reference run (README, "Beyond the reference"). "reference" is the default Config.
+# "quality" (unconditional) and "conditional": chosen by measured MNIST-FID, classifier score and
+# conditional accuracy within the wall time of the 100-epoch reference run (docs/experiments.md).
+# "reference" is the default Config.
 PRESETS: dict[str, dict[str, Any]] = {
     "reference": {},
     "quality": {"hidden_dim": 512, "depth": 2, "latent_dim": 26, "codes": 10, "beta1": 0.3,
                 "lr": 1e-3, "ema_decay": 0.9995, "loss": "hinge", "d_dropout": 0.3, "epochs": 18},
+    "conditional": {"conditional": True, "hidden_dim": 512, "depth": 2, "latent_dim": 16, "beta1": 0.3,
+                    "lr": 3e-4, "ema_decay": 0.999, "loss": "hinge", "epochs": 14},
 }

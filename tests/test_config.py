@@ -2,6 +2,8 @@
 
 import dataclasses
 
+import jax
+import numpy as np
 import pytest
 
 from jaxgan import cli
@@ -9,6 +11,7 @@ from jaxgan.checkpoint import structure_changes
 from jaxgan.cli import train
 from jaxgan.config import GROUPS, PRESETS, Config, flag
 from jaxgan.errors import ConfigError
+from jaxgan.loop import train_and_evaluate
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -38,7 +41,7 @@ def test_presets_validate_and_unknown_presets_are_refused():
     assert Config.preset("reference") == Config()
     for name in PRESETS:
         Config.preset(name).validate()
-    with pytest.raises(ConfigError, match="unknown --preset 'best'; choose one of reference, quality"):
+    with pytest.raises(ConfigError, match="unknown --preset 'best'; choose one of reference, quality, conditional"):
         Config.preset("best")
 
 
@@ -51,7 +54,7 @@ def test_every_field_is_a_flag_in_its_group_with_its_effective_defaults():
         (action,) = [a for a in group._group_actions if flag(field.name) in a.option_strings]
         assert field.metadata["help"] in action.help
     lr_help = next(a.help for a in groups["optimiser"]._group_actions if "--lr" in a.option_strings)
-    assert lr_help.endswith("(default: 0.0002; quality: 0.001)")
+    assert lr_help.endswith("(default: 0.0002; quality: 0.001; conditional: 0.0003)")
 
 
 def test_flags_override_the_preset_and_validate_checks_them(tmp_path):
@@ -83,3 +86,11 @@ def test_a_saved_config_with_a_removed_option_in_use_is_refused():
 def test_structure_changes_are_derived_from_the_state_arrays(changes, fields):
     base = Config(hidden_dim=16, latent_dim=8)
     assert structure_changes(base, base.replace(**changes)) == fields
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_each_preset_trains_an_epoch_on_mock_data(name, mock_mnist, tmp_path):
+    config = Config.preset(name).replace(epochs=1, sample_every=1000, log_every=1000)
+    state = train_and_evaluate(config, tmp_path / "run", data_dir=mock_mnist, progress=False, tensorboard=False)
+    assert int(state.step) == 2  # 96 mock examples: a batch of 64 and a partial one
+    assert all(np.isfinite(x).all() for x in jax.tree.leaves(state.sampling_params))
