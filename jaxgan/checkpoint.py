@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import json
 import shutil
 import sys
 import time
@@ -21,6 +23,7 @@ import orbax.checkpoint as ocp
 from jaxgan.config import Config, flag
 from jaxgan.errors import CheckpointError, ConfigError, IncompatibleCheckpointError, one_line
 from jaxgan.files import content_digest
+from jaxgan.runlog import quiet_native_output
 from jaxgan.step import GANState, create_train_state
 
 
@@ -28,7 +31,8 @@ class CheckpointSaveError(Exception):
     """A checkpoint could not be written (disk full, I/O error); earlier ones are untouched."""
 
 
-FORMAT_VERSION = 2  # 2: the record holds the state's digest
+FORMAT_VERSION = 3  # 2: the record holds the state's digest; 3: and its own
+READABLE_FORMATS = (2, 3)  # format 2 records are checked for consistency, without a digest of their own
 
 
 def state_digest(state: Any) -> str:
@@ -36,6 +40,13 @@ def state_digest(state: Any) -> str:
     of a population's arrays, split over this host's devices)."""
     return content_digest(*(x.addressable_data(0) if isinstance(x, jax.Array) and x.is_fully_replicated
                             else np.asarray(x) for x in jax.tree.leaves(state)))
+
+
+def record_digest(meta: dict[str, Any]) -> str:
+    """sha256 of the record's canonical JSON, less its own digest: what proves the config, epoch,
+    step and keys were not edited."""
+    body = {k: v for k, v in meta.items() if k != "record_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def checkpoint_dir(workdir: str | Path) -> Path:
@@ -64,10 +75,12 @@ def save(manager: ocp.CheckpointManager, state: Any, *, epoch: int, config: Conf
         "state_sha256": state_digest(state),
         **(extra or {}),
     }
+    meta["record_sha256"] = record_digest(meta)
     try:
-        manager.save(epoch, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
-        manager.wait_until_finished()
+        with quiet_native_output():
+            manager.save(epoch, args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
+            manager.wait_until_finished()
     except Exception as e:
         for tmp in Path(manager.directory).glob(f"{epoch}.orbax-checkpoint-tmp*"):
             shutil.rmtree(tmp, ignore_errors=True)  # the unfinished save, to give the space back
@@ -75,16 +88,26 @@ def save(manager: ocp.CheckpointManager, state: Any, *, epoch: int, config: Conf
 
 
 def read_meta(manager: ocp.CheckpointManager, epoch: int) -> dict[str, Any]:
+    """The record of checkpoint `epoch`, verified: its digest, its epoch against the folder's name,
+    its step and config against their types. A record that fails is a corrupt checkpoint."""
     meta = manager.restore(epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
     if not isinstance(meta, dict) or "config" not in meta:
         raise CheckpointError(f"checkpoint {epoch} has no jaxgan record")
-    if meta.get("format") != FORMAT_VERSION:
+    if meta.get("format") not in READABLE_FORMATS:
         raise CheckpointError(f"checkpoint {epoch} has record format {meta.get('format')}, not "
                               f"{FORMAT_VERSION}: written by another jaxgan version, it cannot be verified")
+    if meta["format"] >= 3 and meta.get("record_sha256") != record_digest(meta):
+        raise CheckpointError("its record does not match its digest: corrupt or edited")
+    if meta.get("epoch") != epoch or type(meta["epoch"]) is not int:
+        raise CheckpointError(f"its record says epoch {meta.get('epoch')!r}, its folder {epoch}: corrupt or edited")
+    if type(meta.get("step")) is not int or meta["step"] < epoch or not isinstance(meta["config"], dict):
+        raise CheckpointError(f"its record's step {meta.get('step')!r} or config is malformed: corrupt")
     try:
-        Config.from_json(meta["config"])
+        Config.from_json(meta["config"]).validate()
     except ConfigError as e:
         raise IncompatibleCheckpointError(f"checkpoint {epoch} cannot be used: {e}") from None
+    except TypeError as e:  # a field this version does not know
+        raise CheckpointError(f"its record's config is malformed ({one_line(e)})") from None
     return meta
 
 
@@ -126,15 +149,51 @@ def restore_epoch(manager: ocp.CheckpointManager, epoch: int, expected: Config |
     if template is None and "population" in meta:
         raise IncompatibleCheckpointError(
             f"checkpoint {epoch} holds a population; open one member's folder (WORKDIR/members/ID)")
+    stored = Path(manager.directory) / str(epoch) / "state"
+    if template is None:  # the record's config must fit its arrays before it is compared with yours
+        _check_stored_shapes(stored, state_template(saved))
     if expected is not None and (changed := structure_changes(saved, expected)):
         raise IncompatibleCheckpointError(
             f"this run was trained {', '.join(_describe(saved, f) for f in changed)}; you passed "
             f"{', '.join(_describe(expected, f) for f in changed)}, which changes the model's arrays")
-    restored = manager.restore(epoch, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(template or state_template(expected or saved))))["state"]
+    if template is not None:
+        _check_stored_shapes(stored, template)
+    template = template or state_template(expected or saved)
+    placed = placed_on_this_host(template)
+    with quiet_native_output():
+        restored = manager.restore(epoch, args=ocp.args.Composite(state=ocp.args.StandardRestore(placed)))["state"]
     if state_digest(restored) != meta.get("state_sha256"):
         raise CheckpointError("its arrays do not match the digest in its record: corrupt")
+    if int(restored.step) != meta["step"]:
+        raise CheckpointError(f"its record says step {meta['step']}, its state {int(restored.step)}: corrupt")
     return restored, meta
+
+
+def _shapes(tree: Any) -> dict[tuple[str, ...], tuple[tuple[int, ...], str]]:
+    """Each array's path (as names), shape and dtype."""
+    def names(path: tuple) -> tuple[str, ...]:
+        return tuple(str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) for k in path)
+    return {names(p): (tuple(x.shape), str(x.dtype)) for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def _check_stored_shapes(directory: Path, template: Any) -> None:
+    """The saved arrays have the template's names, shapes and dtypes (read from Orbax's metadata,
+    before any array): a record whose config does not fit its arrays is corrupt."""
+    stored = ocp.StandardCheckpointer().metadata(directory).item_metadata
+    if _shapes(getattr(stored, "tree", stored)) != _shapes(template):
+        raise CheckpointError("its arrays' shapes do not match its record's config: corrupt or edited")
+
+
+def placed_on_this_host(template: Any) -> Any:
+    """`template`'s shapes, to be restored onto this process's devices however many devices wrote
+    them: replicated over all devices of all hosts (one device when there is one process). The
+    loop then places the state on its own mesh."""
+    if jax.process_count() == 1:
+        sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    else:
+        mesh = jax.sharding.Mesh(np.asarray(jax.devices()), ("all",))
+        sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), template)
 
 
 def restore_latest(directory: str | Path, expected: Config | None = None,

@@ -4,7 +4,6 @@ non-finite loss does. `SingleRun` trains one GAN; `population_run.PopulationRun`
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,27 +15,12 @@ import numpy as np
 from jaxgan import checkpoint, parallel
 from jaxgan.config import Config
 from jaxgan.epoch import train_epoch
-from jaxgan.errors import ConfigError, TrainingError
+from jaxgan.errors import TrainingError
 from jaxgan.guards import check_finite
 from jaxgan.keys import epoch_key, run_keys
 from jaxgan.outputs import RunOutputs
 from jaxgan.step import GANState, create_train_state
 from jaxgan.workdir import RunDir, has_checkpoints
-
-
-def check_fits(config: Config, device: jax.Device, copies: int = 1) -> None:
-    """Refuse, before allocating anything, `copies` states (a population's members on one
-    device) that cannot fit in the device's memory."""
-    shapes = checkpoint.state_template(config)
-    state_bytes = copies * sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(shapes))
-    params = copies * sum(x.size for x in jax.tree.leaves((shapes.g_params, shapes.d_params)))
-    stats = device.memory_stats() if device.platform != "cpu" else None
-    available = (stats or {}).get("bytes_limit") or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    if 2 * state_bytes > available:  # the state, and the gradients and updates of one step
-        what = f"{copies} members' models do" if copies > 1 else "the model does"
-        raise ConfigError(f"{what} not fit: {params:,} parameters need "
-                          f"{2 * state_bytes / 2**30:,.1f} GiB to train (weights, Adam moments, "
-                          f"gradients), more than the {available / 2**30:,.1f} GiB of {device.platform} memory")
 
 
 class SingleRun:
@@ -52,7 +36,7 @@ class SingleRun:
         return parallel.make_mesh(num_devices)
 
     def check_fits(self, mesh: jax.sharding.Mesh) -> None:
-        check_fits(self.config, mesh.devices.flat[0])
+        parallel.check_fits(self.config, mesh.devices.flat[0])
 
     def start(self, run: RunDir, resume: bool) -> tuple[GANState, int]:
         return restore_or_init(self.config, run, resume,

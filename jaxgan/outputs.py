@@ -3,7 +3,6 @@ grids, evaluations and checkpoints, each on its own schedule from the config."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +14,7 @@ from tqdm import tqdm
 from jaxgan import checkpoint
 from jaxgan.config import Config
 from jaxgan.files import write_json_atomic
-from jaxgan.runlog import MetricsLog, epoch_summary, installed_debug_log, progress_lines
+from jaxgan.runlog import MetricsLog, epoch_summary, progress_lines
 from jaxgan.sampling import generate, grid_labels, latents, save_png_atomic, tile
 from jaxgan.step import GANState
 from jaxgan.tensorboard import SummaryWriter
@@ -29,10 +28,7 @@ def save_checkpoint(manager, run: RunDir | None, state: Any, epochs_done: int, *
     """`checkpoint.save`, noted in the manifest of `run` (the main process's)."""
     if run is not None:
         run.record(f"checkpoints/{epochs_done}")
-    debug_log = installed_debug_log()
-    # Native libraries under Orbax print tracebacks of failed writes straight to stderr.
-    with debug_log.native_stderr() if debug_log else contextlib.nullcontext():
-        checkpoint.save(manager, state, epoch=epochs_done, **record)
+    checkpoint.save(manager, state, epoch=epochs_done, **record)
 
 
 class RunOutputs:

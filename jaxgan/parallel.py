@@ -4,11 +4,14 @@ replicated, and a population's members split over a `members` axis (they never c
 from __future__ import annotations
 
 import math
+import os
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jaxgan.checkpoint import state_template
+from jaxgan.config import Config
 from jaxgan.errors import ConfigError
 
 DATA_AXIS = "data"
@@ -57,3 +60,18 @@ def check_divisible(mesh: Mesh, num_examples: int, batch_size: int, drop_last: b
     if not drop_last and rest % n:
         raise ConfigError(f"the last batch of each epoch has {rest} examples, not divisible by the "
                           f"{n} devices; pass --drop-last or choose another --batch-size")
+
+
+def check_fits(config: Config, device: jax.Device, copies: int = 1) -> None:
+    """Refuse, before allocating anything, `copies` states (a population's members on one
+    device) that cannot fit in the device's memory."""
+    shapes = state_template(config)
+    state_bytes = copies * sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(shapes))
+    params = copies * sum(x.size for x in jax.tree.leaves((shapes.g_params, shapes.d_params)))
+    stats = device.memory_stats() if device.platform != "cpu" else None
+    available = (stats or {}).get("bytes_limit") or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if 2 * state_bytes > available:  # the state, and the gradients and updates of one step
+        what = f"{copies} members' models do" if copies > 1 else "the model does"
+        raise ConfigError(f"{what} not fit: {params:,} parameters need "
+                          f"{2 * state_bytes / 2**30:,.1f} GiB to train (weights, Adam moments, "
+                          f"gradients), more than the {available / 2**30:,.1f} GiB of {device.platform} memory")

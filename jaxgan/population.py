@@ -8,6 +8,9 @@ import itertools
 import math
 from typing import Any
 
+import jax
+
+from jaxgan import parallel
 from jaxgan.checkpoint import structure_changes
 from jaxgan.config import MAX_SEED, Config, flag
 from jaxgan.errors import ConfigError
@@ -50,10 +53,19 @@ class Population:
                 for i, (values, seed) in enumerate(points)]
 
     def validate(self) -> Population:
-        """Every member's config is valid, and all have the same arrays (one stacked state)."""
+        """Every member's config is valid, and all have the same arrays (one stacked state).
+
+        The checks that need only numbers come first, so a population too large to hold is
+        refused before any member is built."""
         self.base.validate()
         if self.base.seed + self.seeds - 1 > MAX_SEED:
             raise ConfigError(f"--seed {self.base.seed} with --seeds {self.seeds} passes the largest seed, {MAX_SEED}")
+        names = self.swept
+        if repeated := sorted({n for n in names if names.count(n) > 1}):
+            raise ConfigError(f"--sweep {repeated[0]} is given more than once; give all its values in one "
+                              f"--sweep {repeated[0]}=V1,V2,...")
+        # The members spread over every device at best: if that does not fit, nothing will.
+        parallel.check_fits(self.base, jax.devices()[0], -(-self.size // jax.device_count()))
         for name, values in self.sweep:
             if name in TRACEABLE:
                 continue
@@ -61,14 +73,13 @@ class Population:
             why = "changes the model's arrays" if shapes else "changes the compiled program, not just a number"
             raise ConfigError(f"--sweep {name}: {flag(name)} {why}; members of one population can differ "
                               f"only in {', '.join(TRACEABLE)} (train one population per value)")
-        members = self.members()
-        first = members[0]
-        for member in members[::self.seeds]:  # seeds change no array: one member per swept point
-            member.config.validate()
-            if changed := structure_changes(first.config, member.config):
-                raise ConfigError(f"--sweep {changed[0]}: {first.values[changed[0]]} and "
-                                  f"{member.values[changed[0]]} give the model different arrays; "
-                                  f"members must share them (train one population per value)")
+        points = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(v for _, v in self.sweep))]
+        for values in points:  # seeds change no array: one config per swept point
+            self.base.replace(**values).validate()
+            if changed := structure_changes(self.base.replace(**points[0]), self.base.replace(**values)):
+                raise ConfigError(f"--sweep {changed[0]}: {points[0][changed[0]]} and {values[changed[0]]} "
+                                  f"give the model different arrays; members must share them "
+                                  f"(train one population per value)")
         return self
 
     def describe(self) -> str:

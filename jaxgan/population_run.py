@@ -12,7 +12,7 @@ import numpy as np
 
 from jaxgan import parallel
 from jaxgan.errors import TrainingError
-from jaxgan.jobs import check_fits, restore_or_init
+from jaxgan.jobs import restore_or_init
 from jaxgan.members import Members, init_members, members_epoch_keys, restore_members, train_members_epoch
 from jaxgan.population import Population
 from jaxgan.population_outputs import PopulationOutputs
@@ -33,7 +33,8 @@ class PopulationRun:
         return parallel.make_mesh(num_devices, members=self.population.size)
 
     def check_fits(self, mesh: jax.sharding.Mesh) -> None:
-        check_fits(self.config, mesh.devices.flat[0], self.population.size // mesh.shape[parallel.MEMBERS_AXIS])
+        per_device = self.population.size // mesh.shape[parallel.MEMBERS_AXIS]
+        parallel.check_fits(self.config, mesh.devices.flat[0], per_device)
 
     def start(self, run: RunDir, resume: bool) -> tuple[Members, int]:
         return restore_or_init(self.config, run, resume, init=lambda: init_members(self.population),

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,31 +38,61 @@ class MetricsLog:
     def __init__(self, workdir: str | Path):
         self.path = Path(workdir) / "metrics.jsonl"
 
-    def read(self) -> list[dict[str, Any]]:
-        """The rows that are JSON objects; a line cut short by a killed run is skipped."""
+    @property
+    def aside(self) -> Path:
+        """Where --resume moves the lines it cannot read, rather than delete them."""
+        return self.path.with_name(self.path.name + ".unparsed")
+
+    def _lines(self) -> list[tuple[int, bytes, dict[str, Any] | None]]:
+        """(line number, bytes, the row, or None for a line that is not a JSON object)."""
         if not self.path.exists():
             return []
-        rows = []
-        for line in self.path.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
+        lines = []
+        for number, raw in enumerate(self.path.read_bytes().split(b"\n"), 1):
+            if not raw.strip():
                 continue
-            if isinstance(row, dict):
-                rows.append(row)
-        return rows
+            try:
+                row = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                row = None
+            lines.append((number, raw, row if isinstance(row, dict) else None))
+        return lines
+
+    def _warn(self, bad: list[int], what: str) -> None:
+        if bad:
+            numbers = ", ".join(map(str, bad[:10])) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+            print(f"warning: {self.path}: line{'s' * (len(bad) > 1)} {numbers} "
+                  f"{'are' if len(bad) > 1 else 'is'} not a JSON row; {what}", file=sys.stderr)
+
+    def read(self) -> list[dict[str, Any]]:
+        """The rows that are JSON objects; other lines (one cut short by a killed run, bytes that
+        are not UTF-8) are skipped with a warning naming them."""
+        lines = self._lines()
+        self._warn([n for n, _, row in lines if row is None], "skipped")
+        return [row for _, _, row in lines if row is not None]
 
     def truncate_after(self, epoch: int) -> None:
-        """Drop rows past `epoch` (written by a run that died before checkpointing them)."""
-        kept = [r for r in self.read() if r.get("epoch", 0) <= epoch]
+        """Drop rows past `epoch` (written by a run that died before checkpointing them); lines
+        that are not rows cannot be placed, and move to `aside` with their bytes unchanged."""
+        lines = self._lines()
+        if bad := [(n, raw) for n, raw, row in lines if row is None]:
+            with open(self.aside, "ab") as f:
+                f.write(b"".join(raw + b"\n" for _, raw in bad))
+            self._warn([n for n, _ in bad], f"moved to {self.aside.name}")
+        kept = [raw for _, raw, row in lines if row is not None and not _after(row, epoch)]
         with atomic_path(self.path) as tmp:
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            tmp.write_bytes(b"".join(raw + b"\n" for raw in kept))
 
     def append(self, row: dict[str, Any]) -> None:
         with open(self.path, "ab") as f:
             if f.tell() and _last_byte(self.path) != b"\n":
                 f.write(b"\n")  # end a line a killed writer left unfinished, never extend it
             f.write((json.dumps(row) + "\n").encode())
+
+
+def _after(row: dict[str, Any], epoch: int) -> bool:
+    value = row.get("epoch", 0)
+    return isinstance(value, (int, float)) and value > epoch
 
 
 def _last_byte(path: Path) -> bytes:
@@ -102,19 +133,22 @@ class DebugLog(logging.Handler):
     @contextlib.contextmanager
     def native_stderr(self) -> Iterator[None]:
         """Send file descriptor 2 to the debug log for the block: native libraries (TensorStore
-        under Orbax) print Python tracebacks of their failed callbacks straight to it."""
-        if self._file is None:
-            yield
-            return
+        under Orbax) print Python tracebacks of their failed callbacks straight to it. Before
+        `attach`, what they print is held with the pending records."""
+        target = self._file or tempfile.TemporaryFile("w+")
         sys.stderr.flush()
         saved = os.dup(2)
-        os.dup2(self._file.fileno(), 2)
+        os.dup2(target.fileno(), 2)
         try:
             yield
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
+            if target is not self._file:
+                target.seek(0)
+                self._pending = (self._pending + target.readlines())[-1000:]
+                target.close()
 
     def close(self) -> None:
         if self._file is not None:
@@ -126,11 +160,12 @@ class DebugLog(logging.Handler):
         """Take over the loggers that TensorFlow, Orbax and JAX write to, and thread crashes."""
         if (previous := installed_debug_log()) is not None:
             previous.close()
-        for name in ("", "absl", "jax", "orbax", "tensorflow"):
+        for name in ("", "absl", "jax", "orbax", "tensorflow", "py.warnings"):
             logger = logging.getLogger(name)
             logger.handlers = [self]
             logger.propagate = name == ""
         logging.getLogger().setLevel(logging.WARNING)
+        logging.captureWarnings(True)  # Python warnings of libraries (JAX's cache, say): logged too
         log = logging.getLogger("jaxgan.threads")
         threading.excepthook = lambda a: log.error("exception in thread %s", getattr(a.thread, "name", "?"),
                                                    exc_info=(a.exc_type, a.exc_value, a.exc_traceback))
@@ -144,3 +179,13 @@ class DebugLog(logging.Handler):
 def installed_debug_log() -> DebugLog | None:
     """The DebugLog a command-line entry point installed, if any."""
     return next((h for h in logging.getLogger().handlers if isinstance(h, DebugLog)), None)
+
+
+@contextlib.contextmanager
+def quiet_native_output() -> Iterator[None]:
+    """What native libraries print to file descriptor 2 in the block (TensorFlow's C++ warnings,
+    TensorStore's callback tracebacks under Orbax) goes to the debug log an entry point installed,
+    not the terminal: jaxgan reports the failure itself as one line."""
+    debug_log = installed_debug_log()
+    with debug_log.native_stderr() if debug_log else contextlib.nullcontext():
+        yield

@@ -3,6 +3,7 @@ each source fingerprinted by its files' sizes and digests."""
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import os
@@ -14,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from jaxgan.errors import DataError
+from jaxgan.errors import DataError, one_line
 from jaxgan.files import sha256_file
 from jaxgan.mnist import IMAGE_SHAPE
+from jaxgan.runlog import quiet_native_output
 
 DATASET, VERSION = "mnist", "3.0.1"  # pinned: the cache is looked up without importing TensorFlow
 IDX_FILES = {
@@ -147,16 +149,25 @@ def read_tfds_split(split: str, data_dir: str | None) -> tuple[np.ndarray, np.nd
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
-    builder = tfds.builder(f"{DATASET}:{VERSION}", data_dir=data_dir)
-    ds = _prepared_or_downloaded(builder, split, data_dir)
-    images, labels = [], []
     try:
-        for ex in tfds.as_numpy(ds):
-            images.append(ex["image"].reshape(len(ex["image"]), -1))
-            labels.append(ex["label"])
-    except tf.errors.OpError as e:
-        raise DataError(f"reading TFDS's {DATASET} {split} from {builder.data_dir} failed "
-                        f"({type(e).__name__}: {e.message.splitlines()[0]}); prepare it again") from None
+        builder = tfds.builder(f"{DATASET}:{VERSION}", data_dir=data_dir)
+    except Exception as e:  # TFDS asserts on a dataset_info.json it cannot use
+        raise DataError(f"TFDS cannot open {DATASET} {VERSION} in {data_dir} ({one_line(e)}); "
+                        f"prepare it again") from None
+    ds = _prepared_or_downloaded(builder, split, data_dir)
+    images, labels, error = [], [], None
+    with quiet_native_output():  # a corrupt record also makes TensorFlow's C++ log warn
+        try:
+            for ex in tfds.as_numpy(ds):
+                images.append(ex["image"].reshape(len(ex["image"]), -1))
+                labels.append(ex["label"])
+        except tf.errors.OpError as e:
+            error = f"{type(e).__name__}: {e.message.splitlines()[0]}"
+        del ds
+        gc.collect()  # the iterator's destructor warns too: inside the block
+    if error:
+        raise DataError(f"reading TFDS's {DATASET} {split} from {builder.data_dir} failed ({error}); "
+                        f"prepare it again")
     return np.concatenate(images).astype(np.uint8), np.concatenate(labels).astype(np.uint8)
 
 

@@ -16,10 +16,13 @@ MARKER = "jaxgan-run.json"
 LOCK = ".jaxgan.lock"
 FORMAT = 1
 OWN_FOLDERS = ("images", "tensorboard", "checkpoints", "unreadable_checkpoints", "members")
+OWN_FILES = (MARKER, LOCK, "config.json", "metrics.jsonl", "debug.log", "population.json", "member.json")
 
 
 def check_writable(path: Path) -> None:
     """Fail before any work if `path` cannot be created or written (nothing is created here)."""
+    if path.is_symlink() and not path.exists():
+        raise TrainingError(f"workdir {path} is a symlink to {os.readlink(path)}, which does not exist")
     existing = next(p for p in (path, *path.parents) if p.exists())
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         what = "is not a directory" if not existing.is_dir() else "is not writable"
@@ -33,6 +36,18 @@ def run_dir_of(path: str | Path) -> Path | None:
         if (candidate / MARKER).is_file():
             return candidate
     return None
+
+
+def links_out(path: Path) -> list[Path]:
+    """The paths jaxgan writes in the run at `path` (and in its members' folders) that are
+    symlinks leading out of it: writing there would change files that are not the run's."""
+    root, found = path.resolve(), []
+    folders = [path, *(sorted((path / "members").iterdir()) if (path / "members").is_dir() else [])]
+    for folder in folders:
+        for candidate in ([] if folder == path else [folder]) + [folder / name for name in OWN_FOLDERS + OWN_FILES]:
+            if candidate.is_symlink() and root not in candidate.resolve().parents:
+                found.append(candidate)
+    return found
 
 
 def has_checkpoints(folder: Path) -> bool:
@@ -62,6 +77,15 @@ class RunDir:
         manifest = self.manifest()
         if new := [r for r in relative if r not in manifest]:
             write_json_atomic(self.marker, {"format": FORMAT, "manifest": manifest + new})
+
+    def foreign_checkpoints(self) -> list[str]:
+        """Saved epochs in checkpoints/ that the manifest does not list (copied in by hand)."""
+        folder = self.path / "checkpoints"
+        if not folder.is_dir():
+            return []
+        listed = set(self.manifest())
+        return sorted((p.name for p in folder.iterdir() if p.name.isdigit() and f"checkpoints/{p.name}" not in listed),
+                      key=int)
 
     def holds_run(self) -> bool:
         """A run saved something worth keeping: a checkpoint or metrics rows."""
@@ -142,6 +166,13 @@ def open_run_dir(path: Path, *, resume: bool, overwrite: bool) -> RunDir:
     except OSError as e:
         raise TrainingError(f"workdir {path} is not writable ({e.strerror})") from None
     try:
+        if links := links_out(path):
+            raise TrainingError(f"workdir {path}: {links[0].relative_to(path)} is a symlink to "
+                                f"{links[0].resolve()}, outside the workdir; jaxgan writes only inside "
+                                f"its workdir (remove the link or choose another --workdir)")
+        if foreign := run.foreign_checkpoints():
+            raise TrainingError(f"workdir {path}: checkpoints/{foreign[0]} was not written by this run "
+                                f"(it is not in {MARKER}); move it out of checkpoints/ or choose another --workdir")
         if not run.marker.exists():
             write_json_atomic(run.marker, {"format": FORMAT, "manifest": []})
         elif run.holds_run() and not (resume or overwrite):
@@ -149,6 +180,9 @@ def open_run_dir(path: Path, *, resume: bool, overwrite: bool) -> RunDir:
                                 f"it, --overwrite to replace it, or choose another --workdir")
         elif overwrite or not run.holds_run():
             run.clear()
+            if has_checkpoints(path / "checkpoints"):
+                raise TrainingError(f"workdir {path}: checkpoints/ still holds saved epochs after "
+                                    f"clearing what jaxgan wrote; move them away or choose another --workdir")
     except BaseException:
         run.unlock()
         raise

@@ -22,7 +22,7 @@ from jaxgan.files import content_digest
 from jaxgan.runlog import MetricsLog
 from jaxgan.workdir import MARKER, RunDir, open_run_dir
 
-from conftest import TINY_FLAGS, error_lines, run_cli
+from conftest import FAULT_TINY, TINY_FLAGS, assert_trees_equal, error_lines, run_cli
 from conftest import file_tree as tree
 from conftest import train_tiny as train
 
@@ -112,7 +112,8 @@ def test_a_checkpoint_whose_arrays_differ_from_its_digest_is_refused(idx_mnist, 
     train(tmp_path / "run", idx_mnist, epochs=2)
     record = tmp_path / "run" / "checkpoints" / "2" / "meta" / "metadata"
     meta = json.loads(record.read_text())
-    record.write_text(json.dumps({**meta, "state_sha256": "0" * 64}))  # a record that lies
+    meta["state_sha256"] = "0" * 64  # a record that lies, with its own digest made to agree
+    record.write_text(json.dumps({**meta, "record_sha256": checkpoint.record_digest(meta)}))
     state, meta = checkpoint.restore_latest(tmp_path / "run" / "checkpoints")
     assert meta["epoch"] == 1
     assert "do not match the digest in its record" in capsys.readouterr().err
@@ -254,3 +255,184 @@ def test_bad_values_are_one_line_and_leave_nothing(script, args, message, idx_mn
     err = error_lines(capsys.readouterr().err)
     assert code == 2 and len(err) == 1 and message in err[0], err
     assert not workdir.exists() and not Path("x.txt").exists()
+
+
+# --- 12. checkpoints move between device counts ------------------------------------------------
+
+def train_on_two_devices(monkeypatch, *flags: str):
+    """scripts/train.py in a process that sees 2 simulated devices; this process keeps its one."""
+    with monkeypatch.context() as env:
+        env.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+        result = run_cli("train", *flags)
+    assert result.returncode == 0 and "on 2 cpu device(s)" in result.stderr, result.stderr
+    assert jax.device_count() == 1
+    return result
+
+
+@pytest.mark.slow
+def test_a_checkpoint_of_two_devices_serves_one_and_back(idx_mnist, tmp_path, classifier_cache, monkeypatch):
+    run = tmp_path / "run"
+    flags = [*TINY_FLAGS, "--data-dir", idx_mnist, "--workdir", str(run), "--checkpoint-every", "1"]
+    train_on_two_devices(monkeypatch, *flags, "--epochs", "2")
+    state, meta = restore.restore_path(run)
+    assert meta["epoch"] == 2 and len(state.step.sharding.device_set) == 1
+    assert cli.run(sample_tool.main, ["--workdir", str(run)]) == 0
+    assert cli.run(evaluate_tool.main, ["--workdir", str(run), "--n", "64", "--data-dir", idx_mnist,
+                                        "--cache-dir", classifier_cache]) == 0
+    resumed = train(run, idx_mnist, epochs=3, resume=True)
+    whole = train(tmp_path / "whole", idx_mnist, epochs=3)
+    assert not (run / "unreadable_checkpoints").exists()
+    assert MetricsLog(run).read()[-1]["epoch"] == 3
+    assert_trees_equal(resumed, whole, rtol=2e-4, atol=2e-5)  # 2 epochs' batches were split over 2 devices
+    back = train_on_two_devices(monkeypatch, *flags, "--epochs", "4", "--resume")
+    assert "resuming from epoch 3" in back.stderr, back.stderr
+
+
+@pytest.mark.slow
+def test_a_population_saved_on_two_devices_resumes_on_one(idx_mnist, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "pop"
+    flags = [*TINY_FLAGS, "--data-dir", idx_mnist, "--workdir", str(run), "--seeds", "2"]
+    train_on_two_devices(monkeypatch, *flags, "--epochs", "1")
+    member, meta = restore.restore_path(run / "members" / "1")
+    assert meta["member"] == "1" and int(member.step) == 3
+    assert cli.run(train_tool.main, [*TINY_FLAGS, "--data-dir", idx_mnist, "--workdir", str(run),
+                                     "--epochs", "2", "--resume"]) == 0
+    assert "resuming from epoch 1" in capsys.readouterr().err
+    assert not (run / "unreadable_checkpoints").exists()
+
+
+# --- 13. checkpoint records are verified like the arrays ----------------------------------------
+
+
+def edit_record(checkpoint_dir: Path, *, redigest: bool, **changes) -> None:
+    """Change fields of a saved record (None deletes one); `redigest` keeps its digest consistent,
+    as a careful forger would."""
+    path = checkpoint_dir / "meta" / "metadata"
+    meta = json.loads(path.read_text())
+    for key, value in changes.items():
+        if value is None:
+            meta.pop(key)
+        elif isinstance(value, dict):
+            meta[key] = {**meta[key], **value}
+        else:
+            meta[key] = value
+    if redigest:
+        meta["record_sha256"] = checkpoint.record_digest(meta)
+    path.write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("changes, redigest, reason", [
+    ({"epoch": None}, False, "does not match its digest"),
+    ({"epoch": None}, True, "its record says epoch None, its folder 2"),
+    ({"epoch": "2"}, True, "its record says epoch '2'"),
+    ({"epoch": 7}, True, "its record says epoch 7, its folder 2"),
+    ({"step": 5}, True, "its record says step 5, its state 6"),
+    ({"config": {"lr": 1.0}}, False, "does not match its digest"),
+    ({"config": {"hidden_dim": 32}}, True, "arrays' shapes do not match its record's config"),
+])
+def test_an_edited_record_is_a_corrupt_checkpoint(changes, redigest, reason, idx_mnist, tmp_path, capsys):
+    train(tmp_path / "run", idx_mnist, epochs=2)
+    edit_record(tmp_path / "run" / "checkpoints" / "2", redigest=redigest, **changes)
+    capsys.readouterr()
+    state, meta = restore.restore_path(tmp_path / "run")
+    assert meta["epoch"] == 1 and int(state.step) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and reason in err[0], err
+    resumed = train(tmp_path / "run", idx_mnist, epochs=2, resume=True)
+    assert int(resumed.step) == 6 and "resuming from epoch 1" in capsys.readouterr().err
+
+
+def test_a_copied_checkpoint_under_another_number_is_not_believed(idx_mnist, tmp_path, capsys):
+    train(tmp_path / "run", idx_mnist, epochs=2)
+    shutil.copytree(tmp_path / "run" / "checkpoints" / "1", tmp_path / "run" / "checkpoints" / "150")
+    state, meta = restore.restore_path(tmp_path / "run")
+    assert meta["epoch"] == 2 and "its record says epoch 1, its folder 150" in capsys.readouterr().err
+
+
+def test_records_of_the_previous_format_still_restore(idx_mnist, tmp_path):
+    state = train(tmp_path / "run", idx_mnist, epochs=1)
+    edit_record(tmp_path / "run" / "checkpoints" / "1", redigest=False, format=2, record_sha256=None)
+    restored, meta = restore.restore_path(tmp_path / "run")
+    assert meta["format"] == 2
+    assert_trees_equal(restored, state)
+
+
+@pytest.mark.slow
+def test_a_record_that_does_not_fit_its_arrays_is_one_warning(idx_mnist, tmp_path):
+    train(tmp_path / "run", idx_mnist, epochs=2)
+    edit_record(tmp_path / "run" / "checkpoints" / "2", redigest=False, format=2, record_sha256=None,
+                config={"hidden_dim": 32})
+    result = run_cli("sample", "--workdir", str(tmp_path / "run"))
+    assert result.returncode == 0 and "epoch 1 checkpoint" in result.stderr
+    assert len(error_lines(result.stderr)) == 2, result.stderr  # the warning, the result
+
+
+# --- 14. a cleared workdir is clean, and nothing is written through a link out of it ----------
+
+
+def test_overwrite_refuses_checkpoints_it_did_not_write(idx_mnist, tmp_path):
+    train(tmp_path / "other", idx_mnist, epochs=3)
+    train(tmp_path / "run", idx_mnist, epochs=2)
+    shutil.copytree(tmp_path / "other" / "checkpoints" / "3", tmp_path / "run" / "checkpoints" / "150")
+    before = tree(tmp_path / "run")
+    for kwargs in ({"overwrite": True, "keep": 2}, {"overwrite": True, "keep": 10}, {"resume": True, "epochs": 4}):
+        with pytest.raises(TrainingError, match="checkpoints/150 was not written by this run"):
+            train(tmp_path / "run", idx_mnist, **kwargs)
+        assert tree(tmp_path / "run") == before
+
+
+@pytest.mark.parametrize("link", ["checkpoints", "images", "metrics.jsonl"])
+def test_nothing_is_written_through_a_link_out_of_the_workdir(link, idx_mnist, tmp_path):
+    train(tmp_path / "run", idx_mnist, epochs=1)
+    target = tmp_path / "elsewhere"
+    source = tmp_path / "run" / link
+    shutil.move(source, target)
+    if target.is_dir():
+        (target / "0.png").write_bytes(b"a user's picture")
+    source.symlink_to(target)
+    before = tree(tmp_path / "run")
+    outside = {p: p.read_bytes() for p in target.rglob("*") if p.is_file()} if target.is_dir() else target.read_bytes()
+    for kwargs in ({"overwrite": True}, {"resume": True, "epochs": 2}):
+        with pytest.raises(TrainingError, match=f"{link} is a symlink to .*elsewhere, outside the workdir"):
+            train(tmp_path / "run", idx_mnist, **kwargs)
+    assert tree(tmp_path / "run") == before
+    now = {p: p.read_bytes() for p in target.rglob("*") if p.is_file()} if target.is_dir() else target.read_bytes()
+    assert now == outside
+
+
+def test_a_member_folder_linked_out_is_refused(idx_mnist, tmp_path):
+    from jaxgan.population import Population
+
+    population = Population(FAULT_TINY, seeds=2)
+    train(tmp_path / "pop", idx_mnist, population=population)
+    member = tmp_path / "pop" / "members" / "1"
+    shutil.move(member, tmp_path / "moved")
+    member.symlink_to(tmp_path / "moved")
+    with pytest.raises(TrainingError, match="members/1 is a symlink"):
+        train(tmp_path / "pop", idx_mnist, population=population, overwrite=True)
+    assert (tmp_path / "moved" / "metrics.jsonl").is_file()
+
+
+def test_a_dangling_symlink_workdir_is_named(idx_mnist, tmp_path):
+    (tmp_path / "run").symlink_to(tmp_path / "gone")
+    with pytest.raises(TrainingError, match="is a symlink to .*gone, which does not exist"):
+        train(tmp_path / "run", idx_mnist)
+
+
+# --- 15. metrics.jsonl with bytes that are not rows --------------------------------------------
+
+
+def test_bad_bytes_in_metrics_are_named_skipped_and_kept(idx_mnist, tmp_path, capsys):
+    train(tmp_path / "run", idx_mnist, epochs=2)
+    log = MetricsLog(tmp_path / "run")
+    with open(log.path, "ab") as f:
+        f.write(b"\xff\xfe\nnot json\n")
+    capsys.readouterr()
+    assert [r["epoch"] for r in log.read()] == [1, 2]
+    assert "lines 3, 4 are not a JSON row; skipped" in capsys.readouterr().err
+    assert cli.run(plot_tool.main, ["--workdir", str(tmp_path / "run")]) == 0
+    train(tmp_path / "run", idx_mnist, epochs=3, resume=True)
+    assert "moved to metrics.jsonl.unparsed" in capsys.readouterr().err
+    assert log.aside.read_bytes() == b"\xff\xfe\nnot json\n"
+    assert [r["epoch"] for r in log.read()] == [1, 2, 3]
+    assert capsys.readouterr().err == ""

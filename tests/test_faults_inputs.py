@@ -12,12 +12,12 @@ import pytest
 
 from jaxgan import classifier, cli, data
 from jaxgan.cli import evaluate as evaluate_tool
-from jaxgan.errors import DataError, EvaluationError
+from jaxgan.errors import ConfigError, DataError, EvaluationError
 from jaxgan.evaluation import read_samples
 from jaxgan.files import content_digest
 from jaxgan.sources import IDX_FILES
 
-from conftest import MOCK_EXAMPLES, TINY_FLAGS, USER_CACHE, make_idx_dir, run_cli
+from conftest import FAULT_TINY, MOCK_EXAMPLES, TINY_FLAGS, USER_CACHE, error_lines, make_idx_dir, run_cli
 
 # --- 0. the suite itself never touches the user's caches -------------------------------------
 
@@ -185,3 +185,70 @@ def test_missing_or_truncated_tfds_shards_are_data_errors(tmp_path):
     shard.unlink()
     with pytest.raises(DataError, match="incomplete: mnist-train.tfrecord-00001-of-00002 missing"):
         data.load_dataset("train", str(tmp_path / "tfds"))
+
+
+# --- 6. populations: cheap checks first, no silent drop ------------------------------------------
+
+
+@pytest.mark.parametrize("seeds", [4294967296, 10_000_000])
+def test_a_population_too_large_is_refused_before_any_member_is_built(seeds, monkeypatch):
+    from jaxgan.population import Population
+
+    def never(self):
+        raise AssertionError("a member was built")
+
+    monkeypatch.setattr(Population, "members", never)
+    with pytest.raises(ConfigError, match=f"{seeds} members' models do not fit"):
+        Population(FAULT_TINY, seeds=seeds).validate()
+
+
+def test_a_repeated_sweep_is_refused(idx_mnist, tmp_path, capsys):
+    from jaxgan.cli import train as train_tool
+
+    argv = [*TINY_FLAGS, "--data-dir", idx_mnist, "--workdir", str(tmp_path / "w"),
+            "--sweep", "lr=1e-3", "--sweep", "lr=2e-3"]
+    assert cli.run(train_tool.main, argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--sweep lr is given more than once; give all its values in one" in err[0], err
+    assert not (tmp_path / "w").exists()
+
+
+# --- 7. one line means one line -----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_corrupt_tfds_record_is_one_line(tmp_path, monkeypatch):
+    import shutil
+
+    from conftest import real_mnist_or_skip
+
+    prepared = tmp_path / "tfds" / "mnist" / "3.0.1"
+    shutil.copytree(real_mnist_or_skip() / "mnist" / "3.0.1", prepared)
+    shard = prepared / "mnist-train.tfrecord-00000-of-00001"
+    shard.chmod(0o644)
+    raw = bytearray(shard.read_bytes())
+    raw[len(raw) // 2: len(raw) // 2 + 4] = b"\xff\xff\xff\xff"  # same size: TensorFlow finds it
+    shard.write_bytes(bytes(raw))
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)  # as in a user's shell
+    result = run_cli("train", *TINY_FLAGS, "--data-dir", str(tmp_path / "tfds"), "--workdir", str(tmp_path / "w"))
+    assert result.returncode == 2, result.stderr
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1 and "DataLossError" in lines[0] and "prepare it again" in lines[0], result.stderr
+
+
+def test_a_tfds_folder_tfds_cannot_open_is_one_line(tmp_path):
+    fake_prepared_tfds(tmp_path / "tfds")
+    with pytest.raises(DataError, match="TFDS cannot open mnist 3.0.1 in .*prepare it again"):
+        data.load_dataset("train", str(tmp_path / "tfds"))
+
+
+def test_a_cache_dir_that_is_a_file_is_one_line(idx_mnist, tmp_path, capsys):
+    from jaxgan.cli import train as train_tool
+
+    (tmp_path / "cache").write_text("a file")
+    argv = [*TINY_FLAGS[:-1], "--data-dir", idx_mnist, "--workdir", str(tmp_path / "w"),
+            "--cache-dir", str(tmp_path / "cache")]
+    assert cli.run(train_tool.main, argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a file, not a folder" in err[0], err
+    assert not (tmp_path / "w").exists()

@@ -10,10 +10,11 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from jaxgan.config import GROUPS, PRESETS, Config, flag
-from jaxgan.errors import JaxganError
+from jaxgan.errors import ConfigError, JaxganError
 
 
 class Parser(argparse.ArgumentParser):
@@ -81,7 +82,12 @@ def add_data_args(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> 
 def cache_dir(args: argparse.Namespace):
     from jaxgan.data import default_cache_dir
 
-    return None if args.no_cache else (args.cache_dir or default_cache_dir())
+    if args.no_cache:
+        return None
+    path = args.cache_dir or default_cache_dir()
+    if Path(path).exists() and not Path(path).is_dir():
+        raise ConfigError(f"--cache-dir {path} is a file, not a folder; pass a folder or --no-cache")
+    return path
 
 
 def run(main: Callable[[Sequence[str] | None], int | None],

@@ -84,7 +84,7 @@ def member_rows(folders: dict[str, Path]) -> dict[str, tuple[list[dict], list[di
 
     runs = {m: read_rows(str(f)) for m, f in folders.items() if MetricsLog(f).read()}
     if skipped := sorted(set(folders) - set(runs)):
-        print(f"warning: members {', '.join(skipped)} have no metrics (they failed in their first epoch)",
+        print(f"warning: members {', '.join(skipped)} have no training metrics (no epoch of theirs was recorded)",
               file=sys.stderr)
     if not runs:
         raise ConfigError("no member of the population has training metrics")
