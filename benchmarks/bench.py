@@ -43,7 +43,7 @@ def worker_scan(args) -> dict:
 
     from jaxgan.config import Config
     from jaxgan.data import steps_per_epoch
-    from jaxgan.epoch import train_epoch
+    from jaxgan.loop import compile_epoch
     from jaxgan.step import create_train_state, train_step
 
     images, _, source = load_images(args.data_dir)
@@ -51,18 +51,16 @@ def worker_scan(args) -> dict:
     config = Config.preset(args.preset).replace(batch_size=args.batch)
     state = create_train_state(config, jax.random.key(0))
     data = jax.device_put(images)
-    fn = jax.jit(functools.partial(train_epoch, batch_size=args.batch, drop_last=False),
-                 donate_argnums=0)
-    t0 = time.perf_counter()
-    compiled = fn.lower(state, data, jax.random.key(0)).compile()
-    compile_s = time.perf_counter() - t0
     batch = {"image": jax.ShapeDtypeStruct((args.batch, IMAGE), "float32")}
     step_cost = jax.jit(train_step).lower(state, batch, jax.random.key(0)).compile().cost_analysis()
-    state, m = compiled(state, data, jax.random.key(0))  # warm-up epoch
+    t0 = time.perf_counter()
+    state, epoch_fn = compile_epoch(config, state, data)
+    compile_s = time.perf_counter() - t0
+    state, m = epoch_fn(state, 0)  # warm-up epoch
     jax.block_until_ready(state)
     t0 = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
-        state, m = compiled(state, data, jax.random.key(epoch))
+        state, m = epoch_fn(state, epoch)
     jax.block_until_ready((state, m))
     seconds = (time.perf_counter() - t0) / args.epochs
     steps = steps_per_epoch(len(images), args.batch, False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import time
 
 from benchmarks.common import load_images, step_flops
@@ -14,24 +13,22 @@ def worker_population(args) -> dict:
 
     from jaxgan.config import Config
     from jaxgan.data import steps_per_epoch
-    from jaxgan.members import init_members, members_epoch_keys, train_members_epoch
-    from jaxgan.population import Population
+    from jaxgan.loop import compile_epoch
+    from jaxgan.population import Population, init_population
 
     images, _, source = load_images(args.data_dir)
     data = jax.device_put(images[:args.examples])
     population = Population(Config.preset(args.preset).replace(batch_size=args.batch), seeds=args.members)
-    members = init_members(population)
-    fn = jax.jit(functools.partial(train_members_epoch, batch_size=args.batch, drop_last=False),
-                 donate_argnums=0)
+    members = init_population(population)
     t0 = time.perf_counter()
-    compiled = fn.lower(members, data, members_epoch_keys(population, 0)).compile()
+    members, epoch_fn = compile_epoch(population.base, members, data, population=population)
     compile_s = time.perf_counter() - t0
-    memory = compiled.memory_analysis()
-    members, m = compiled(members, data, members_epoch_keys(population, 0))  # warm-up epoch
+    memory = epoch_fn.compiled.memory_analysis()
+    members, m = epoch_fn(members, 0)  # warm-up epoch
     jax.block_until_ready(members)
     t0 = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
-        members, m = compiled(members, data, members_epoch_keys(population, epoch))
+        members, m = epoch_fn(members, epoch)
     jax.block_until_ready((members, m))
     seconds = (time.perf_counter() - t0) / args.epochs
     steps = steps_per_epoch(args.examples, args.batch, False)

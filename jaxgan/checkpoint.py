@@ -13,6 +13,7 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -196,38 +197,41 @@ def placed_on_this_host(template: Any) -> Any:
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), template)
 
 
-def restore_latest(directory: str | Path, expected: Config | None = None,
-                   template: Any = None) -> tuple[Any, dict[str, Any]]:
-    """The newest checkpoint in `directory` that restores; corrupt ones are skipped with a warning."""
+def _newest(directory: str | Path, read: Callable[[ocp.CheckpointManager, int], Any], *,
+            epoch: int | None = None, warn: bool = True) -> Any:
+    """`read(manager, epoch)` of the newest checkpoint in `directory` (or of `epoch` alone) that
+    reads; the others are skipped, with a warning each. An incompatible one stops the search."""
     directory = Path(directory)
-    if not directory.is_dir():
-        raise CheckpointError(f"no checkpoints in {directory}")
+    epochs = sorted(make_manager(directory, read_only=True).all_steps(), reverse=True) if directory.is_dir() else []
+    tried = [e for e in epochs if epoch is None or e == epoch]
+    if not tried:
+        raise CheckpointError(f"no checkpoints in {directory}" if epoch is None
+                              else f"no checkpoint {directory / str(epoch)}")
     manager = make_manager(directory, read_only=True)
-    epochs = sorted(manager.all_steps(), reverse=True)
-    if not epochs:
-        raise CheckpointError(f"no checkpoints in {directory}")
-    for epoch in epochs:
+    for candidate in tried:
         try:
-            return restore_epoch(manager, epoch, expected, template)
+            return read(manager, candidate)
         except IncompatibleCheckpointError:
             raise
         except Exception as e:  # truncated or corrupt files surface as many exception types
-            print(f"warning: checkpoint {directory / str(epoch)} is unreadable ({one_line(e)}); "
-                  f"trying an older one", file=sys.stderr)
-    raise CheckpointError(f"no readable checkpoint in {directory} (tried {len(epochs)})")
+            if epoch is not None:
+                raise CheckpointError(f"checkpoint {directory / str(epoch)} is unreadable ({one_line(e)})") from None
+            if warn:
+                print(f"warning: checkpoint {directory / str(candidate)} is unreadable ({one_line(e)}); "
+                      f"trying an older one", file=sys.stderr)
+    raise CheckpointError(f"no readable checkpoint in {directory} (tried {len(tried)})")
+
+
+def restore_latest(directory: str | Path, expected: Config | None = None, template: Any = None,
+                   epoch: int | None = None) -> tuple[Any, dict[str, Any]]:
+    """The state and record of the newest checkpoint in `directory` that restores (or of `epoch`);
+    corrupt ones are skipped with a warning."""
+    return _newest(directory, functools.partial(restore_epoch, expected=expected, template=template), epoch=epoch)
 
 
 def saved_record(directory: str | Path) -> dict[str, Any]:
     """The record of the newest checkpoint whose record reads: the run's own config and more."""
-    manager = make_manager(directory, read_only=True)
-    for epoch in sorted(manager.all_steps(), reverse=True):
-        try:
-            return read_meta(manager, epoch)
-        except IncompatibleCheckpointError:
-            raise
-        except Exception:  # unreadable: the restore that follows reports it
-            continue
-    raise CheckpointError(f"no readable checkpoint in {directory}")
+    return _newest(directory, read_meta, warn=False)
 
 
 def set_aside_newer(directory: str | Path, epoch: int) -> list[Path]:
@@ -245,3 +249,16 @@ def set_aside_newer(directory: str | Path, epoch: int) -> list[Path]:
             path.rename(target)
             moved.append(target)
     return moved
+
+
+def save_tree(path: Path, tree: Any) -> None:
+    """One pytree of arrays (the evaluation classifier's parameters), written to a temporary
+    folder and renamed when complete."""
+    with ocp.StandardCheckpointer() as ckpt:
+        ckpt.save(path, tree, force=True)
+
+
+def restore_tree(path: Path, template: Any) -> Any:
+    """The pytree `save_tree` wrote, as `template`'s arrays, on this process's devices."""
+    with ocp.StandardCheckpointer() as ckpt, quiet_native_output():
+        return ckpt.restore(path, placed_on_this_host(template))

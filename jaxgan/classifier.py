@@ -21,13 +21,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import orbax.checkpoint as ocp
 
+from jaxgan import checkpoint
 from jaxgan.data import PARTIAL_DATA_ENV, load_dataset, normalize
 from jaxgan.errors import EvaluationError
 from jaxgan.files import content_digest, write_json_atomic
-from jaxgan.layers import Conv
 from jaxgan.mnist import IMAGE_PIXELS, IMAGE_SHAPE, NUM_CLASSES
+from jaxgan.models import Conv
 
 FEATURE_DIM = 128
 # Everything the trained weights depend on besides the data; the cache is keyed by both.
@@ -122,8 +122,7 @@ def _record_path(path: Path) -> Path:
 def save(params, path: Path, train_digest: str, test_accuracy: float) -> None:
     """Cache `params` with a record of the recipe, the training data and the test accuracy."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with ocp.StandardCheckpointer() as ckpt:  # writes to a temporary folder, then renames
-        ckpt.save(path, params, force=True)
+    checkpoint.save_tree(path, params)
     write_json_atomic(_record_path(path), {
         "recipe": RECIPE, "train_sha256": train_digest, "test_accuracy": test_accuracy,
         "params_sha256": content_digest(*jax.tree.leaves(params))})
@@ -137,8 +136,7 @@ def load(path: Path, train_digest: str) -> tuple[Any, float] | None:
     template = Classifier().init(jax.random.key(0), jnp.zeros((1, IMAGE_PIXELS)))["params"]
     try:
         record = json.loads(_record_path(path).read_text())
-        with ocp.StandardCheckpointer() as ckpt:
-            params = ckpt.restore(path, template)
+        params = checkpoint.restore_tree(path, template)
         valid = (record["recipe"] == RECIPE and record["train_sha256"] == train_digest
                  and record["params_sha256"] == content_digest(*jax.tree.leaves(params)))
     except Exception as e:  # missing record, truncated files: many exception types

@@ -88,3 +88,15 @@ def train_epoch_stepwise(
         state, metrics = step_fn(state, images, labels, idx, key)
         history.append(metrics)
     return state, jax.tree.map(lambda *xs: jnp.stack(xs), *history)
+
+
+def run_keys(seed: int) -> dict[str, jax.Array]:
+    """Independent key streams of a run: initialisation, training and sample grids."""
+    root = jax.random.key(seed)
+    init, train, sample = jax.random.split(root, 3)
+    return {"root": root, "init": init, "train": train, "sample": sample}
+
+
+def epoch_key(train_key: jax.Array, epoch: int) -> jax.Array:
+    """Data order and noise of epoch `epoch` (0-based): a pure function of seed and epoch."""
+    return jax.random.fold_in(train_key, epoch)

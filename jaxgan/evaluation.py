@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,8 @@ from jaxgan.data import load_dataset, normalize
 from jaxgan.errors import EvaluationError, one_line
 from jaxgan.mnist import IMAGE_PIXELS, NUM_CLASSES
 from jaxgan.models import latent_codes
-from jaxgan.sampling import generate_in_batches, latents, to_uint8
+from jaxgan.population import Population, PopulationState
+from jaxgan.sampling import generate, generate_in_batches, latents, to_uint8
 from jaxgan.step import GANState
 
 COVERAGE_SHARE = 0.02  # a class counts as covered with at least 2% of the samples
@@ -109,18 +112,44 @@ class Evaluator:
         return scores
 
     def score_generator(self, state: GANState, n: int = 10_000, seed: int = 0) -> dict[str, Any]:
-        images, labels, codes = sample_images(state, n, seed)
-        return self.score_images(images, labels, codes, state.codes)
+        """The scores of n samples of a generator (the noise of `seed`)."""
+        return self.score_members(state, n, seed)[0]
+
+    def score_members(self, state: GANState | PopulationState, n: int = 10_000,
+                      seed: int = 0) -> list[dict[str, Any]]:
+        """Each member's scores, in member order (a GANState is one member)."""
+        codes = _first_member(state).codes
+        return [self.score_images(images, labels, member_codes, codes)
+                for images, labels, member_codes in member_samples(state, n, seed)]
 
 
-def sample_images(state: GANState, n: int,
-                  seed: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """n generated images (N, 28, 28), the balanced labels i % 10 a conditional generator gets,
-    and the InfoGAN codes of the latents (None where they do not apply)."""
-    z = latents(jax.random.key(seed), n, state.latent_dim)
-    labels = np.arange(n, dtype=np.int32) % 10 if state.conditional else None
-    codes = np.asarray(latent_codes(z, state.codes)) if state.codes else None
-    return generate_in_batches(state, z, labels), labels, codes
+MEMBERS_PER_PROGRAM = 8  # members generated together: bounds host memory at 8 x n images
+
+
+def _first_member(state: GANState | PopulationState) -> GANState:
+    return state if isinstance(state, GANState) else jax.tree.map(lambda x: x[0], state.state)
+
+
+def member_samples(state: GANState | PopulationState, n: int,
+                   seed: int) -> Iterator[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]:
+    """Per member (a GANState is one; a population's are generated several at once): n images
+    (n, 28, 28) from the noise of `seed`, the balanced labels i % 10 a conditional generator
+    gets, and the InfoGAN codes of the latents (None where they do not apply)."""
+    first = _first_member(state)
+    z = latents(jax.random.key(seed), n, first.latent_dim)
+    labels = np.arange(n, dtype=np.int32) % 10 if first.conditional else None
+    codes = np.asarray(latent_codes(z, first.codes)) if first.codes else None
+    if isinstance(state, GANState):
+        yield generate_in_batches(state, z, labels), labels, codes
+        return
+    generate_members = jax.jit(jax.vmap(generate, in_axes=(0, None, None)))
+    for start in range(0, len(state.alive), MEMBERS_PER_PROGRAM):
+        part = jax.tree.map(lambda x, s=slice(start, start + MEMBERS_PER_PROGRAM): x[s], state.state)
+        images = np.concatenate([np.asarray(generate_members(part, z[i:i + 1000],
+                                                             None if labels is None else labels[i:i + 1000]))
+                                 for i in range(0, n, 1000)], axis=1)
+        for member_images in images:
+            yield member_images, labels, codes
 
 
 def read_samples(path: str | Path) -> np.ndarray:
@@ -172,7 +201,63 @@ def classification_accuracy_score(state: GANState, test_images_u8: np.ndarray,
     """Train the evaluation classifier on n conditional samples only; its real test accuracy."""
     if not state.conditional:
         raise ValueError("the classification accuracy score needs a conditional generator")
-    images, labels, _ = sample_images(state, n, seed)
+    images, labels, _ = next(member_samples(state, n, seed))
     pixels = to_uint8(images.reshape(n, -1))
     params = classifier.train(pixels, labels, seed=seed)
     return classifier.accuracy(params, test_images_u8, test_labels)
+
+
+# The metrics summarised, and which way is better.
+BETTER = {"fid": min, "classifier_score": max, "classes_covered": max, "conditional_accuracy": max,
+          "code_purity": max, "cas": max}
+NAMES = {"fid": "MNIST-FID", "classifier_score": "score", "classes_covered": "classes",
+         "conditional_accuracy": "conditional accuracy", "code_purity": "code purity", "cas": "CAS"}
+def _stats(values: list[float]) -> dict[str, float]:
+    array = np.asarray(values, np.float64)
+    return {"mean": float(array.mean()), "std": float(array.std(ddof=1)) if len(array) > 1 else 0.0,
+            "min": float(array.min()), "max": float(array.max()), "n": len(array)}
+
+
+def summarise(population: Population, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per swept value (all members when nothing is swept): mean ± std (n - 1), min and max of
+    each metric over the members that did not fail; and the best such member per metric."""
+    members = population.members()
+    ok = [(m, r) for m, r in zip(members, rows, strict=True) if not r.get("failed")]
+    metrics = [k for k in BETTER if ok and k in ok[0][1]]
+    def point(member_row) -> tuple:
+        return tuple(member_row[0].values[name] for name in population.swept)
+
+    groups = []
+    for values, group in itertools.groupby(ok, key=point):
+        group = list(group)
+        groups.append({"values": dict(zip(population.swept, values, strict=True)),
+                       **{k: _stats([r[k] for _, r in group]) for k in metrics}})
+    best = {k: BETTER[k](ok, key=lambda mr, k=k: mr[1][k])[0].id for k in metrics}
+    return {"groups": groups, "best": best}
+
+
+def _number(value: float) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def format_table(population: Population, rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
+    members, swept = population.members(), population.swept
+    metrics = [k for k in BETTER if any(k in r for r in rows)]
+    head = ["member", "seed", *swept, *(NAMES[k] for k in metrics)]
+    body = [[m.id, str(m.values["seed"]), *(str(m.values[s]) for s in swept),
+             *(_number(r[k]) if k in r else "-" for k in metrics)]
+            + ([f"failed in epoch {r['failed']['epoch']}"] if r.get("failed") else [])
+            for m, r in zip(members, rows, strict=True)]
+    widths = [max(len(row[i]) for row in [head, *body] if i < len(row)) for i in range(len(head))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) for row in [head, *body]]
+    for group in summary["groups"]:
+        label = ", ".join(f"{k}={v}" for k, v in group["values"].items()) or "all members"
+        n = group[metrics[0]]["n"] if metrics else 0
+        lines.append(f"{label} ({n} member{'s' if n != 1 else ''}): " + "; ".join(
+            f"{NAMES[k]} {s['mean']:.3f} ± {s['std']:.3f} (min {s['min']:.3f}, max {s['max']:.3f})"
+            for k, s in ((k, group[k]) for k in metrics)))
+    if summary["best"]:
+        by_id = {m.id: r for m, r in zip(members, rows, strict=True)}
+        lines.append("best: " + "; ".join(f"{NAMES[k]} member {i} ({_number(by_id[i][k])})"
+                                          for k, i in summary["best"].items()))
+    return "\n".join(lines)

@@ -1,94 +1,194 @@
-"""The training loop: data, a run's compiled epochs and its outputs, composed."""
+"""The training loop, one driver for one GAN or a population of many: the checks that come before
+any work, the start (fresh or resumed), the epoch compiled once, the outputs on their schedule, and
+what stops a run (NaN/Inf losses, Ctrl-C or SIGTERM, a full disk), each as one line.
+
+A single run stays flat: its state is an unstacked GANState, in memory and on disk, compiled as
+`jit(train_epoch)`. A population's is a `PopulationState`, compiled as `jit(train_population_epoch)`
+(a vmap over members). The branches on that are the start, the compiled program, the NaN policy
+and the outputs' checkpoint record."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import errno
+import functools
+import logging
+import signal
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
 
-from jaxgan import parallel
+from jaxgan import checkpoint, parallel
+from jaxgan.checkpoint import CheckpointSaveError
 from jaxgan.config import Config
 from jaxgan.data import default_cache_dir, load_dataset, steps_per_epoch
-from jaxgan.errors import ConfigError
-from jaxgan.guards import deferred_interrupts, failures_as_one_line
-from jaxgan.jobs import SingleRun
-from jaxgan.population import Population
-from jaxgan.population_run import PopulationRun
+from jaxgan.epoch import epoch_key, run_keys, train_epoch
+from jaxgan.errors import ConfigError, TrainingError, one_line
+from jaxgan.outputs import Outputs
+from jaxgan.population import (
+    Population,
+    PopulationState,
+    init_population,
+    population_epoch_keys,
+    restore_population,
+    train_population_epoch,
+)
 from jaxgan.runlog import installed_debug_log
-from jaxgan.workdir import RunDir, check_writable, open_run_dir
+from jaxgan.step import GANState, create_train_state
+from jaxgan.workdir import Workdir, check_writable, has_checkpoints, open_workdir
 
-Job = SingleRun | PopulationRun
-
-
-def _load_checked(job: Job, workdir: Path, data_dir: str | None, cache_dir: str | Path | None,
-                  num_devices: int | None) -> tuple[np.ndarray, np.ndarray, jax.sharding.Mesh]:
-    """The data and the device mesh, after every check that needs no workdir."""
-    config = job.config
-    job.validate()
-    check_writable(workdir)
-    images, labels = load_dataset("train", data_dir, cache_dir)
-    if config.batch_size > len(images):
-        raise ConfigError(f"--batch-size {config.batch_size} is larger than the dataset "
-                          f"({len(images)} examples)")
-    mesh = job.mesh(num_devices)
-    parallel.check_divisible(mesh, len(images), config.batch_size, config.drop_last)
-    job.check_fits(mesh)
-    return images, labels, mesh
+State = GANState | PopulationState
 
 
 def train_and_evaluate(config: Config, workdir: str | Path, *, population: Population | None = None,
                        data_dir: str | None = None, cache_dir: str | Path | None = None,
                        num_devices: int | None = None, resume: bool = False, overwrite: bool = False,
-                       progress: bool | None = None, tensorboard: bool = True) -> Any:
-    """Train the GAN of `config`, or with a `population` (jaxgan.population.Population, whose
-    base is `config`) all its members in one program, writing grids, metrics and checkpoints
-    under `workdir`. Returns the final state (a population's: stacked `Members`).
+                       progress: bool | None = None, tensorboard: bool = True) -> State:
+    """Train the GAN of `config`, or with a `population` (whose base becomes `config`) all its
+    members in one program, writing grids, metrics and checkpoints under `workdir`. Returns the
+    final state: a GANState, or a population's PopulationState.
 
     Everything that can be checked is checked before the workdir is touched: the config, the
     data, the devices and the memory the model needs."""
     t_start = time.perf_counter()
     workdir = Path(workdir).absolute()
-    job = SingleRun(config) if population is None else PopulationRun(population.with_base(config))
-    images, labels, mesh = _load_checked(job, workdir, data_dir, cache_dir, num_devices)
+    population = population.with_base(config) if population is not None else None
+    images, labels, mesh = _checked_inputs(config, population, workdir, data_dir, cache_dir, num_devices)
     is_main = jax.process_index() == 0
-    run = open_run_dir(workdir, resume=resume, overwrite=overwrite) if is_main else RunDir(workdir)
+    folder = open_workdir(workdir, resume=resume, overwrite=overwrite) if is_main else Workdir(workdir)
     try:
         if is_main and (debug_log := installed_debug_log()) is not None:
             debug_log.attach(workdir / "debug.log")
-            run.record("debug.log")
-        state, start_epoch = job.start(run, resume)
+            folder.record("debug.log")
+        state, meta = _start(config, population, folder, resume)
+        start_epoch = meta["epoch"] if meta else 0
         if start_epoch >= config.epochs:
-            print(f"nothing to do: the run already has {start_epoch} of {config.epochs} epochs",
-                  file=sys.stderr)
+            print(f"nothing to do: the run already has {start_epoch} of {config.epochs} epochs", file=sys.stderr)
             return state
         evaluator = None
         if config.eval_every and is_main:
             from jaxgan.evaluation import Evaluator  # the classifier is only needed when asked for
 
             evaluator = Evaluator.for_mnist(cache_dir or default_cache_dir(), data_dir)
-        outputs = job.outputs(run, steps=steps_per_epoch(len(images), config.batch_size, config.drop_last),
-                              start_epoch=start_epoch, is_main=is_main, tensorboard=tensorboard,
-                              progress=progress, evaluator=evaluator)
+        outputs = Outputs(config, population, folder, steps=steps_per_epoch(len(images), config.batch_size,
+                                                                            config.drop_last),
+                          start_epoch=start_epoch, failures=(meta or {}).get("failures", {}), is_main=is_main,
+                          tensorboard=tensorboard, progress=progress, evaluator=evaluator)
         try:
-            return _train(job, state, start_epoch, images, labels, mesh, outputs, t_start)
+            return _train(config, population, state, start_epoch, images, labels, mesh, outputs, t_start)
         finally:
             outputs.close()
     finally:
-        run.unlock()
+        folder.unlock()
 
 
-def _train(job: Job, state: Any, start_epoch: int, images: np.ndarray, labels: np.ndarray,
-           mesh: jax.sharding.Mesh, outputs: Any, t_start: float) -> Any:
-    config, replicated = job.config, parallel.replicated(mesh)
+def _checked_inputs(config: Config, population: Population | None, workdir: Path, data_dir: str | None,
+                    cache_dir: str | Path | None, num_devices: int | None,
+                    ) -> tuple[np.ndarray, np.ndarray, jax.sharding.Mesh]:
+    """The data and the device mesh, after every check that needs no workdir."""
+    config.validate()
+    if population is not None:
+        population.validate()
+        if jax.process_count() > 1:
+            raise TrainingError("a population trains in one process; run it without --distributed")
+    check_writable(workdir)
+    images, labels = load_dataset("train", data_dir, cache_dir)
+    if config.batch_size > len(images):
+        raise ConfigError(f"--batch-size {config.batch_size} is larger than the dataset ({len(images)} examples)")
+    mesh = parallel.make_mesh(num_devices, members=population.size if population else 0)
+    parallel.check_divisible(mesh, len(images), config.batch_size, config.drop_last)
+    per_device = population.size // mesh.shape[parallel.MEMBERS_AXIS] if population else 1
+    parallel.check_fits(config, mesh.devices.flat[0], per_device)
+    return images, labels, mesh
+
+
+def _start(config: Config, population: Population | None, folder: Workdir,
+           resume: bool) -> tuple[State, dict[str, Any] | None]:
+    """The newest readable checkpoint's state and record on --resume, else a fresh state."""
+    ckpt_dir = checkpoint.checkpoint_dir(folder.path)
+    if not (resume and has_checkpoints(ckpt_dir)):
+        if resume:
+            print(f"no checkpoint in {ckpt_dir}; starting a new run", file=sys.stderr)
+        if population is not None:
+            return init_population(population), None
+        return create_train_state(config, run_keys(config.seed)["init"]), None
+    if population is not None:
+        state, meta, _ = restore_population(folder.path, population)
+    else:
+        state, meta = checkpoint.restore_latest(ckpt_dir, expected=config)
+    _check_resumable(Config.from_json(meta["config"]), config, meta)
+    for path in checkpoint.set_aside_newer(ckpt_dir, meta["epoch"]):
+        if jax.process_index() == 0:
+            folder.record(str(path.relative_to(folder.path)))
+        print(f"warning: moved unreadable checkpoint to {path}", file=sys.stderr)
+    print(f"resuming from epoch {meta['epoch']} (step {meta['step']})", file=sys.stderr)
+    return state, meta
+
+
+def _check_resumable(saved: Config, asked: Config, meta: dict) -> None:
+    """The seed defines the data order and noise a resumed run must continue."""
+    if saved.seed != asked.seed:
+        raise TrainingError(f"cannot resume with --seed {asked.seed}: the run was started with {saved.seed}")
+    saved_key = meta.get("run_key")
+    if saved_key is not None and saved_key != np.asarray(jax.random.key_data(run_keys(saved.seed)["root"])).tolist():
+        raise TrainingError("the checkpoint's RNG key does not match its seed; it was not "
+                            "written by this version of jaxgan")
+
+
+@dataclasses.dataclass(frozen=True)
+class CompiledEpoch:
+    """One epoch of a run (or of every member) as one XLA program: `epoch_fn(state, epoch)`. The
+    data order and noise of each epoch come from the run's seed (each member's own)."""
+
+    compiled: Any  # jax.stages.Compiled: its memory_analysis() and cost_analysis() are XLA's
+    images: Any
+    labels: Any
+    keys: Callable[[int], jax.Array]
+
+    def __call__(self, state: State, epoch: int) -> tuple[State, dict[str, jax.Array]]:
+        return self.compiled(state, self.images, self.keys(epoch), self.labels)
+
+
+def compile_epoch(config: Config, state: State, images: Any, labels: Any = None, *,
+                  population: Population | None = None, mesh: jax.sharding.Mesh | None = None,
+                  first_epoch: int = 0) -> tuple[State, CompiledEpoch]:
+    """`state` placed on `mesh` (default: one device), and its epoch compiled now, the state's
+    buffers donated: `jit(train_epoch)` for a GANState, `jit(train_population_epoch)` for a
+    population's stacked state."""
+    mesh = mesh or parallel.make_mesh(1, members=population.size if population else 0)
+    data_split = mesh.shape[parallel.DATA_AXIS] > 1
+    common = dict(batch_size=config.batch_size, drop_last=config.drop_last,
+                  data_sharding=parallel.batch_sharded(mesh) if data_split else None)
+    if population is None:
+        sharding, fn = parallel.replicated(mesh), functools.partial(train_epoch, **common)
+        keys = functools.partial(epoch_key, run_keys(config.seed)["train"])
+    else:
+        sharding, keys = parallel.member_sharded(mesh), functools.partial(population_epoch_keys, population)
+        fn = functools.partial(train_population_epoch, **common,
+                               member_axis=parallel.MEMBERS_AXIS if mesh.size > 1 else None)
+    state = jax.device_put(state, sharding)
+    compiled = jax.jit(fn, donate_argnums=0, out_shardings=sharding).lower(
+        state, images, keys(first_epoch), labels).compile()
+    return state, CompiledEpoch(compiled, images, labels, keys)
+
+
+def _train(config: Config, population: Population | None, state: State, start_epoch: int,
+           images: np.ndarray, labels: np.ndarray, mesh: jax.sharding.Mesh, outputs: Outputs,
+           t_start: float) -> State:
+    replicated = parallel.replicated(mesh)
     images = jax.device_put(images, replicated)
     labels = jax.device_put(labels, replicated) if config.conditional else None
-    t_ready, workdir = time.perf_counter(), outputs.run.path
+    t_ready, workdir = time.perf_counter(), outputs.folder.path
     with failures_as_one_line(workdir, lambda: outputs.last_saved):
-        state, epoch_fn = job.compile(mesh, state, images, labels, start_epoch)
+        state, epoch_fn = compile_epoch(config, state, images, labels, population=population, mesh=mesh,
+                                        first_epoch=start_epoch)
     print(f"{len(images)} examples, {outputs.steps} steps/epoch on {mesh.size} "
           f"{mesh.devices.flat[0].platform} device(s); data and state ready in "
           f"{t_ready - t_start:.1f} s, epoch compiled in {time.perf_counter() - t_ready:.1f} s",
@@ -99,7 +199,7 @@ def _train(job: Job, state: Any, start_epoch: int, images: np.ndarray, labels: n
             t0 = time.perf_counter()
             state, metrics = epoch_fn(state, epoch)
             metrics = jax.device_get(metrics)  # the one host sync of the epoch
-            job.check(metrics, epoch, outputs)
+            _check_losses(population, metrics, epoch, outputs)
             seconds.append(time.perf_counter() - t0)
             stop = bool(interrupted)  # read once: a signal during the outputs waits an epoch
             outputs.end_of_epoch(state, epoch, metrics, seconds[-1], save=stop)
@@ -110,7 +210,74 @@ def _train(job: Job, state: Any, start_epoch: int, images: np.ndarray, labels: n
     train_s = time.perf_counter() - t_train
     print(f"trained {len(seconds)} epochs in {train_s:.1f} s ({train_s / len(seconds):.2f} s/epoch); "
           f"{time.perf_counter() - t_start:.1f} s wall in all", file=sys.stderr)
-    job.finish(outputs)
+    if population is not None:
+        print(outputs.summary(), file=sys.stderr)
     return state
 
 
+# --- what stops a run -----------------------------------------------------------------------------
+
+
+def _kept(last_saved: int) -> str:
+    return f"checkpoints up to epoch {last_saved} are intact" if last_saved else "no checkpoint was saved"
+
+
+def _check_losses(population: Population | None, metrics: dict[str, np.ndarray], epoch: int,
+                  outputs: Outputs) -> None:
+    """A single run stops at the first epoch whose losses became NaN/Inf; a population reports
+    the members that did (they are frozen in the step) and stops when none is left training."""
+    if population is not None:
+        if outputs.note_failures(metrics, epoch) == 0:
+            raise TrainingError(f"every member's training failed (NaN/Inf) by epoch {epoch}; "
+                                f"{_kept(outputs.last_saved)}")
+        return
+    if bad := [k for k in ("d_loss", "g_loss") if not np.all(np.isfinite(metrics[k]))]:
+        step = int(np.argmin(np.isfinite(metrics[bad[0]])))
+        raise TrainingError(f"{bad[0]} became NaN/Inf in epoch {epoch} at batch {step}; training "
+                            f"stopped and {_kept(outputs.last_saved)}")
+
+
+@contextlib.contextmanager
+def failures_as_one_line(workdir: Path, last_saved: Callable[[], int]) -> Iterator[None]:
+    """Disk-full, unwritable-file and out-of-memory failures mid-run become one TrainingError;
+    the details go to WORKDIR/debug.log."""
+    try:
+        yield
+    except (OSError, jax.errors.JaxRuntimeError, CheckpointSaveError) as e:
+        logging.getLogger("jaxgan").error("run failed", exc_info=e)
+        text = str(e)
+        if "No space left" in text or getattr(e, "errno", None) == errno.ENOSPC:
+            reason = f"no space left on the device of {workdir}"
+        elif "RESOURCE_EXHAUSTED" in text:
+            reason = "out of device memory (try a smaller --batch-size or model)"
+        else:
+            reason = one_line(e)
+        raise TrainingError(f"training stopped: {reason}; {_kept(last_saved())} "
+                            f"(details: {workdir / 'debug.log'})") from None
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[list[int]]:
+    """Turn the first Ctrl-C (or SIGTERM) into a flag the loop acts on between epochs.
+
+    Raising mid-epoch could land after the state's buffers were donated to the running epoch;
+    finishing the epoch and saving it is both safe and what the user wants. A second Ctrl-C
+    aborts at once.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handler(signum, frame):
+        if received:
+            raise KeyboardInterrupt
+        received.append(signum)
+        print("\ninterrupt: finishing this epoch and saving a checkpoint (again to abort)", file=sys.stderr)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

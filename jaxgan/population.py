@@ -1,20 +1,30 @@
-"""Populations: members of one config that differ in seed and in the hyper-parameters that change
-no array (`--seeds`, `--sweep`), and their folders' names. `members.py` trains them."""
+"""Populations: many GANs of one config that differ in seed and in hyper-parameters that change
+no array (`--seeds`, `--sweep`). `Population` is the spec and `Member` one row of it;
+`PopulationState` is every member's GANState stacked on a leading axis, trained as one program by
+`jax.vmap`. Member `i` uses exactly the keys of the single run with its seed (initialisation, data
+order, noise), so a population of seeds is N single runs computed side by side; members never
+interact. Also here: reading one member, or any path the tools are given, back as a single run."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
+from flax import struct
 
-from jaxgan import parallel
-from jaxgan.checkpoint import structure_changes
+from jaxgan import checkpoint, parallel
+from jaxgan.checkpoint import state_template, structure_changes
 from jaxgan.config import MAX_SEED, Config, flag
-from jaxgan.errors import ConfigError
-from jaxgan.step import TRACEABLE
+from jaxgan.epoch import epoch_key, run_keys, train_epoch
+from jaxgan.errors import CheckpointError, ConfigError, IncompatibleCheckpointError, one_line
+from jaxgan.step import TRACEABLE, Batch, GANState, Hyperparams, Metrics, Traced, create_train_state, train_step
 
 Sweep = tuple[tuple[str, tuple[Any, ...]], ...]
 POPULATION_FILE = "population.json"  # in the population's workdir: the spec and the members
@@ -118,3 +128,137 @@ def parse_sweep(text: str) -> tuple[str, tuple[Any, ...]]:
     if len(set(parsed)) != len(parsed):
         raise ConfigError(f"--sweep {name}: a value is repeated in {values!r}")
     return name, parsed
+
+
+# --- the stacked state ------------------------------------------------------------------------
+
+
+def member_hparams(config: Config, names: tuple[str, ...]) -> dict[str, jax.Array]:
+    """The traced values of the swept `names` (D's learning rate follows G's when it is not set)."""
+    if "lr" in names:
+        names = (*names, "d_lr")
+    hyper = Hyperparams.of(config)
+    return {name: jnp.float32(getattr(hyper, name)) for name in sorted(set(names))}
+
+
+class PopulationState(struct.PyTreeNode):
+    """A population's training state: each GANState leaf stacked on a leading member axis, which
+    members still train (a member whose losses became NaN/Inf is frozen), and each member's
+    values of the swept hyper-parameters."""
+
+    state: GANState
+    alive: jax.Array  # (N,) bool
+    traced: Traced  # name -> (N,) float32
+
+    @property
+    def step(self) -> jax.Array:
+        return self.state.step.max()
+
+
+def init_population(population: Population) -> PopulationState:
+    """Each member's fresh state, exactly as its single run would create it."""
+    members = population.members()
+    keys = jnp.stack([run_keys(m.config.seed)["init"] for m in members])
+    hparams = jax.tree.map(lambda *v: jnp.stack(v), *[member_hparams(m.config, population.swept) for m in members])
+
+    states = jax.jit(jax.vmap(functools.partial(create_train_state, members[0].config)))(keys)
+    return PopulationState(states, jnp.ones(len(members), bool), hparams)
+
+
+def population_template(population: Population) -> PopulationState:
+    return jax.eval_shape(functools.partial(init_population, population))
+
+
+def guarded_step(carry: tuple[GANState, jax.Array], batch: Batch, key: jax.Array,
+                 traced: Traced) -> tuple[tuple[GANState, jax.Array], Metrics]:
+    """`train_step`, applied only while the member's losses are finite: a member whose loss
+    becomes NaN/Inf keeps the state it had at that step and stops training."""
+    state, alive = carry
+    new, metrics = train_step(state, batch, key, traced)
+    alive = alive & jnp.isfinite(metrics["d_loss"]) & jnp.isfinite(metrics["g_loss"])
+    state = jax.tree.map(lambda n, o: jnp.where(alive, n, o), new, state)
+    return (state, alive), {**metrics, "alive": alive}
+
+
+def train_population_epoch(members: PopulationState, images: jax.Array, epoch_keys: jax.Array,
+                        labels: jax.Array | None = None, *, batch_size: int, drop_last: bool,
+                        data_sharding: jax.sharding.Sharding | None = None,
+                        member_axis: str | None = None) -> tuple[PopulationState, Metrics]:
+    """One epoch of every member (metrics (N, S)); `member_axis` names the mesh axis members are
+    split over."""
+    def member_epoch(carry, traced, key):
+        return train_epoch(carry, images, key, labels, batch_size=batch_size, drop_last=drop_last,
+                           data_sharding=data_sharding, step=functools.partial(guarded_step, traced=traced))
+
+    inputs = ((members.state, members.alive), members.traced, epoch_keys)
+    if len(members.alive) == 1:  # XLA's batched matmuls with a batch of one are slower than plain ones
+        outputs = member_epoch(*jax.tree.map(lambda x: x[0], inputs))
+        (state, alive), metrics = jax.tree.map(lambda x: x[None], outputs)
+    else:
+        (state, alive), metrics = jax.vmap(member_epoch, spmd_axis_name=member_axis)(*inputs)
+    return PopulationState(state, alive, members.traced), metrics
+
+
+def population_epoch_keys(population: Population, epoch: int) -> jax.Array:
+    return jnp.stack([epoch_key(run_keys(m.config.seed)["train"], epoch) for m in population.members()])
+
+
+def member_state(members: PopulationState, index: int, config: Config) -> GANState:
+    """Member `index` as the GANState of a single run of `config` (its own config)."""
+    one = jax.tree.map(lambda x: x[index], members.state)
+    return jax.tree.unflatten(jax.tree.structure(state_template(config)), jax.tree.leaves(one))
+
+
+def restore_population(workdir: str | Path, expected: Population | None = None,
+                       ) -> tuple[PopulationState, dict[str, Any], Population]:
+    """A population's newest readable checkpoint, from its workdir, as `expected` (default: as saved)."""
+    directory = checkpoint.checkpoint_dir(workdir)
+    record = checkpoint.saved_record(directory)
+    if "population" not in record:
+        raise CheckpointError(f"{directory} holds a single run's checkpoints, not a population's")
+    saved = Population.from_json(record["population"])
+    asked = expected or saved
+    if (asked.seeds, asked.sweep) != (saved.seeds, saved.sweep):
+        raise ConfigError(f"this population was started with {saved.describe()}; you passed "
+                          f"{asked.describe()}: its members cannot change")
+    state, meta = checkpoint.restore_latest(directory, asked.base, template=population_template(asked))
+    return state, meta, Population.from_json(meta["population"]).with_base(asked.base)
+
+
+# --- what a path given to the tools names --------------------------------------------------
+
+
+def is_population(path: str | Path) -> bool:
+    return (Path(path) / POPULATION_FILE).is_file() and (Path(path) / "checkpoints").is_dir()
+
+
+def restore_member(path: Path) -> tuple[GANState, dict[str, Any]]:
+    """One member of a population, from its folder WORKDIR/members/<id>/, as a single run's state."""
+    try:
+        record = json.loads((path / MEMBER_FILE).read_text())
+        index, member_id = int(record["index"]), str(record["id"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{path / MEMBER_FILE} is unreadable ({one_line(e)})") from None
+    state, meta, population = restore_population(path.parent.parent)
+    listed = population.members()
+    if not 0 <= index < len(listed) or listed[index].id != member_id:
+        raise CheckpointError(f"{path} names member {member_id!r}, which its population does not have")
+    member = listed[index]
+    return member_state(state, index, member.config), {**meta, "config": member.config.to_json(),
+                                                          "member": member.id}
+
+
+def restore_path(path: str | Path) -> tuple[GANState, dict[str, Any]]:
+    """A single run's state, from its workdir, its checkpoints/ folder, one saved step's folder
+    or a population member's folder."""
+    path = Path(path)
+    if (path / MEMBER_FILE).is_file():
+        return restore_member(path)
+    if is_population(path):
+        raise IncompatibleCheckpointError(f"{path} is a population; open one member's folder "
+                                          f"({path / 'members'}/ID)")
+    if (path / "checkpoints").is_dir():
+        return checkpoint.restore_latest(path / "checkpoints")
+    if path.name.isdigit() and path.is_dir():
+        return checkpoint.restore_latest(path.parent, epoch=int(path.name))
+    return checkpoint.restore_latest(path)

@@ -29,7 +29,7 @@ def check_writable(path: Path) -> None:
         raise TrainingError(f"workdir {path} is not writable: {existing} {what}")
 
 
-def run_dir_of(path: str | Path) -> Path | None:
+def workdir_of(path: str | Path) -> Path | None:
     """The run directory a workdir, its checkpoints/ folder or one checkpoint belongs to."""
     path = Path(path).absolute()
     for candidate in (path, path.parent, path.parent.parent):
@@ -55,7 +55,7 @@ def has_checkpoints(folder: Path) -> bool:
     return folder.is_dir() and any(p.name.isdigit() for p in folder.iterdir())
 
 
-class RunDir:
+class Workdir:
     """A workdir jaxgan has marked as its own. `manifest` lists what jaxgan wrote in it."""
 
     def __init__(self, path: Path):
@@ -100,7 +100,7 @@ class RunDir:
             if self.path.resolve() not in target.parents:
                 continue  # never outside the workdir, whatever the marker says
             if (target / MARKER).is_file() and not target.is_symlink():  # a population member's run
-                RunDir(target).clear()
+                Workdir(target).clear()
                 (target / MARKER).unlink()
                 if not any(target.iterdir()):
                     target.rmdir()
@@ -117,9 +117,9 @@ class RunDir:
                 (self.path / folder).rmdir()
         write_json_atomic(self.marker, {"format": FORMAT, "manifest": []})
 
-    def member(self, relative: str) -> RunDir:
+    def member(self, relative: str) -> Workdir:
         """A population member's run directory inside this one (created, marked and recorded)."""
-        member = RunDir(self.path / relative)
+        member = Workdir(self.path / relative)
         member.path.mkdir(parents=True, exist_ok=True)
         if not member.marker.exists():
             write_json_atomic(member.marker, {"format": FORMAT, "manifest": []})
@@ -149,14 +149,14 @@ class RunDir:
             self._lock_file = None
 
 
-def open_run_dir(path: Path, *, resume: bool, overwrite: bool) -> RunDir:
+def open_workdir(path: Path, *, resume: bool, overwrite: bool) -> Workdir:
     """Create (or take) and lock the workdir of a run.
 
     A non-empty folder without jaxgan's marker is refused, --overwrite or not. A marked one that
     holds a run needs --resume (continue) or --overwrite (delete what jaxgan wrote, then start);
     one whose run saved nothing (it died while compiling, say) is simply started again.
     """
-    run = RunDir(path)
+    run = Workdir(path)
     if path.is_dir() and not run.marker.exists() and any(p.name != LOCK for p in path.iterdir()):
         raise TrainingError(f"workdir {path} is not empty and is not a jaxgan run (no {MARKER}); "
                             f"choose another --workdir")

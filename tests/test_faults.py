@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgan import checkpoint, classifier, cli, data, restore
+from jaxgan import checkpoint, classifier, cli, data, population
 from jaxgan.cli import evaluate as evaluate_tool
 from jaxgan.cli import plot as plot_tool
 from jaxgan.cli import sample as sample_tool
@@ -20,7 +20,7 @@ from jaxgan.cli import train as train_tool
 from jaxgan.errors import CheckpointError, TrainingError
 from jaxgan.files import content_digest
 from jaxgan.runlog import MetricsLog
-from jaxgan.workdir import MARKER, RunDir, open_run_dir
+from jaxgan.workdir import MARKER, Workdir, open_workdir
 
 from conftest import FAULT_TINY, TINY_FLAGS, assert_trees_equal, error_lines, run_cli
 from conftest import file_tree as tree
@@ -63,7 +63,7 @@ def test_overwrite_deletes_only_what_jaxgan_wrote(idx_mnist, tmp_path):
 
 
 def test_a_run_that_saved_nothing_is_not_a_run(idx_mnist, tmp_path):
-    run = open_run_dir(tmp_path / "run", resume=False, overwrite=False)  # then died compiling
+    run = open_workdir(tmp_path / "run", resume=False, overwrite=False)  # then died compiling
     (tmp_path / "run" / "config.json").write_text("{}")
     run.record("config.json")
     run.unlock()
@@ -77,7 +77,7 @@ def test_a_run_that_saved_nothing_is_not_a_run(idx_mnist, tmp_path):
 def test_a_workdir_in_use_is_refused_and_left_alone(idx_mnist, tmp_path):
     train(tmp_path / "run", idx_mnist)
     before = tree(tmp_path / "run")
-    holder = RunDir(tmp_path / "run")
+    holder = Workdir(tmp_path / "run")
     holder.lock()  # another live run
     try:
         for kwargs in ({}, {"resume": True}, {"overwrite": True}):
@@ -118,7 +118,7 @@ def test_a_checkpoint_whose_arrays_differ_from_its_digest_is_refused(idx_mnist, 
     assert meta["epoch"] == 1
     assert "do not match the digest in its record" in capsys.readouterr().err
     with pytest.raises(CheckpointError, match="digest"):
-        restore.restore_path(tmp_path / "run" / "checkpoints" / "2")
+        population.restore_path(tmp_path / "run" / "checkpoints" / "2")
 
 
 def flip_a_byte(checkpoint_dir: Path) -> None:
@@ -274,7 +274,7 @@ def test_a_checkpoint_of_two_devices_serves_one_and_back(idx_mnist, tmp_path, cl
     run = tmp_path / "run"
     flags = [*TINY_FLAGS, "--data-dir", idx_mnist, "--workdir", str(run), "--checkpoint-every", "1"]
     train_on_two_devices(monkeypatch, *flags, "--epochs", "2")
-    state, meta = restore.restore_path(run)
+    state, meta = population.restore_path(run)
     assert meta["epoch"] == 2 and len(state.step.sharding.device_set) == 1
     assert cli.run(sample_tool.main, ["--workdir", str(run)]) == 0
     assert cli.run(evaluate_tool.main, ["--workdir", str(run), "--n", "64", "--data-dir", idx_mnist,
@@ -293,7 +293,7 @@ def test_a_population_saved_on_two_devices_resumes_on_one(idx_mnist, tmp_path, m
     run = tmp_path / "pop"
     flags = [*TINY_FLAGS, "--data-dir", idx_mnist, "--workdir", str(run), "--seeds", "2"]
     train_on_two_devices(monkeypatch, *flags, "--epochs", "1")
-    member, meta = restore.restore_path(run / "members" / "1")
+    member, meta = population.restore_path(run / "members" / "1")
     assert meta["member"] == "1" and int(member.step) == 3
     assert cli.run(train_tool.main, [*TINY_FLAGS, "--data-dir", idx_mnist, "--workdir", str(run),
                                      "--epochs", "2", "--resume"]) == 0
@@ -334,7 +334,7 @@ def test_an_edited_record_is_a_corrupt_checkpoint(changes, redigest, reason, idx
     train(tmp_path / "run", idx_mnist, epochs=2)
     edit_record(tmp_path / "run" / "checkpoints" / "2", redigest=redigest, **changes)
     capsys.readouterr()
-    state, meta = restore.restore_path(tmp_path / "run")
+    state, meta = population.restore_path(tmp_path / "run")
     assert meta["epoch"] == 1 and int(state.step) == 3
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and reason in err[0], err
@@ -345,14 +345,14 @@ def test_an_edited_record_is_a_corrupt_checkpoint(changes, redigest, reason, idx
 def test_a_copied_checkpoint_under_another_number_is_not_believed(idx_mnist, tmp_path, capsys):
     train(tmp_path / "run", idx_mnist, epochs=2)
     shutil.copytree(tmp_path / "run" / "checkpoints" / "1", tmp_path / "run" / "checkpoints" / "150")
-    state, meta = restore.restore_path(tmp_path / "run")
+    state, meta = population.restore_path(tmp_path / "run")
     assert meta["epoch"] == 2 and "its record says epoch 1, its folder 150" in capsys.readouterr().err
 
 
 def test_records_of_the_previous_format_still_restore(idx_mnist, tmp_path):
     state = train(tmp_path / "run", idx_mnist, epochs=1)
     edit_record(tmp_path / "run" / "checkpoints" / "1", redigest=False, format=2, record_sha256=None)
-    restored, meta = restore.restore_path(tmp_path / "run")
+    restored, meta = population.restore_path(tmp_path / "run")
     assert meta["format"] == 2
     assert_trees_equal(restored, state)
 
@@ -403,13 +403,13 @@ def test_nothing_is_written_through_a_link_out_of_the_workdir(link, idx_mnist, t
 def test_a_member_folder_linked_out_is_refused(idx_mnist, tmp_path):
     from jaxgan.population import Population
 
-    population = Population(FAULT_TINY, seeds=2)
-    train(tmp_path / "pop", idx_mnist, population=population)
+    spec = Population(FAULT_TINY, seeds=2)
+    train(tmp_path / "pop", idx_mnist, population=spec)
     member = tmp_path / "pop" / "members" / "1"
     shutil.move(member, tmp_path / "moved")
     member.symlink_to(tmp_path / "moved")
     with pytest.raises(TrainingError, match="members/1 is a symlink"):
-        train(tmp_path / "pop", idx_mnist, population=population, overwrite=True)
+        train(tmp_path / "pop", idx_mnist, population=spec, overwrite=True)
     assert (tmp_path / "moved" / "metrics.jsonl").is_file()
 
 

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from jaxgan.config import Config
-from jaxgan.layers import Conv
-from jaxgan.models import Discriminator, Generator, latent_codes
+from jaxgan.models import Conv, Discriminator, Generator, latent_codes
 from jaxgan.sampling import generate, with_codes
 from jaxgan.step import create_train_state
 

@@ -104,18 +104,17 @@ def test_population_members_split_over_devices_train_as_on_one():
         import jax, numpy as np
         from jaxgan import parallel
         from jaxgan.config import Config
-        from jaxgan.members import init_members
-        from jaxgan.population import Population
-        from jaxgan.population_run import PopulationRun
+        from jaxgan.loop import compile_epoch
+        from jaxgan.population import Population, init_population
 
         images = np.random.default_rng(0).integers(0, 256, (160, 784), dtype=np.uint8)  # 2x64 + 32
         for seeds, shape in [(4, {"members": 4, "data": 2})]:
             population = Population(Config(batch_size=64, hidden_dim=16, latent_dim=8), seeds=seeds)
             trained = {}
             for devices in (1, 8):
-                job = PopulationRun(population)
-                mesh = job.mesh(devices)
-                members, epoch_fn = job.compile(mesh, init_members(population), images, None, 0)
+                mesh = parallel.make_mesh(devices, members=population.size)
+                members, epoch_fn = compile_epoch(population.base, init_population(population), images,
+                                                  population=population, mesh=mesh)
                 for epoch in range(2):
                     members, metrics = epoch_fn(members, epoch)
                 trained[devices] = members

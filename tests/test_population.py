@@ -1,7 +1,6 @@
 """Populations: members trained side by side in one program equal their single runs; sweeps,
 resume, failing members and the population's folders."""
 
-import functools
 import json
 import re
 
@@ -15,12 +14,17 @@ from jaxgan.cli import plot as plot_tool
 from jaxgan.cli import sample as sample_tool
 from jaxgan.cli import train as train_tool
 from jaxgan.config import Config
-from jaxgan.epoch import train_epoch
+from jaxgan.epoch import run_keys
 from jaxgan.errors import ConfigError, IncompatibleCheckpointError, TrainingError
-from jaxgan.keys import epoch_key, run_keys
-from jaxgan.members import init_members, member_state, members_epoch_keys, train_members_epoch
-from jaxgan.population import Population, parse_sweep
-from jaxgan.restore import restore_path, restore_population
+from jaxgan.loop import compile_epoch
+from jaxgan.population import (
+    Population,
+    init_population,
+    member_state,
+    parse_sweep,
+    restore_path,
+    restore_population,
+)
 from jaxgan.step import TRACEABLE, create_train_state
 
 from conftest import TINY_FLAGS, assert_trees_equal, file_tree, train_tiny, uint8_images
@@ -30,20 +34,18 @@ BASE = Config(batch_size=16, hidden_dim=8, latent_dim=8, codes=4, ema_decay=0.9,
 
 
 def train_single(config: Config, images, labels, epochs: int):
-    keys = run_keys(config.seed)
-    state = create_train_state(config, keys["init"])
-    epoch_fn = jax.jit(functools.partial(train_epoch, batch_size=config.batch_size, drop_last=False))
+    state = create_train_state(config, run_keys(config.seed)["init"])
+    state, epoch_fn = compile_epoch(config, state, images, labels)
     for epoch in range(epochs):
-        state, _ = epoch_fn(state, images, epoch_key(keys["train"], epoch), labels)
+        state, _ = epoch_fn(state, epoch)
     return state
 
 
 def train_population(population: Population, images, labels, epochs: int):
-    members = init_members(population)
-    epoch_fn = jax.jit(functools.partial(train_members_epoch, batch_size=population.base.batch_size,
-                                         drop_last=False))
+    members, epoch_fn = compile_epoch(population.base, init_population(population), images, labels,
+                                      population=population)
     for epoch in range(epochs):
-        members, metrics = epoch_fn(members, images, members_epoch_keys(population, epoch), labels)
+        members, metrics = epoch_fn(members, epoch)
     return members, metrics
 
 
@@ -106,9 +108,8 @@ def test_a_member_whose_loss_diverges_is_frozen_and_the_others_train_on():
     images, _ = uint8_images(72)
     config = Config(batch_size=16, hidden_dim=8, latent_dim=8)
     population = Population(config, seeds=1, sweep=(("lr", (1e-3, 1e30)),))
-    members = init_members(population)
-    epoch_fn = jax.jit(functools.partial(train_members_epoch, batch_size=16, drop_last=False))
-    members, metrics = epoch_fn(members, images, members_epoch_keys(population, 0))
+    members, epoch_fn = compile_epoch(config, init_population(population), images, population=population)
+    members, metrics = epoch_fn(members, 0)
     alive = np.asarray(metrics["alive"])
     assert alive[0].all() and not alive[1].all()
     failed_at = int(np.argmin(alive[1]))
@@ -117,7 +118,7 @@ def test_a_member_whose_loss_diverges_is_frozen_and_the_others_train_on():
     assert int(frozen.step) == failed_at  # the steps before the failing one were applied
     for leaf in jax.tree.leaves(frozen):
         assert np.isfinite(np.asarray(leaf)).all()
-    again, _ = epoch_fn(members, images, members_epoch_keys(population, 1))
+    again, _ = epoch_fn(members, 1)
     assert_trees_equal(member_state(again, 1, population.members()[1].config), frozen)
     assert int(member_state(again, 0, config).step) == 10
 

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgan import checkpoint, cli, restore
+from jaxgan import checkpoint, cli, population
 from jaxgan.cli import sample as sample_tool
 from jaxgan.cli import train as train_tool
 from jaxgan.config import Config
@@ -107,7 +107,7 @@ def test_no_readable_checkpoint_is_a_clear_error(idx_mnist, tmp_path):
     with pytest.raises(CheckpointError, match="no readable checkpoint"):
         checkpoint.restore_latest(tmp_path / "run" / "checkpoints")
     with pytest.raises(CheckpointError, match="no checkpoints"):
-        restore.restore_path(tmp_path / "empty")
+        population.restore_path(tmp_path / "empty")
 
 
 def test_diverged_training_stops_and_keeps_the_last_good_checkpoint(idx_mnist, tmp_path):

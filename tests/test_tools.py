@@ -12,8 +12,8 @@ import pytest
 from jaxgan import classifier, cli
 from jaxgan.cli import sample as sample_tool
 from jaxgan.cli import train as train_tool
-from jaxgan.evaluation import Evaluator, classification_accuracy_score, code_purity, sample_images
-from jaxgan.restore import restore_path
+from jaxgan.evaluation import Evaluator, classification_accuracy_score, code_purity, member_samples
+from jaxgan.population import restore_path
 from jaxgan.sampling import to_uint8
 
 from conftest import ROOT, TINY_FLAGS
@@ -52,11 +52,11 @@ def test_conditional_run_samples_asked_digits_and_scores_them(idx_mnist, tmp_pat
 
     state, _ = restore_path(workdir)
     scores = evaluator.score_generator(state, n=100)
-    images, labels, _ = sample_images(state, 100, seed=0)
+    images, labels, _ = next(member_samples(state, 100, seed=0))
     assert scores["conditional_accuracy"] == np.mean(predicted_digits(evaluator, images) == labels)
     test_pixels, test_labels = np.random.default_rng(1).integers(0, 256, (50, 784), np.uint8), np.arange(50) % 10
     cas = classification_accuracy_score(state, test_pixels, test_labels, n=200)
-    generated, labels, _ = sample_images(state, 200, seed=0)
+    generated, labels, _ = next(member_samples(state, 200, seed=0))
     trained = classifier.train(to_uint8(generated.reshape(200, -1)), labels, seed=0)
     assert cas == classifier.accuracy(trained, test_pixels, test_labels)
 
@@ -96,7 +96,7 @@ def test_infogan_run_samples_by_code_and_scores_the_codes(idx_mnist, tmp_path, c
 
     state, _ = restore_path(workdir)
     scores = evaluator.score_generator(state, n=200)
-    images, _, codes = sample_images(state, 200, seed=0)
+    images, _, codes = next(member_samples(state, 200, seed=0))
     expected = code_purity(codes, predicted_digits(evaluator, images), 4)
     assert scores["code_purity"] == expected["code_purity"] and scores["code_digits"] == expected["code_digits"]
 

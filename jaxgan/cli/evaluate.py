@@ -46,16 +46,14 @@ def describe(record: dict[str, Any], scores: dict[str, Any]) -> str:
 def evaluate_population(args, evaluator, cache) -> None:
     """Every member: a table (or --json), and each member's row in its own metrics.jsonl."""
     from jaxgan.data import load_dataset
-    from jaxgan.evaluation import classification_accuracy_score
-    from jaxgan.members import member_state
-    from jaxgan.population_eval import format_table, score_members, summarise
-    from jaxgan.restore import restore_population
+    from jaxgan.evaluation import classification_accuracy_score, format_table, summarise
+    from jaxgan.population import member_state, restore_population
 
     members, meta, population = restore_population(args.workdir)
     listed = population.members()
     if args.cas and not listed[0].config.conditional:
         raise ConfigError("--cas needs a conditional model (trained with --conditional)")
-    rows = score_members(evaluator, members, args.n, args.seed)
+    rows = evaluator.score_members(members, args.n, args.seed)
     if args.cas:
         test_images, test_labels = load_dataset("test", args.data_dir, cache)
         for i, (member, row) in enumerate(zip(listed, rows, strict=True)):
@@ -89,8 +87,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     from jaxgan.data import default_cache_dir, load_dataset
     from jaxgan.evaluation import Evaluator, classification_accuracy_score, read_samples
-    from jaxgan.restore import is_population, restore_path
-    from jaxgan.workdir import run_dir_of
+    from jaxgan.population import is_population, restore_path
+    from jaxgan.workdir import workdir_of
 
     cache = cli.cache_dir(args) or default_cache_dir()
     if not (args.samples or args.checkpoint) and is_population(args.workdir):
@@ -111,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             scores["cas"] = classification_accuracy_score(state, test_images, test_labels, seed=args.seed)
         record = {"kind": "eval", "epoch": meta["epoch"], "seed": args.seed}
     print(json.dumps({**record, **scores}) if args.json else describe(record, scores))
-    run_dir = None if images is not None else run_dir_of(args.checkpoint or args.workdir)
+    run_dir = None if images is not None else workdir_of(args.checkpoint or args.workdir)
     if run_dir is not None:
         _record(run_dir, {**record, **scores})
 

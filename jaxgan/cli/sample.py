@@ -43,11 +43,11 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 def grid_path(source: Path, args: argparse.Namespace) -> Path:
     """--out, or the samples.png of the run directory the checkpoint belongs to."""
-    from jaxgan.workdir import run_dir_of
+    from jaxgan.workdir import workdir_of
 
     if args.out:
         return Path(args.out)
-    if (run_dir := run_dir_of(source)) is None:
+    if (run_dir := workdir_of(source)) is None:
         raise ConfigError(f"{source} is not inside a jaxgan run directory; pass --out FILE.png")
     return run_dir / "samples.png"
 
@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     import numpy as np
 
     from jaxgan.config import Config
-    from jaxgan.restore import restore_path
+    from jaxgan.population import restore_path
     from jaxgan.sampling import generate_in_batches, plot_grid, save_npz
 
     rows, cols = args.grid

@@ -96,8 +96,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     from jaxgan.loop import train_and_evaluate
 
     config, population = build_config(args)
-    if population is not None and args.distributed:
-        raise ConfigError("a population trains in one process; run it without --distributed")
     train_and_evaluate(config, args.workdir, population=population, data_dir=args.data_dir,
                        cache_dir=cache, num_devices=args.devices,
                        resume=args.resume, overwrite=args.overwrite, progress=args.progress,
