@@ -66,7 +66,7 @@ def train_and_evaluate(config: Config, workdir: str | Path, *, population: Popul
     try:
         if is_main and (debug_log := installed_debug_log()) is not None:
             debug_log.attach(workdir / "debug.log")
-            folder.record("debug.log")
+            folder.add_to_manifest("debug.log")
         state, meta = _start(config, population, folder, resume)
         start_epoch = meta["epoch"] if meta else 0
         if start_epoch >= config.epochs:
@@ -126,7 +126,7 @@ def _start(config: Config, population: Population | None, folder: Workdir,
     _check_resumable(Config.from_json(meta["config"]), config, meta)
     for path in checkpoint.set_aside_newer(ckpt_dir, meta["epoch"]):
         if jax.process_index() == 0:
-            folder.record(str(path.relative_to(folder.path)))
+            folder.add_to_manifest(str(path.relative_to(folder.path)))
         print(f"warning: moved unreadable checkpoint to {path}", file=sys.stderr)
     print(f"resuming from epoch {meta['epoch']} (step {meta['step']})", file=sys.stderr)
     return state, meta

@@ -104,13 +104,13 @@ class DiscriminatorHead(nn.Module):
     Miyato & Koyama, 2018), and InfoGAN's Q head with codes."""
 
     num_classes: int = 0
-    dropout: float | jax.Array = 0.0  # an array: a population member's traced rate
+    dropout: float | jax.Array = 0.0  # an array: a population member's swept rate
     codes: int = 0
 
     @nn.compact
     def __call__(self, features: jax.Array, labels: jax.Array | None, train: bool) -> Logits:
         if isinstance(self.dropout, jax.Array):
-            features = TracedDropout(self.dropout, name="Dropout_0")(features, not train)
+            features = SweptDropout(self.dropout, name="Dropout_0")(features, not train)
         else:
             features = nn.Dropout(self.dropout, deterministic=not train)(features)  # rate 0: identity
         logit = TorchLinear(1, name="out")(features)[..., 0]
@@ -123,8 +123,8 @@ class DiscriminatorHead(nn.Module):
         return logit, code_logits
 
 
-class TracedDropout(nn.Module):
-    """nn.Dropout with a rate that is a traced value: the same mask for the same key and rate, and
+class SweptDropout(nn.Module):
+    """nn.Dropout with a rate that is a swept value: the same mask for the same key and rate, and
     the identity at rate 0."""
 
     rate: jax.Array

@@ -43,7 +43,7 @@ class MemberFiles:
         self.fixed_labels = grid_labels(GRID_SIZE, 8, 8) if config.conditional else None
         (folder.path / "images").mkdir(exist_ok=True)
         write_json_atomic(folder.path / "config.json", config.to_json())
-        folder.record("config.json", "metrics.jsonl")
+        folder.add_to_manifest("config.json", "metrics.jsonl")
         if self.log.path.exists():
             self.log.truncate_after(start_epoch)
 
@@ -57,11 +57,11 @@ class MemberFiles:
     def save_grid(self, images: np.ndarray, epoch: int) -> None:
         """images/{epoch}.png (and TensorBoard's image) of the grid's 64 samples."""
         grid = tile(images, 8, 8)
-        self.folder.record(f"images/{epoch}.png")
+        self.folder.add_to_manifest(f"images/{epoch}.png")
         save_png_atomic(self.folder.path / "images" / f"{epoch}.png", grid)
         if self.writer:
             self.writer.image(epoch + 1, "samples", grid)
-            self.folder.record(*(str(p.relative_to(self.folder.path)) for p in self.writer.files()))
+            self.folder.add_to_manifest(*(str(p.relative_to(self.folder.path)) for p in self.writer.files()))
 
     def evaluate(self, state: GANState, epoch: int) -> None:
         config = self.config
@@ -117,7 +117,7 @@ class Outputs:
     def _member_folder(self, index: int, member: Member) -> Workdir:
         folder = self.folder.member(f"members/{member.id}")
         write_json_atomic(folder.path / MEMBER_FILE, {"format": 1, "id": member.id, "index": index})
-        folder.record(MEMBER_FILE)
+        folder.add_to_manifest(MEMBER_FILE)
         return folder
 
     def end_of_epoch(self, state: Any, epoch: int, metrics: dict[str, np.ndarray], seconds: float,
@@ -159,7 +159,7 @@ class Outputs:
 
     def checkpoint(self, state: Any, epochs_done: int) -> None:
         if self.is_main:
-            self.folder.record(f"checkpoints/{epochs_done}")
+            self.folder.add_to_manifest(f"checkpoints/{epochs_done}")
         extra = None if self.population is None else {"population": self.population.to_json(),
                                                       "failures": self.failures}
         checkpoint.save(self.manager, state, epoch=epochs_done, config=self.config,
@@ -172,7 +172,7 @@ class Outputs:
                 for m in self.members]
         write_json_atomic(self.folder.path / POPULATION_FILE, {"format": 1, **self.population.to_json(),
                                                                "members": rows})
-        self.folder.record(POPULATION_FILE)
+        self.folder.add_to_manifest(POPULATION_FILE)
 
     def note_failures(self, metrics: dict[str, np.ndarray], epoch: int) -> int:
         """Report the members that stopped in this epoch; the number still training."""

@@ -24,7 +24,7 @@ from jaxgan.checkpoint import state_template, structure_changes
 from jaxgan.config import MAX_SEED, Config, flag
 from jaxgan.epoch import epoch_key, run_keys, train_epoch
 from jaxgan.errors import CheckpointError, ConfigError, IncompatibleCheckpointError, one_line
-from jaxgan.step import TRACEABLE, Batch, GANState, Hyperparams, Metrics, Traced, create_train_state, train_step
+from jaxgan.step import SWEEPABLE, Batch, GANState, HParams, Metrics, SweptHParams, create_train_state, train_step
 
 Sweep = tuple[tuple[str, tuple[Any, ...]], ...]
 POPULATION_FILE = "population.json"  # in the population's workdir: the spec and the members
@@ -77,12 +77,12 @@ class Population:
         # The members spread over every device at best: if that does not fit, nothing will.
         parallel.check_fits(self.base, jax.devices()[0], -(-self.size // jax.device_count()))
         for name, values in self.sweep:
-            if name in TRACEABLE:
+            if name in SWEEPABLE:
                 continue
             shapes = any(structure_changes(self.base, self.base.replace(**{name: v})) for v in values)
             why = "changes the model's arrays" if shapes else "changes the compiled program, not just a number"
             raise ConfigError(f"--sweep {name}: {flag(name)} {why}; members of one population can differ "
-                              f"only in {', '.join(TRACEABLE)} (train one population per value)")
+                              f"only in {', '.join(SWEEPABLE)} (train one population per value)")
         points = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(v for _, v in self.sweep))]
         for values in points:  # seeds change no array: one config per swept point
             self.base.replace(**values).validate()
@@ -133,12 +133,12 @@ def parse_sweep(text: str) -> tuple[str, tuple[Any, ...]]:
 # --- the stacked state ------------------------------------------------------------------------
 
 
-def member_hparams(config: Config, names: tuple[str, ...]) -> dict[str, jax.Array]:
-    """The traced values of the swept `names` (D's learning rate follows G's when it is not set)."""
+def swept_hparams(config: Config, names: tuple[str, ...]) -> dict[str, jax.Array]:
+    """The member's values of the swept `names`, as arrays (D's learning rate follows G's when it is not set)."""
     if "lr" in names:
         names = (*names, "d_lr")
-    hyper = Hyperparams.of(config)
-    return {name: jnp.float32(getattr(hyper, name)) for name in sorted(set(names))}
+    hparams = HParams.of(config)
+    return {name: jnp.float32(getattr(hparams, name)) for name in sorted(set(names))}
 
 
 class PopulationState(struct.PyTreeNode):
@@ -148,7 +148,7 @@ class PopulationState(struct.PyTreeNode):
 
     state: GANState
     alive: jax.Array  # (N,) bool
-    traced: Traced  # name -> (N,) float32
+    swept: SweptHParams  # name -> (N,) float32
 
     @property
     def step(self) -> jax.Array:
@@ -159,7 +159,7 @@ def init_population(population: Population) -> PopulationState:
     """Each member's fresh state, exactly as its single run would create it."""
     members = population.members()
     keys = jnp.stack([run_keys(m.config.seed)["init"] for m in members])
-    hparams = jax.tree.map(lambda *v: jnp.stack(v), *[member_hparams(m.config, population.swept) for m in members])
+    hparams = jax.tree.map(lambda *v: jnp.stack(v), *[swept_hparams(m.config, population.swept) for m in members])
 
     states = jax.jit(jax.vmap(functools.partial(create_train_state, members[0].config)))(keys)
     return PopulationState(states, jnp.ones(len(members), bool), hparams)
@@ -170,11 +170,11 @@ def population_template(population: Population) -> PopulationState:
 
 
 def guarded_step(carry: tuple[GANState, jax.Array], batch: Batch, key: jax.Array,
-                 traced: Traced) -> tuple[tuple[GANState, jax.Array], Metrics]:
+                 swept: SweptHParams) -> tuple[tuple[GANState, jax.Array], Metrics]:
     """`train_step`, applied only while the member's losses are finite: a member whose loss
     becomes NaN/Inf keeps the state it had at that step and stops training."""
     state, alive = carry
-    new, metrics = train_step(state, batch, key, traced)
+    new, metrics = train_step(state, batch, key, swept)
     alive = alive & jnp.isfinite(metrics["d_loss"]) & jnp.isfinite(metrics["g_loss"])
     state = jax.tree.map(lambda n, o: jnp.where(alive, n, o), new, state)
     return (state, alive), {**metrics, "alive": alive}
@@ -186,17 +186,17 @@ def train_population_epoch(members: PopulationState, images: jax.Array, epoch_ke
                         member_axis: str | None = None) -> tuple[PopulationState, Metrics]:
     """One epoch of every member (metrics (N, S)); `member_axis` names the mesh axis members are
     split over."""
-    def member_epoch(carry, traced, key):
+    def member_epoch(carry, swept, key):
         return train_epoch(carry, images, key, labels, batch_size=batch_size, drop_last=drop_last,
-                           data_sharding=data_sharding, step=functools.partial(guarded_step, traced=traced))
+                           data_sharding=data_sharding, step=functools.partial(guarded_step, swept=swept))
 
-    inputs = ((members.state, members.alive), members.traced, epoch_keys)
+    inputs = ((members.state, members.alive), members.swept, epoch_keys)
     if len(members.alive) == 1:  # XLA's batched matmuls with a batch of one are slower than plain ones
         outputs = member_epoch(*jax.tree.map(lambda x: x[0], inputs))
         (state, alive), metrics = jax.tree.map(lambda x: x[None], outputs)
     else:
         (state, alive), metrics = jax.vmap(member_epoch, spmd_axis_name=member_axis)(*inputs)
-    return PopulationState(state, alive, members.traced), metrics
+    return PopulationState(state, alive, members.swept), metrics
 
 
 def population_epoch_keys(population: Population, epoch: int) -> jax.Array:

@@ -197,8 +197,6 @@ class SummaryWriter:
         self._writer = None
 
     def _tf(self):
-        from jaxgan.sources import quiet_tensorflow
-
         quiet_tensorflow()
         import tensorflow as tf
 
@@ -227,3 +225,13 @@ class SummaryWriter:
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
+
+
+def quiet_tensorflow() -> None:
+    """TensorFlow only decodes records and writes summaries here: keep its start-up banners off
+    the user's screen, and the GPU JAX's (the settings apply at TensorFlow's import)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    import tensorflow as tf
+
+    tf.config.set_visible_devices([], "GPU")

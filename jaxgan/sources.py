@@ -18,7 +18,7 @@ import numpy as np
 from jaxgan.errors import DataError, one_line
 from jaxgan.files import sha256_file
 from jaxgan.mnist import IMAGE_SHAPE
-from jaxgan.runlog import quiet_native_output
+from jaxgan.runlog import quiet_native_output, quiet_tensorflow
 
 DATASET, VERSION = "mnist", "3.0.1"  # pinned: the cache is looked up without importing TensorFlow
 IDX_FILES = {
@@ -169,13 +169,3 @@ def read_tfds_split(split: str, data_dir: str | None) -> tuple[np.ndarray, np.nd
         raise DataError(f"reading TFDS's {DATASET} {split} from {builder.data_dir} failed ({error}); "
                         f"prepare it again")
     return np.concatenate(images).astype(np.uint8), np.concatenate(labels).astype(np.uint8)
-
-
-def quiet_tensorflow() -> None:
-    """TensorFlow only decodes records and writes summaries here: keep its start-up banners off
-    the user's screen, and the GPU JAX's (the settings apply at TensorFlow's import)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    import tensorflow as tf
-
-    tf.config.set_visible_devices([], "GPU")

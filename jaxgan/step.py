@@ -19,13 +19,13 @@ from jaxgan.models import latent_codes, make_models
 
 Batch = dict[str, jax.Array]  # "image": (B, 784) float32 in [-1, 1]; "label": (B,) int32, if conditional
 Metrics = dict[str, jax.Array]
-Traced = dict[str, jax.Array]  # a population member's own values of some TRACEABLE hyper-parameters
+SweptHParams = dict[str, jax.Array]  # a population member's own values of some SWEEPABLE hyper-parameters
 
 
 @dataclasses.dataclass(frozen=True)
-class Hyperparams:
+class HParams:
     """The numbers the step reads, static: each setting compiles its own program. A population
-    overrides some of them per member with traced values (`Traced`)."""
+    overrides some of them per member with swept values (`SweptHParams`)."""
 
     loss: str = "bce"
     info_weight: float = 1.0
@@ -38,14 +38,14 @@ class Hyperparams:
     eps: float = 1e-8
 
     @classmethod
-    def of(cls, config: Config) -> Hyperparams:
+    def of(cls, config: Config) -> HParams:
         return cls(config.loss, config.info_weight, config.ema_decay, config.d_dropout, config.lr,
                    config.d_lr or config.lr, config.beta1, config.beta2, config.eps)
 
 
 # The hyper-parameters that can differ between the members of one compiled population: they
 # change no array's shape and enter the step only as numbers.
-TRACEABLE = ("lr", "d_lr", "beta1", "beta2", "eps", "ema_decay", "info_weight", "d_dropout")
+SWEEPABLE = ("lr", "d_lr", "beta1", "beta2", "eps", "ema_decay", "info_weight", "d_dropout")
 OPTIMISER = frozenset({"lr", "d_lr", "beta1", "beta2", "eps"})
 
 
@@ -69,16 +69,17 @@ class GANState(struct.PyTreeNode):
     g_tx: optax.GradientTransformation = struct.field(pytree_node=False)
     d_tx: optax.GradientTransformation = struct.field(pytree_node=False)
     latent_dim: int = struct.field(pytree_node=False)
-    hyper: Hyperparams = struct.field(pytree_node=False, default=Hyperparams())
+    hparams: HParams = struct.field(pytree_node=False, default=HParams())
 
-    def hyper_values(self, traced: Traced | None) -> dict[str, Any]:
-        """The step's hyper-parameters: the static ones, overridden by a member's `traced` values."""
-        return {**dataclasses.asdict(self.hyper), **(traced or {})}
+    def hparam_values(self, swept: SweptHParams | None) -> dict[str, Any]:
+        """The step's hyper-parameters: the static ones, overridden by a member's `swept` values."""
+        return {**dataclasses.asdict(self.hparams), **(swept or {})}
 
-    def optimisers(self, traced: Traced | None) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
-        if not OPTIMISER & (traced or {}).keys():
+    def optimisers(self, swept: SweptHParams | None,
+                   ) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
+        if not OPTIMISER & (swept or {}).keys():
             return self.g_tx, self.d_tx
-        return adam_pair(self.hyper_values(traced).__getitem__)
+        return adam_pair(self.hparam_values(swept).__getitem__)
 
     @property
     def conditional(self) -> bool:
@@ -92,7 +93,7 @@ class GANState(struct.PyTreeNode):
     @property
     def sampling_params(self) -> Any:
         """The generator weights that samples and evaluation use: the EMA when it is on."""
-        return self.g_ema_params if self.hyper.ema_decay else self.g_params
+        return self.g_ema_params if self.hparams.ema_decay else self.g_params
 
 
 def create_train_state(config: Config, key: jax.Array) -> GANState:
@@ -102,8 +103,8 @@ def create_train_state(config: Config, key: jax.Array) -> GANState:
     labels = jnp.zeros((1,), jnp.int32) if config.conditional else None
     g_params = generator.init(g_key, jnp.zeros((1, config.latent_dim)), labels)["params"]
     d_params = discriminator.init(d_key, jnp.zeros((1, IMAGE_PIXELS)), labels)["params"]
-    hyper = Hyperparams.of(config)
-    g_tx, d_tx = adam_pair(functools.partial(getattr, hyper))
+    hparams = HParams.of(config)
+    g_tx, d_tx = adam_pair(functools.partial(getattr, hparams))
     return GANState(
         step=jnp.zeros((), jnp.int32),
         g_params=g_params,
@@ -116,7 +117,7 @@ def create_train_state(config: Config, key: jax.Array) -> GANState:
         g_tx=g_tx,
         d_tx=d_tx,
         latent_dim=config.latent_dim,
-        hyper=hyper,
+        hparams=hparams,
     )
 
 
@@ -155,22 +156,22 @@ def _discriminate(state: GANState, d_params: Any, images: jax.Array, labels: jax
                   dropout_key: jax.Array, dropout: Any) -> tuple[jax.Array, jax.Array | None]:
     """D in training mode: (logits (B,), code logits (B, codes) or None)."""
     discriminator = state.discriminator
-    if isinstance(dropout, jax.Array):  # a member's traced rate
+    if isinstance(dropout, jax.Array):  # a member's swept rate
         discriminator = discriminator.clone(dropout=dropout)
     return discriminator.apply({"params": d_params}, images, labels, train=True,
                                rngs={"dropout": dropout_key})
 
 
 def _d_update(state: GANState, batch: Batch, fake: jax.Array, z: jax.Array, keys: jax.Array,
-              hyper: dict[str, Any], d_tx: optax.GradientTransformation) -> tuple[Any, optax.OptState, Metrics]:
+              hparams: dict[str, Any], d_tx: optax.GradientTransformation) -> tuple[Any, optax.OptState, Metrics]:
     """D's Adam step on real (label 1) and fake (label 0) images; G is held fixed."""
     labels = batch.get("label")
 
     def loss_fn(d_params):
-        real_logits, _ = _discriminate(state, d_params, batch["image"], labels, keys[0], hyper["d_dropout"])
-        fake_logits, code_logits = _discriminate(state, d_params, fake, labels, keys[1], hyper["d_dropout"])
-        info = info_loss(state, code_logits, z, hyper["info_weight"])
-        loss = d_objective(state.hyper.loss, real_logits, fake_logits) + info
+        real_logits, _ = _discriminate(state, d_params, batch["image"], labels, keys[0], hparams["d_dropout"])
+        fake_logits, code_logits = _discriminate(state, d_params, fake, labels, keys[1], hparams["d_dropout"])
+        info = info_loss(state, code_logits, z, hparams["info_weight"])
+        loss = d_objective(state.hparams.loss, real_logits, fake_logits) + info
         return loss, {"d_loss": loss, "d_real": jax.nn.sigmoid(real_logits).mean(),
                       "d_fake": jax.nn.sigmoid(fake_logits).mean(), "info_loss": info}
 
@@ -180,32 +181,32 @@ def _d_update(state: GANState, batch: Batch, fake: jax.Array, z: jax.Array, keys
 
 
 def train_step(state: GANState, batch: Batch, key: jax.Array,
-               traced: Traced | None = None) -> tuple[GANState, Metrics]:
+               swept: SweptHParams | None = None) -> tuple[GANState, Metrics]:
     """One reference iteration: D step on real (1) and G(z) (0), then G step on the same z.
 
     `key` draws z ~ N(0, I). The G step scores the same fake images against the *updated* D with
     label 1 (non-saturating loss); G runs forward once and its VJP is kept for the G step. A
     conditional GAN generates the fakes for the batch's labels; with InfoGAN codes both steps add
     `info_loss`. Metrics: the losses, D(x) and D(G(z)) before D's update, and Q's code loss.
-    `traced` holds a population member's own hyper-parameter values."""
+    `swept` holds a population member's own hyper-parameter values."""
     images, labels = batch["image"], batch.get("label")
     z = jax.random.normal(key, (images.shape[0], state.latent_dim), images.dtype)
     fake, g_vjp = jax.vjp(lambda p: state.generator.apply({"params": p}, z, labels), state.g_params)
     dropout_keys = jax.random.split(jax.random.fold_in(key, 1), 3)  # z's key stays z's alone
-    hyper, (g_tx, d_tx) = state.hyper_values(traced), state.optimisers(traced)
-    d_params, d_opt_state, metrics = _d_update(state, batch, fake, z, dropout_keys[:2], hyper, d_tx)
+    hparams, (g_tx, d_tx) = state.hparam_values(swept), state.optimisers(swept)
+    d_params, d_opt_state, metrics = _d_update(state, batch, fake, z, dropout_keys[:2], hparams, d_tx)
 
     def g_loss_fn(images):
-        logits, code_logits = _discriminate(state, d_params, images, labels, dropout_keys[2], hyper["d_dropout"])
-        return g_objective(state.hyper.loss, logits) + info_loss(state, code_logits, z, hyper["info_weight"])
+        logits, code_logits = _discriminate(state, d_params, images, labels, dropout_keys[2], hparams["d_dropout"])
+        return g_objective(state.hparams.loss, logits) + info_loss(state, code_logits, z, hparams["info_weight"])
 
     g_loss, dloss_dfake = jax.value_and_grad(g_loss_fn)(fake)
     (g_grads,) = g_vjp(dloss_dfake)
     g_updates, g_opt_state = g_tx.update(g_grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, g_updates)
     g_ema = state.g_ema_params
-    if state.hyper.ema_decay:
-        g_ema = optax.incremental_update(g_params, g_ema, 1 - hyper["ema_decay"])
+    if state.hparams.ema_decay:
+        g_ema = optax.incremental_update(g_params, g_ema, 1 - hparams["ema_decay"])
     new_state = state.replace(step=state.step + 1, g_params=g_params, d_params=d_params,
                               g_opt_state=g_opt_state, d_opt_state=d_opt_state, g_ema_params=g_ema)
     if not state.codes:

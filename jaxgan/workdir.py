@@ -72,7 +72,7 @@ class Workdir:
         except (OSError, ValueError, KeyError, TypeError):
             return []
 
-    def record(self, *relative: str) -> None:
+    def add_to_manifest(self, *relative: str) -> None:
         """Note files or folders (relative to the workdir) that jaxgan wrote."""
         manifest = self.manifest()
         if new := [r for r in relative if r not in manifest]:
@@ -123,7 +123,7 @@ class Workdir:
         member.path.mkdir(parents=True, exist_ok=True)
         if not member.marker.exists():
             write_json_atomic(member.marker, {"format": FORMAT, "manifest": []})
-        self.record(relative)
+        self.add_to_manifest(relative)
         return member
 
     def lock(self) -> None:

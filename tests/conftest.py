@@ -150,16 +150,17 @@ def idx_mnist(tmp_path) -> str:
     return str(tmp_path / "idx")
 
 
-# A tiny run that writes every output each epoch: what the fault-injection tests break.
-FAULT_TINY = Config(batch_size=32, hidden_dim=16, latent_dim=8, log_every=100, sample_every=1,
+# The one tiny config of the suite (tests override fields with .replace): a run of it writes
+# every output each epoch, which is what the fault-injection tests break.
+TINY = Config(batch_size=32, hidden_dim=16, latent_dim=8, log_every=100, sample_every=1,
                     checkpoint_every=1, epochs=1)
 
 
 def train_tiny(workdir, data_dir, **kwargs):
-    """One epoch (by default) of FAULT_TINY with every output on; Config fields in kwargs override it."""
+    """One epoch (by default) of TINY with every output on; Config fields in kwargs override it."""
     from jaxgan.loop import train_and_evaluate
 
-    config = FAULT_TINY.replace(**{k: kwargs.pop(k) for k in list(kwargs) if hasattr(FAULT_TINY, k)})
+    config = TINY.replace(**{k: kwargs.pop(k) for k in list(kwargs) if hasattr(TINY, k)})
     return train_and_evaluate(config, workdir, data_dir=data_dir, progress=False, tensorboard=False, **kwargs)
 
 

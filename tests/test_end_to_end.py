@@ -14,7 +14,7 @@ from jaxgan.cli import train as train_tool
 
 from conftest import ROOT, real_mnist_or_skip
 
-TINY = ["--epochs", "2", "--batch-size", "32", "--hidden-dim", "16", "--latent-dim", "8",
+FLAGS = ["--epochs", "2", "--batch-size", "32", "--hidden-dim", "16", "--latent-dim", "8",
         "--sample-every", "1", "--checkpoint-every", "1", "--log-every", "1", "--no-progress"]
 
 
@@ -32,8 +32,8 @@ def sample():
 def test_train_writes_grids_metrics_and_a_checkpoint_then_sample_plots(
         mock_mnist, tmp_path, train, sample, capsys):
     workdir = tmp_path / "run"
-    argv = TINY + ["--workdir", str(workdir), "--data-dir", mock_mnist, "--no-cache"]
-    assert cli.run(train.main, argv) == 0
+    argv = FLAGS + ["--workdir", str(workdir), "--data-dir", mock_mnist, "--no-cache"]
+    assert cli.execute(train.main, argv) == 0
     out = capsys.readouterr().out
     assert "Epoch [0/2] Batch 0/3 Loss D: " in out and "Epoch [1/2] Batch 2/3" in out
     assert sorted(p.name for p in (workdir / "images").iterdir()) == ["0.png", "1.png"]
@@ -44,14 +44,14 @@ def test_train_writes_grids_metrics_and_a_checkpoint_then_sample_plots(
 
     out_png, npz = tmp_path / "grid.png", tmp_path / "s.npz"
     argv = ["--workdir", str(workdir), "--out", str(out_png), "--export", str(npz), "--seed", "3"]
-    assert cli.run(sample.main, argv) == 0
+    assert cli.execute(sample.main, argv) == 0
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     first = np.load(npz)["images"]
     assert first.shape == (64, 28, 28) and first.dtype == np.float32
     assert -1 <= first.min() and first.max() <= 1
-    assert cli.run(sample.main, argv) == 0  # same seed, same images
+    assert cli.execute(sample.main, argv) == 0  # same seed, same images
     np.testing.assert_array_equal(np.load(npz)["images"], first)
-    assert cli.run(sample.main, argv[:-1] + ["4"]) == 0
+    assert cli.execute(sample.main, argv[:-1] + ["4"]) == 0
     assert not np.array_equal(np.load(npz)["images"], first)
 
 

@@ -6,13 +6,10 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgan.config import Config
 from jaxgan.epoch import train_epoch, train_epoch_stepwise
 from jaxgan.step import create_train_state
 
-from conftest import assert_trees_equal, uint8_images
-
-TINY = Config(batch_size=32, hidden_dim=16, latent_dim=8)
+from conftest import TINY, assert_trees_equal, uint8_images
 
 
 @pytest.mark.parametrize("changes", [

@@ -103,8 +103,8 @@ def test_training_evaluates_and_logs_to_jsonl_and_tensorboard(idx_mnist, classif
     evaluate, plot = evaluate_tool, plot_tool
     argv = ["--workdir", str(tmp_path / "run"), "--n", "64", "--data-dir", idx_mnist,
             "--cache-dir", classifier_cache]
-    assert cli.run(evaluate.main, argv + ["--json"]) == 0
+    assert cli.execute(evaluate.main, argv + ["--json"]) == 0
     rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["kind"] == "eval" and rows[-1]["num_samples"] == 64
-    assert cli.run(plot.main, ["--workdir", str(tmp_path / "run")]) == 0
+    assert cli.execute(plot.main, ["--workdir", str(tmp_path / "run")]) == 0
     assert (tmp_path / "run" / "curves.png").read_bytes()[:4] == b"\x89PNG"

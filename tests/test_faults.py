@@ -22,7 +22,7 @@ from jaxgan.files import content_digest
 from jaxgan.runlog import MetricsLog
 from jaxgan.workdir import MARKER, Workdir, open_workdir
 
-from conftest import FAULT_TINY, TINY_FLAGS, assert_trees_equal, error_lines, run_cli
+from conftest import TINY, TINY_FLAGS, assert_trees_equal, error_lines, run_cli
 from conftest import file_tree as tree
 from conftest import train_tiny as train
 
@@ -30,7 +30,7 @@ TOOLS = {"train": train_tool, "sample": sample_tool, "evaluate": evaluate_tool, 
 
 
 
-# --- 2. workdirs: only jaxgan's, only what jaxgan wrote ---------------------------------------
+# --- workdirs: only jaxgan's, only what jaxgan wrote ---------------------------------------
 
 
 def test_a_folder_that_is_not_a_run_is_never_written(idx_mnist, tmp_path, monkeypatch):
@@ -65,13 +65,13 @@ def test_overwrite_deletes_only_what_jaxgan_wrote(idx_mnist, tmp_path):
 def test_a_run_that_saved_nothing_is_not_a_run(idx_mnist, tmp_path):
     run = open_workdir(tmp_path / "run", resume=False, overwrite=False)  # then died compiling
     (tmp_path / "run" / "config.json").write_text("{}")
-    run.record("config.json")
+    run.add_to_manifest("config.json")
     run.unlock()
     train(tmp_path / "run", idx_mnist)  # no --overwrite needed
     assert MetricsLog(tmp_path / "run").read()[0]["epoch"] == 1
 
 
-# --- 3. one run per workdir ---------------------------------------------------------------------
+# --- one run per workdir ---------------------------------------------------------------------
 
 
 def test_a_workdir_in_use_is_refused_and_left_alone(idx_mnist, tmp_path):
@@ -89,7 +89,7 @@ def test_a_workdir_in_use_is_refused_and_left_alone(idx_mnist, tmp_path):
     assert not (tmp_path / "run" / "unreadable_checkpoints").exists()
 
 
-# --- 4. --resume takes the run's config from its checkpoint ------------------------------------
+# --- --resume takes the run's config from its checkpoint ------------------------------------
 
 
 @pytest.mark.parametrize("damage", ["delete", "truncate"])
@@ -97,15 +97,15 @@ def test_resume_reads_the_config_from_the_checkpoint(idx_mnist, tmp_path, damage
     workdir = tmp_path / "run"
     flags = [*TINY_FLAGS, "--data-dir", idx_mnist, "--workdir", str(workdir)]
     train_script = train_tool
-    assert cli.run(train_script.main, flags + ["--epochs", "1", "--loss", "hinge", "--lr", "1e-3"]) == 0
+    assert cli.execute(train_script.main, flags + ["--epochs", "1", "--loss", "hinge", "--lr", "1e-3"]) == 0
     config_json = workdir / "config.json"
     config_json.unlink() if damage == "delete" else config_json.write_text('{"loss": "hin')
-    assert cli.run(train_script.main, flags + ["--epochs", "2", "--resume"]) == 0
+    assert cli.execute(train_script.main, flags + ["--epochs", "2", "--resume"]) == 0
     saved = json.loads(config_json.read_text())
     assert (saved["loss"], saved["lr"], saved["epochs"]) == ("hinge", 1e-3, 2)
 
 
-# --- 5. checkpoints are verified against their digest -----------------------------------------
+# --- checkpoints are verified against their digest -----------------------------------------
 
 
 def test_a_checkpoint_whose_arrays_differ_from_its_digest_is_refused(idx_mnist, tmp_path, capsys):
@@ -143,7 +143,7 @@ def test_flipped_bytes_never_restore_silently(idx_mnist, tmp_path):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
-# --- 6. paths derived from --checkpoint stay in the run ----------------------------------------
+# --- paths derived from --checkpoint stay in the run ----------------------------------------
 
 
 def test_outputs_of_a_checkpoint_go_to_its_own_run(idx_mnist, tmp_path):
@@ -153,14 +153,14 @@ def test_outputs_of_a_checkpoint_go_to_its_own_run(idx_mnist, tmp_path):
     sample = sample_tool
     for source in (run, run / "checkpoints", run / "checkpoints" / "1"):
         (run / "samples.png").unlink(missing_ok=True)
-        assert cli.run(sample.main, ["--checkpoint", str(source)]) == 0
+        assert cli.execute(sample.main, ["--checkpoint", str(source)]) == 0
         assert (run / "samples.png").exists()
     assert (tmp_path / "samples.png").read_bytes() == b"not jaxgan's"
     shutil.copytree(run / "checkpoints" / "1", tmp_path / "loose" / "1")
-    assert cli.run(sample.main, ["--checkpoint", str(tmp_path / "loose" / "1")]) == 2
+    assert cli.execute(sample.main, ["--checkpoint", str(tmp_path / "loose" / "1")]) == 2
 
 
-# --- 9. disk full --------------------------------------------------------------------------------
+# --- disk full --------------------------------------------------------------------------------
 
 
 def test_disk_full_while_checkpointing_is_one_line(idx_mnist, tmp_path, monkeypatch):
@@ -184,7 +184,7 @@ def test_disk_full_while_checkpointing_is_one_line(idx_mnist, tmp_path, monkeypa
     assert checkpoint.restore_latest(tmp_path / "run" / "checkpoints")[1]["epoch"] == 1
 
 
-# --- 10. read-only outputs, damaged metrics -----------------------------------------------------
+# --- read-only outputs, damaged metrics -----------------------------------------------------
 
 
 def test_evaluate_prints_its_scores_when_the_run_is_read_only(idx_mnist, tmp_path, capsys):
@@ -197,7 +197,7 @@ def test_evaluate_prints_its_scores_when_the_run_is_read_only(idx_mnist, tmp_pat
     (tmp_path / "run" / "metrics.jsonl").mkdir()  # cannot be appended to, even by root
     argv = ["--workdir", str(tmp_path / "run"), "--n", "64", "--data-dir", idx_mnist,
             "--cache-dir", str(tmp_path / "cache"), "--json"]
-    assert cli.run(evaluate_tool.main, argv) == 0
+    assert cli.execute(evaluate_tool.main, argv) == 0
     out, err = capsys.readouterr()
     assert json.loads(out.splitlines()[-1])["num_samples"] == 64 and "is not recorded" in err
 
@@ -209,12 +209,12 @@ def test_plot_skips_bad_rows_and_refuses_bad_outputs(idx_mnist, tmp_path, capsys
     capsys.readouterr()
     for out, message in [(tmp_path / "none" / "c.png", "is not a directory"), (tmp_path / "c.xyz", "must end in"),
                          (tmp_path / "dir.png", "cannot write")]:
-        assert cli.run(plot.main, ["--workdir", str(tmp_path / "run"), "--out", str(out)]) == 2
+        assert cli.execute(plot.main, ["--workdir", str(tmp_path / "run"), "--out", str(out)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
     with open(tmp_path / "run" / "metrics.jsonl", "a") as f:
         f.write('[1, 2]\n{"kind": "train", "epoch": 3}\n"text"\n')
-    assert cli.run(plot.main, ["--workdir", str(tmp_path / "run")]) == 0
+    assert cli.execute(plot.main, ["--workdir", str(tmp_path / "run")]) == 0
     assert "skipped 1 metrics rows" in capsys.readouterr().err  # the row without losses
     assert (tmp_path / "run" / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -228,7 +228,7 @@ def test_a_row_cut_short_is_never_glued_to_the_next(tmp_path):
     assert log.read() == [{"epoch": 1}, {"epoch": 3}]
 
 
-# --- 11. bad values: one line, exit 2, nothing left behind ------------------------------------
+# --- bad values: one line, exit 2, nothing left behind ------------------------------------
 
 
 @pytest.mark.parametrize("script, args, message", [
@@ -249,7 +249,7 @@ def test_bad_values_are_one_line_and_leave_nothing(script, args, message, idx_mn
     argv = [*TINY_FLAGS, "--data-dir", idx_mnist, "--workdir", str(workdir)] if script == "train" \
         else ["--workdir", str(workdir)]
     try:
-        code = cli.run(TOOLS[script].main, argv + args)
+        code = cli.execute(TOOLS[script].main, argv + args)
     except SystemExit as e:  # argparse's own errors
         code = e.code
     err = error_lines(capsys.readouterr().err)
@@ -257,7 +257,7 @@ def test_bad_values_are_one_line_and_leave_nothing(script, args, message, idx_mn
     assert not workdir.exists() and not Path("x.txt").exists()
 
 
-# --- 12. checkpoints move between device counts ------------------------------------------------
+# --- checkpoints move between device counts ------------------------------------------------
 
 def train_on_two_devices(monkeypatch, *flags: str):
     """scripts/train.py in a process that sees 2 simulated devices; this process keeps its one."""
@@ -276,8 +276,8 @@ def test_a_checkpoint_of_two_devices_serves_one_and_back(idx_mnist, tmp_path, cl
     train_on_two_devices(monkeypatch, *flags, "--epochs", "2")
     state, meta = population.restore_path(run)
     assert meta["epoch"] == 2 and len(state.step.sharding.device_set) == 1
-    assert cli.run(sample_tool.main, ["--workdir", str(run)]) == 0
-    assert cli.run(evaluate_tool.main, ["--workdir", str(run), "--n", "64", "--data-dir", idx_mnist,
+    assert cli.execute(sample_tool.main, ["--workdir", str(run)]) == 0
+    assert cli.execute(evaluate_tool.main, ["--workdir", str(run), "--n", "64", "--data-dir", idx_mnist,
                                         "--cache-dir", classifier_cache]) == 0
     resumed = train(run, idx_mnist, epochs=3, resume=True)
     whole = train(tmp_path / "whole", idx_mnist, epochs=3)
@@ -295,13 +295,13 @@ def test_a_population_saved_on_two_devices_resumes_on_one(idx_mnist, tmp_path, m
     train_on_two_devices(monkeypatch, *flags, "--epochs", "1")
     member, meta = population.restore_path(run / "members" / "1")
     assert meta["member"] == "1" and int(member.step) == 3
-    assert cli.run(train_tool.main, [*TINY_FLAGS, "--data-dir", idx_mnist, "--workdir", str(run),
+    assert cli.execute(train_tool.main, [*TINY_FLAGS, "--data-dir", idx_mnist, "--workdir", str(run),
                                      "--epochs", "2", "--resume"]) == 0
     assert "resuming from epoch 1" in capsys.readouterr().err
     assert not (run / "unreadable_checkpoints").exists()
 
 
-# --- 13. checkpoint records are verified like the arrays ----------------------------------------
+# --- checkpoint records are verified like the arrays ----------------------------------------
 
 
 def edit_record(checkpoint_dir: Path, *, redigest: bool, **changes) -> None:
@@ -367,7 +367,7 @@ def test_a_record_that_does_not_fit_its_arrays_is_one_warning(idx_mnist, tmp_pat
     assert len(error_lines(result.stderr)) == 2, result.stderr  # the warning, the result
 
 
-# --- 14. a cleared workdir is clean, and nothing is written through a link out of it ----------
+# --- a cleared workdir is clean, and nothing is written through a link out of it ----------
 
 
 def test_overwrite_refuses_checkpoints_it_did_not_write(idx_mnist, tmp_path):
@@ -403,7 +403,7 @@ def test_nothing_is_written_through_a_link_out_of_the_workdir(link, idx_mnist, t
 def test_a_member_folder_linked_out_is_refused(idx_mnist, tmp_path):
     from jaxgan.population import Population
 
-    spec = Population(FAULT_TINY, seeds=2)
+    spec = Population(TINY, seeds=2)
     train(tmp_path / "pop", idx_mnist, population=spec)
     member = tmp_path / "pop" / "members" / "1"
     shutil.move(member, tmp_path / "moved")
@@ -419,7 +419,7 @@ def test_a_dangling_symlink_workdir_is_named(idx_mnist, tmp_path):
         train(tmp_path / "run", idx_mnist)
 
 
-# --- 15. metrics.jsonl with bytes that are not rows --------------------------------------------
+# --- metrics.jsonl with bytes that are not rows --------------------------------------------
 
 
 def test_bad_bytes_in_metrics_are_named_skipped_and_kept(idx_mnist, tmp_path, capsys):
@@ -430,7 +430,7 @@ def test_bad_bytes_in_metrics_are_named_skipped_and_kept(idx_mnist, tmp_path, ca
     capsys.readouterr()
     assert [r["epoch"] for r in log.read()] == [1, 2]
     assert "lines 3, 4 are not a JSON row; skipped" in capsys.readouterr().err
-    assert cli.run(plot_tool.main, ["--workdir", str(tmp_path / "run")]) == 0
+    assert cli.execute(plot_tool.main, ["--workdir", str(tmp_path / "run")]) == 0
     train(tmp_path / "run", idx_mnist, epochs=3, resume=True)
     assert "moved to metrics.jsonl.unparsed" in capsys.readouterr().err
     assert log.aside.read_bytes() == b"\xff\xfe\nnot json\n"

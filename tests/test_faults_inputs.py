@@ -17,9 +17,9 @@ from jaxgan.evaluation import read_samples
 from jaxgan.files import content_digest
 from jaxgan.sources import IDX_FILES
 
-from conftest import FAULT_TINY, MOCK_EXAMPLES, TINY_FLAGS, USER_CACHE, error_lines, make_idx_dir, run_cli
+from conftest import MOCK_EXAMPLES, TINY, TINY_FLAGS, USER_CACHE, error_lines, make_idx_dir, run_cli
 
-# --- 0. the suite itself never touches the user's caches -------------------------------------
+# --- the suite itself never touches the user's caches -------------------------------------
 
 
 @pytest.mark.slow
@@ -33,7 +33,7 @@ def test_tests_write_no_cache_outside_their_tmp_dirs(idx_mnist, isolated_caches,
     assert (sorted(USER_CACHE.rglob("*")) if USER_CACHE.exists() else None) == before
 
 
-# --- 1. caches are keyed by their source and verified ----------------------------------------
+# --- caches are keyed by their source and verified ----------------------------------------
 
 
 def test_data_cache_never_serves_another_source(tmp_path):
@@ -102,7 +102,7 @@ def test_corrupt_classifier_cache_is_retrained(tmp_path, monkeypatch, capsys):
     assert "ignoring the cached classifier" in capsys.readouterr().err
 
 
-# --- 7. --samples are checked before any work ---------------------------------------------------
+# --- --samples are checked before any work ---------------------------------------------------
 
 
 @pytest.mark.parametrize("images, message", [
@@ -137,11 +137,11 @@ def test_missing_samples_fail_before_the_classifier(tmp_path, monkeypatch, capsy
     from jaxgan import evaluation
 
     monkeypatch.setattr(evaluation.Evaluator, "for_mnist", lambda *a: pytest.fail("classifier loaded"))
-    assert cli.run(evaluate_tool.main, ["--samples", str(tmp_path / "missing.npz")]) == 2
+    assert cli.execute(evaluate_tool.main, ["--samples", str(tmp_path / "missing.npz")]) == 2
     assert "no such file" in capsys.readouterr().err
 
 
-# --- 8. corrupt data files ----------------------------------------------------------------------
+# --- corrupt data files ----------------------------------------------------------------------
 
 
 def test_idx_labels_must_belong_to_the_images(tmp_path):
@@ -187,7 +187,7 @@ def test_missing_or_truncated_tfds_shards_are_data_errors(tmp_path):
         data.load_dataset("train", str(tmp_path / "tfds"))
 
 
-# --- 6. populations: cheap checks first, no silent drop ------------------------------------------
+# --- populations: cheap checks first, no silent drop ------------------------------------------
 
 
 @pytest.mark.parametrize("seeds", [4294967296, 10_000_000])
@@ -199,7 +199,7 @@ def test_a_population_too_large_is_refused_before_any_member_is_built(seeds, mon
 
     monkeypatch.setattr(Population, "members", never)
     with pytest.raises(ConfigError, match=f"{seeds} members' models do not fit"):
-        Population(FAULT_TINY, seeds=seeds).validate()
+        Population(TINY, seeds=seeds).validate()
 
 
 def test_a_repeated_sweep_is_refused(idx_mnist, tmp_path, capsys):
@@ -207,13 +207,13 @@ def test_a_repeated_sweep_is_refused(idx_mnist, tmp_path, capsys):
 
     argv = [*TINY_FLAGS, "--data-dir", idx_mnist, "--workdir", str(tmp_path / "w"),
             "--sweep", "lr=1e-3", "--sweep", "lr=2e-3"]
-    assert cli.run(train_tool.main, argv) == 2
+    assert cli.execute(train_tool.main, argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--sweep lr is given more than once; give all its values in one" in err[0], err
     assert not (tmp_path / "w").exists()
 
 
-# --- 7. one line means one line -----------------------------------------------------------------
+# --- one line means one line -----------------------------------------------------------------
 
 
 @pytest.mark.slow
@@ -248,7 +248,7 @@ def test_a_cache_dir_that_is_a_file_is_one_line(idx_mnist, tmp_path, capsys):
     (tmp_path / "cache").write_text("a file")
     argv = [*TINY_FLAGS[:-1], "--data-dir", idx_mnist, "--workdir", str(tmp_path / "w"),
             "--cache-dir", str(tmp_path / "cache")]
-    assert cli.run(train_tool.main, argv) == 2
+    assert cli.execute(train_tool.main, argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is a file, not a folder" in err[0], err
     assert not (tmp_path / "w").exists()

@@ -25,11 +25,11 @@ from jaxgan.population import (
     restore_path,
     restore_population,
 )
-from jaxgan.step import TRACEABLE, create_train_state
+from jaxgan.step import SWEEPABLE, create_train_state
 
 from conftest import TINY_FLAGS, assert_trees_equal, file_tree, train_tiny, uint8_images
 
-# Every traced hyper-parameter on, so that each one's path through the step is exercised.
+# Every swept hyper-parameter on, so that each one's path through the step is exercised.
 BASE = Config(batch_size=16, hidden_dim=8, latent_dim=8, codes=4, ema_decay=0.9, d_dropout=0.2)
 
 
@@ -79,12 +79,12 @@ def test_a_malformed_sweep_or_one_members_cannot_share_is_refused(text, message)
 
 
 def test_each_member_equals_its_single_run():
-    """Every traced hyper-parameter differs from the base; each member is compared with the single
+    """Every swept hyper-parameter differs from the base; each member is compared with the single
     run of its own config. vmap's batched kernels round differently, so to float tolerance."""
     images, _ = uint8_images(64)
     values = {"lr": 1e-3, "d_lr": 5e-4, "beta1": 0.5, "beta2": 0.99, "eps": 1e-6, "ema_decay": 0.8,
               "info_weight": 2.0, "d_dropout": 0.4}
-    assert set(values) == set(TRACEABLE)
+    assert set(values) == set(SWEEPABLE)
     sweep = (("lr", (1e-3, 3e-3)), *((name, (value,)) for name, value in values.items() if name != "lr"))
     population = Population(BASE.replace(seed=1), sweep=sweep)
     members, metrics = train_population(population, images, None, epochs=2)
@@ -95,7 +95,7 @@ def test_each_member_equals_its_single_run():
 
 
 def test_a_population_of_one_is_its_single_run_bit_for_bit():
-    """Without vmap, and with a traced learning rate, the reference MLP's program rounds alike.
+    """Without vmap, and with a swept learning rate, the reference MLP's program rounds alike.
     (A conditional model's label projection is fused differently, so it agrees to round-off.)"""
     images, _ = uint8_images(64)
     population = Population(Config(batch_size=16, hidden_dim=8, latent_dim=8, seed=3), sweep=(("lr", (1e-3,)),))

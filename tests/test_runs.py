@@ -14,18 +14,14 @@ import pytest
 from jaxgan import checkpoint, cli, population
 from jaxgan.cli import sample as sample_tool
 from jaxgan.cli import train as train_tool
-from jaxgan.config import Config
 from jaxgan.errors import CheckpointError, IncompatibleCheckpointError, TrainingError
 from jaxgan.loop import train_and_evaluate
 
-from conftest import ROOT, TINY_FLAGS, assert_one_line_error, run_cli
-
-TINY = Config(batch_size=32, hidden_dim=16, latent_dim=8, log_every=100, sample_every=100,
-              checkpoint_every=1)
+from conftest import ROOT, TINY, TINY_FLAGS, assert_one_line_error, assert_trees_equal, run_cli
 
 
 def train(workdir, data_dir, epochs, **kwargs):
-    return train_and_evaluate(TINY.replace(epochs=epochs), workdir, data_dir=data_dir,
+    return train_and_evaluate(TINY.replace(epochs=epochs, sample_every=100), workdir, data_dir=data_dir,
                               progress=False, **kwargs)
 
 
@@ -34,16 +30,11 @@ def losses(workdir: Path) -> list[tuple]:
     return [(r["epoch"], r["d_loss"], r["g_loss"]) for r in rows]
 
 
-def assert_same_state(a, b):
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-
-
 def test_resume_is_exact(idx_mnist, tmp_path):
     whole = train(tmp_path / "whole", idx_mnist, 4)
     train(tmp_path / "split", idx_mnist, 2)
     resumed = train(tmp_path / "split", idx_mnist, 4, resume=True)
-    assert_same_state(whole, resumed)
+    assert_trees_equal(whole, resumed)
     assert losses(tmp_path / "whole") == losses(tmp_path / "split")
     assert int(resumed.step) == 4 * 3
 
@@ -51,7 +42,7 @@ def test_resume_is_exact(idx_mnist, tmp_path):
 def test_checkpoint_holds_state_and_a_readable_record(idx_mnist, tmp_path):
     state = train(tmp_path / "run", idx_mnist, 2)
     restored, meta = checkpoint.restore_latest(tmp_path / "run" / "checkpoints")
-    assert_same_state(state, restored)
+    assert_trees_equal(state, restored)
     assert meta["epoch"] == 2 and meta["step"] == 6 and meta["config"]["hidden_dim"] == 16
     assert meta["run_key"] == np.asarray(jax.random.key_data(jax.random.key(0))).tolist()
 
@@ -98,7 +89,7 @@ def test_corrupt_newest_checkpoint_falls_back_to_the_previous(idx_mnist, tmp_pat
     resumed = train(tmp_path / "run", idx_mnist, 3, resume=True)
     err = capsys.readouterr().err
     assert "checkpoint" in err and "unreadable" in err and "resuming from epoch 1" in err
-    assert_same_state(whole, resumed)
+    assert_trees_equal(whole, resumed)
 
 
 def test_no_readable_checkpoint_is_a_clear_error(idx_mnist, tmp_path):
@@ -184,7 +175,7 @@ def test_ctrl_c_saves_a_checkpoint_before_exiting(idx_mnist, tmp_path):
 def test_resume_with_a_structure_change_is_one_line_naming_the_field(idx_mnist, tmp_path, capsys):
     flags = TINY_FLAGS + ["--epochs", "1", "--workdir", str(tmp_path / "run"), "--data-dir", idx_mnist,
                           "--no-tensorboard"]
-    assert cli.run(train_tool.main, flags) == 0
+    assert cli.execute(train_tool.main, flags) == 0
     before = sorted((tmp_path / "run").rglob("*"))
     for passed, message in [
         (["--ema-decay", "0.999"], "trained --ema-decay 0.0; you passed --ema-decay 0.999"),
@@ -193,7 +184,7 @@ def test_resume_with_a_structure_change_is_one_line_naming_the_field(idx_mnist, 
         (["--hidden-dim", "32"], "trained --hidden-dim 16; you passed --hidden-dim 32"),
     ]:
         capsys.readouterr()
-        assert cli.run(train_tool.main, [*flags, "--resume", "--epochs", "2", *passed]) == 2
+        assert cli.execute(train_tool.main, [*flags, "--resume", "--epochs", "2", *passed]) == 2
         (line,) = [x for x in capsys.readouterr().err.splitlines() if "ALLOW_PARTIAL" not in x]
         assert message in line and "changes the model's arrays" in line, line
         assert sorted((tmp_path / "run").rglob("*")) == before
@@ -215,7 +206,7 @@ def test_resume_with_a_structure_change_is_one_line_naming_the_field(idx_mnist, 
 ])
 def test_bad_flags_exit_2_with_one_line(args, message, tmp_path, capsys):
     try:
-        code = cli.run(train_tool.main, args + ["--workdir", str(tmp_path / "w")])
+        code = cli.execute(train_tool.main, args + ["--workdir", str(tmp_path / "w")])
     except SystemExit as e:  # argparse's own errors: a value that is not a number at all
         code = e.code
     assert code == 2
@@ -254,11 +245,11 @@ def test_sample_tool_grids_interpolations_and_exports(idx_mnist, tmp_path, capsy
     sample = sample_tool
     out, npz = tmp_path / "g.png", tmp_path / "x.npz"
     ckpt = str(tmp_path / "run" / "checkpoints" / "1")
-    assert cli.run(sample.main, ["--checkpoint", ckpt, "--grid", "3x5", "--out", str(out),
+    assert cli.execute(sample.main, ["--checkpoint", ckpt, "--grid", "3x5", "--out", str(out),
                                  "--export", str(npz), "--uint8"]) == 0
     images = np.load(npz)["images"]
     assert images.shape == (15, 28, 28) and images.dtype == np.uint8 and out.exists()
-    assert cli.run(sample.main, ["--workdir", str(tmp_path / "run"), "--grid", "2x6",
+    assert cli.execute(sample.main, ["--workdir", str(tmp_path / "run"), "--grid", "2x6",
                                  "--interpolate", "--out", str(out), "--export", str(npz)]) == 0
     walk = np.load(npz)["images"]
     assert walk.shape == (12, 28, 28)
@@ -268,7 +259,7 @@ def test_sample_tool_grids_interpolations_and_exports(idx_mnist, tmp_path, capsy
     with pytest.raises(SystemExit) as e:
         sample.main(["--workdir", str(tmp_path / "run"), "--grid", "0x4"])
     assert e.value.code == 2
-    assert cli.run(sample.main, ["--workdir", str(tmp_path / "run"), "--out", str(tmp_path / "x.jpg")]) == 2
+    assert cli.execute(sample.main, ["--workdir", str(tmp_path / "run"), "--out", str(tmp_path / "x.jpg")]) == 2
     corrupt(tmp_path / "run" / "checkpoints" / "1")
-    assert cli.run(sample.main, ["--checkpoint", ckpt]) == 2
+    assert cli.execute(sample.main, ["--checkpoint", ckpt]) == 2
     assert "unreadable" in capsys.readouterr().err

@@ -29,11 +29,11 @@ def evaluator():
 def train(workdir, data_dir, *flags: str) -> None:
     argv = [*TINY_FLAGS, "--epochs", "1", "--workdir", str(workdir), "--data-dir", data_dir,
             "--no-tensorboard", *flags]
-    assert cli.run(train_tool.main, argv) == 0
+    assert cli.execute(train_tool.main, argv) == 0
 
 
 def sample(workdir, *flags: str) -> int:
-    return cli.run(sample_tool.main, ["--workdir", str(workdir), *flags])
+    return cli.execute(sample_tool.main, ["--workdir", str(workdir), *flags])
 
 
 def predicted_digits(evaluator: Evaluator, images: np.ndarray) -> np.ndarray:
@@ -77,7 +77,7 @@ def test_dcgan_run_trains_samples_and_refuses_an_mlp_resume(idx_mnist, tmp_path,
     capsys.readouterr()
     argv = [*TINY_FLAGS, "--epochs", "2", "--workdir", str(workdir), "--data-dir", idx_mnist, "--resume",
             "--arch", "mlp"]
-    assert cli.run(train_tool.main, argv) == 2
+    assert cli.execute(train_tool.main, argv) == 2
     assert "this run was trained --arch dcgan; you passed --arch mlp" in capsys.readouterr().err
 
 

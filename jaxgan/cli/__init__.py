@@ -90,7 +90,7 @@ def cache_dir(args: argparse.Namespace):
     return path
 
 
-def run(main: Callable[[Sequence[str] | None], int | None],
+def execute(main: Callable[[Sequence[str] | None], int | None],
         argv: Sequence[str] | None = None) -> int:
     """Call `main`; user errors become one line on stderr and exit code 2, Ctrl-C code 130."""
     prog = os.path.basename(sys.argv[0]) or "jaxgan"

@@ -31,39 +31,59 @@ def parse_args(argv: Sequence[str] | None):
     return parser.parse_args(argv)
 
 
-def describe(record: dict[str, Any], scores: dict[str, Any]) -> str:
+def describe(source: dict[str, Any], scores: dict[str, Any]) -> str:
     extras = [f"conditional accuracy {scores['conditional_accuracy']:.4f}"
               if "conditional_accuracy" in scores else "",
               f"CAS {scores['cas']:.4f}" if "cas" in scores else "",
               f"code purity {scores['code_purity']:.4f} (digit per code {scores['code_digits']})"
               if "code_purity" in scores else ""]
-    return (f"{record}: MNIST-FID {scores['fid']:.3f}, classifier score "
+    return (f"{source}: MNIST-FID {scores['fid']:.3f}, classifier score "
             f"{scores['classifier_score']:.3f}, classes covered {scores['classes_covered']}/10, "
             f"KL to uniform {scores['kl_to_uniform']:.3f}, histogram {scores['histogram']} "
             f"({scores['num_samples']} samples)" + "".join(f", {e}" for e in extras if e))
 
 
-def evaluate_population(args, evaluator, cache) -> None:
-    """Every member: a table (or --json), and each member's row in its own metrics.jsonl."""
-    from jaxgan.data import load_dataset
-    from jaxgan.evaluation import classification_accuracy_score, format_table, summarise
-    from jaxgan.population import member_state, restore_population
+def _generators(args) -> tuple[Any, dict[str, Any], Any, list[tuple[str | None, Path | None]]]:
+    """(state, checkpoint record, population or None, and per member its id and run folder):
+    a population's members, or a single run as a population of one."""
+    from jaxgan.population import is_population, restore_path, restore_population
+    from jaxgan.workdir import workdir_of
 
-    members, meta, population = restore_population(args.workdir)
-    listed = population.members()
-    if args.cas and not listed[0].config.conditional:
+    if not args.checkpoint and is_population(args.workdir):
+        state, meta, population = restore_population(args.workdir)
+        return state, meta, population, [(m.id, Path(args.workdir) / "members" / m.id) for m in population.members()]
+    state, meta = restore_path(args.checkpoint or args.workdir)
+    return state, meta, None, [(None, workdir_of(args.checkpoint or args.workdir))]
+
+
+def evaluate_generators(args, cache) -> None:
+    """Every member's scores (a single run's: one), each recorded in its own metrics.jsonl; a
+    population's printed as a table with mean ± std over seeds, a single run's as one line."""
+    from jaxgan.data import load_dataset
+    from jaxgan.evaluation import Evaluator, classification_accuracy_score, format_table, summarise
+    from jaxgan.population import member_state
+
+    state, meta, population, members = _generators(args)
+    configs = [m.config for m in population.members()] if population else [None]
+    view = (lambda i: member_state(state, i, configs[i])) if population else (lambda i: state)
+    if args.cas and not view(0).conditional:
         raise ConfigError("--cas needs a conditional model (trained with --conditional)")
-    rows = evaluator.score_members(members, args.n, args.seed)
+    rows = Evaluator.for_mnist(cache, args.data_dir).score_members(state, args.n, args.seed)
     if args.cas:
         test_images, test_labels = load_dataset("test", args.data_dir, cache)
-        for i, (member, row) in enumerate(zip(listed, rows, strict=True)):
-            row["cas"] = classification_accuracy_score(member_state(members, i, member.config), test_images,
-                                                       test_labels, seed=args.seed)
-    for member, row in zip(listed, rows, strict=True):
-        record = {"kind": "eval", "epoch": meta["epoch"], "seed": args.seed}
-        _record(Path(args.workdir) / "members" / member.id, {**record, **row})
-        row["failed"] = meta.get("failures", {}).get(member.id)
+        for i, row in enumerate(rows):
+            row["cas"] = classification_accuracy_score(view(i), test_images, test_labels, seed=args.seed)
+    source = {"kind": "eval", "epoch": meta["epoch"], "seed": args.seed}
+    for (member_id, folder), row in zip(members, rows, strict=True):
+        if folder is not None:
+            _record(folder, {**source, **row})
+        if population:
+            row["failed"] = meta.get("failures", {}).get(member_id)
+    if population is None:
+        print(json.dumps({**source, **rows[0]}) if args.json else describe(source, rows[0]))
+        return
     summary = summarise(population, rows)
+    listed = population.members()
     if args.json:
         print(json.dumps({"kind": "population_eval", "epoch": meta["epoch"], "seed": args.seed,
                           "members": [{"id": m.id, **m.values, **r} for m, r in zip(listed, rows, strict=True)],
@@ -73,46 +93,28 @@ def evaluate_population(args, evaluator, cache) -> None:
               f"(seed {args.seed})\n" + format_table(population, rows, summary))
 
 
-def _record(run_dir: Path, row: dict) -> None:
+def _record(folder: Path, row: dict) -> None:
     from jaxgan.runlog import MetricsLog
 
     try:
-        MetricsLog(run_dir).append(row)
+        MetricsLog(folder).append(row)
     except OSError as e:
-        print(f"warning: the result is not recorded in {run_dir / 'metrics.jsonl'} ({e.strerror})",
+        print(f"warning: the result is not recorded in {folder / 'metrics.jsonl'} ({e.strerror})",
               file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    from jaxgan.data import default_cache_dir, load_dataset
-    from jaxgan.evaluation import Evaluator, classification_accuracy_score, read_samples
-    from jaxgan.population import is_population, restore_path
-    from jaxgan.workdir import workdir_of
+    from jaxgan.data import default_cache_dir
+    from jaxgan.evaluation import Evaluator, read_samples
 
     cache = cli.cache_dir(args) or default_cache_dir()
-    if not (args.samples or args.checkpoint) and is_population(args.workdir):
-        return evaluate_population(args, Evaluator.for_mnist(cache, args.data_dir), cache)
-    images = read_samples(args.samples) if args.samples else None  # checked before any work
-    state = meta = None
-    if images is None:
-        state, meta = restore_path(args.checkpoint or args.workdir)
-        if args.cas and not state.conditional:
-            raise ConfigError("--cas needs a conditional model (trained with --conditional)")
-    evaluator = Evaluator.for_mnist(cache, args.data_dir)
-    if images is not None:
-        scores, record = evaluator.score_images(images), {"samples": args.samples}
-    else:
-        scores = evaluator.score_generator(state, args.n, args.seed)
-        if args.cas:
-            test_images, test_labels = load_dataset("test", args.data_dir, cache)
-            scores["cas"] = classification_accuracy_score(state, test_images, test_labels, seed=args.seed)
-        record = {"kind": "eval", "epoch": meta["epoch"], "seed": args.seed}
-    print(json.dumps({**record, **scores}) if args.json else describe(record, scores))
-    run_dir = None if images is not None else workdir_of(args.checkpoint or args.workdir)
-    if run_dir is not None:
-        _record(run_dir, {**record, **scores})
+    if not args.samples:
+        return evaluate_generators(args, cache)
+    images = read_samples(args.samples)  # checked before any work
+    scores, source = Evaluator.for_mnist(cache, args.data_dir).score_images(images), {"samples": args.samples}
+    print(json.dumps({**source, **scores}) if args.json else describe(source, scores))
 
 
 def entry() -> int:
-    return cli.run(main)
+    return cli.execute(main)

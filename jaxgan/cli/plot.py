@@ -149,4 +149,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def entry() -> int:
-    return cli.run(main)
+    return cli.execute(main)

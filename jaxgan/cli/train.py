@@ -103,4 +103,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def entry() -> int:
-    return cli.run(main)
+    return cli.execute(main)
