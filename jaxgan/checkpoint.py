@@ -202,12 +202,11 @@ def _newest(directory: str | Path, read: Callable[[ocp.CheckpointManager, int], 
     """`read(manager, epoch)` of the newest checkpoint in `directory` (or of `epoch` alone) that
     reads; the others are skipped, with a warning each. An incompatible one stops the search."""
     directory = Path(directory)
-    epochs = sorted(make_manager(directory, read_only=True).all_steps(), reverse=True) if directory.is_dir() else []
-    tried = [e for e in epochs if epoch is None or e == epoch]
+    manager = make_manager(directory, read_only=True) if directory.is_dir() else None
+    tried = [e for e in sorted(manager.all_steps() if manager else [], reverse=True) if epoch in (None, e)]
     if not tried:
         raise CheckpointError(f"no checkpoints in {directory}" if epoch is None
                               else f"no checkpoint {directory / str(epoch)}")
-    manager = make_manager(directory, read_only=True)
     for candidate in tried:
         try:
             return read(manager, candidate)
