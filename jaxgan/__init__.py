@@ -1,3 +1,87 @@
-"""jaxgan: the classic MLP GAN on MNIST, reimplemented in JAX/Flax/Optax."""
+"""jaxgan: the classic MLP GAN on MNIST, in pure-functional JAX (Flax linen, Optax, TFDS).
+
+The public API (docs/api.md); every other name is internal:
+
+    config = jaxgan.Config(epochs=20)             # validated when built
+    result = jaxgan.train(config, "runs/a")       # .state, .metrics, .workdir, .members
+    model = jaxgan.load("runs/a")                 # .config, .state, .metrics, .sample(n, seed=)
+    jaxgan.evaluate(model.sample(10_000))         # MNIST-FID and more, the shipped classifier
+    jaxgan.plot_grid(model.sample(64))            # a matplotlib Figure
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# name -> the module that owns it (imported on first use: `import jaxgan` stays light for the CLI)
+_OWNERS = {
+    "Config": "config",
+    "train": "loop", "TrainResult": "loop", "MemberResult": "loop",
+    "load": "sampling", "Model": "sampling", "plot_grid": "sampling",
+    "evaluate": "evaluation", "Evaluator": "evaluation", "Scores": "evaluation",
+    "create_train_state": "step", "train_step": "step", "GANState": "step", "Batch": "step",
+    "Metrics": "step",
+    "train_epoch": "epoch", "run_keys": "epoch", "RunKeys": "epoch",
+    "load_dataset": "data",
+    "EpochMetrics": "runlog",
+    "CheckpointRecord": "checkpoint",
+    "JaxganError": "errors", "ConfigError": "errors", "DataError": "errors",
+    "CheckpointError": "errors", "EvaluationError": "errors", "TrainingError": "errors",
+}
+__all__ = [
+    "Batch",
+    "CheckpointError",
+    "CheckpointRecord",
+    "Config",
+    "ConfigError",
+    "DataError",
+    "EpochMetrics",
+    "EvaluationError",
+    "Evaluator",
+    "GANState",
+    "JaxganError",
+    "MemberResult",
+    "Metrics",
+    "Model",
+    "RunKeys",
+    "Scores",
+    "TrainResult",
+    "TrainingError",
+    "create_train_state",
+    "evaluate",
+    "load",
+    "load_dataset",
+    "plot_grid",
+    "run_keys",
+    "train",
+    "train_epoch",
+    "train_step",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _OWNERS:
+        raise AttributeError(f"module 'jaxgan' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"jaxgan.{_OWNERS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if TYPE_CHECKING:
+    from jaxgan.checkpoint import CheckpointRecord
+    from jaxgan.config import Config
+    from jaxgan.data import load_dataset
+    from jaxgan.epoch import RunKeys, run_keys, train_epoch
+    from jaxgan.errors import CheckpointError, ConfigError, DataError, EvaluationError, JaxganError, TrainingError
+    from jaxgan.evaluation import Evaluator, Scores, evaluate
+    from jaxgan.loop import MemberResult, TrainResult, train
+    from jaxgan.runlog import EpochMetrics
+    from jaxgan.sampling import Model, load, plot_grid
+    from jaxgan.step import Batch, GANState, Metrics, create_train_state, train_step

@@ -21,16 +21,19 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from jaxgan.config import Config, flag
-from jaxgan.errors import CheckpointError, ConfigError, IncompatibleCheckpointError, one_line
+from jaxgan.config import Config
+from jaxgan.errors import (
+    CheckpointError,
+    CheckpointSaveError,
+    ConfigError,
+    IncompatibleCheckpointError,
+    arg,
+    on_command_line,
+    one_line,
+)
 from jaxgan.files import content_digest
 from jaxgan.runlog import quiet_native_output
 from jaxgan.step import GANState, create_train_state
-
-
-class CheckpointSaveError(Exception):
-    """A checkpoint could not be written (disk full, I/O error); earlier ones are untouched."""
-
 
 FORMAT_VERSION = 3  # 2: the record holds the state's digest; 3: and its own
 READABLE_FORMATS = (2, 3)  # format 2 records are checked for consistency, without a digest of their own
@@ -61,6 +64,27 @@ def make_manager(directory: str | Path, keep: int | None = None,
         cleanup_tmp_directories=not read_only, enable_async_checkpointing=False)
     return ocp.CheckpointManager(Path(directory).absolute(), options=options,
                                  item_names=("state", "meta"))
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointRecord:
+    """What a checkpoint says of itself (stored as JSON beside the arrays, verified at restore)."""
+
+    epoch: int  # epochs completed: the checkpoint folder's name
+    step: int  # steps completed
+    config: Config  # the run's config (a population member's: its own)
+    state_sha256: str  # of the state's arrays, checked against them at restore
+    run_key: list[int]  # key_data(key(seed))
+    format: int
+    member: str | None = None  # a population member's id
+    population: dict[str, Any] | None = None  # a population's spec (its whole checkpoint)
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> CheckpointRecord:
+        return cls(epoch=meta["epoch"], step=meta["step"], config=Config.from_json(meta["config"]),
+                   state_sha256=meta.get("state_sha256", ""), run_key=meta.get("run_key", []),
+                   format=meta.get("format", 0),
+                   member=meta.get("member"), population=meta.get("population"))
 
 
 def save(manager: ocp.CheckpointManager, state: Any, *, epoch: int, config: Config,
@@ -136,9 +160,9 @@ def structure_changes(saved: Config, asked: Config) -> list[str]:
 
 def _describe(config: Config, name: str) -> str:
     value = getattr(config, name)
-    if isinstance(value, bool):
-        return f"{'with' if value else 'without'} {flag(name)}"
-    return f"{flag(name)} {value}"
+    if isinstance(value, bool) and on_command_line():
+        return f"{'with' if value else 'without'} {arg(name)}"
+    return arg(name, value)
 
 
 def restore_epoch(manager: ocp.CheckpointManager, epoch: int, expected: Config | None = None,

@@ -1,8 +1,10 @@
 """A small Flax CNN MNIST classifier whose penultimate features define jaxgan's metrics.
 
-Trained by jaxgan itself with a fixed recipe and cached as an Orbax checkpoint keyed by the recipe
-and the digest of its training data, so every user's MNIST-FID is computed with the same network,
-and a classifier trained on other data is never reused.
+jaxgan ships its trained weights and the real MNIST test set's feature statistics as package data,
+pinned by sha256, so every user on every device scores with the same network and needs no dataset.
+`train` with RECIPE on MNIST's training split reproduces them (`jaxgan-train-classifier`); such a
+classifier is cached as an Orbax checkpoint keyed by the recipe and the digest of its training data,
+so a classifier trained on other data is never reused.
 """
 
 from __future__ import annotations
@@ -30,6 +32,12 @@ from jaxgan.mnist import IMAGE_PIXELS, IMAGE_SHAPE, NUM_CLASSES
 from jaxgan.models import Conv
 
 FEATURE_DIM = 128
+SHIPPED = Path(__file__).parent / "weights"
+# The shipped files' sha256, checked at every load.
+SHIPPED_SHA256 = {
+    "mnist_classifier.npz": "560aff7562bee74e70ec6ec788aba5aae158f396cb129e4e8a4067bf5a42c212",
+    "mnist_test_features.npz": "99b296bfd5b1cca35bb88ec4da366e89c09b07393925a3bc3802327ae7d0caa7",
+}
 # Everything the trained weights depend on besides the data; the cache is keyed by both.
 RECIPE = {"arch": "cnn-v1", "epochs": 5, "batch_size": 128, "lr": 2e-3, "seed": 0}
 MIN_TEST_ACCURACY = 0.985
@@ -178,3 +186,49 @@ def load_or_train(cache_dir: str | Path, data_dir: str | None = None, *,
         save(params, path, train_digest, cached[1])
     check_accuracy(cached[1])
     return cached
+
+
+def gaussian(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance (float64) of feature rows."""
+    f = np.asarray(features, np.float64)
+    return f.mean(0), np.cov(f, rowvar=False)
+
+
+def export(params, test_images_u8: np.ndarray, folder: str | Path) -> dict[str, str]:
+    """Write the classifier's weights and the test set's feature mean and covariance as the
+    shipped files into `folder`; their sha256 by name."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    flat = {"/".join(k.key for k in path): np.asarray(leaf)
+            for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]}
+    mean, cov = gaussian(batched(params, np.asarray(normalize(test_images_u8)))[0])
+    for name, arrays in (("mnist_classifier.npz", flat), ("mnist_test_features.npz", {"mean": mean, "cov": cov})):
+        with open(folder / name, "wb") as f:
+            np.savez(f, **arrays)
+    return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in SHIPPED_SHA256}
+
+
+def _read_shipped(name: str) -> dict[str, np.ndarray]:
+    path = SHIPPED / name
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise EvaluationError(f"the shipped evaluation file {path} is unreadable ({e.strerror}); "
+                              f"reinstall jaxgan") from None
+    if hashlib.sha256(raw).hexdigest() != SHIPPED_SHA256[name]:
+        raise EvaluationError(f"the shipped evaluation file {path} does not match its sha256; reinstall jaxgan")
+    import io
+
+    with np.load(io.BytesIO(raw), allow_pickle=False) as arrays:
+        return {k: arrays[k] for k in arrays.files}
+
+
+@functools.cache
+def shipped() -> tuple[Any, tuple[np.ndarray, np.ndarray]]:
+    """The shipped classifier's parameters and the real test set's feature (mean, covariance)."""
+    template = Classifier().init(jax.random.key(0), jnp.zeros((1, IMAGE_PIXELS)))["params"]
+    flat = _read_shipped("mnist_classifier.npz")
+    params = jax.tree_util.tree_map_with_path(
+        lambda path, leaf: jnp.asarray(flat["/".join(k.key for k in path)], leaf.dtype), template)
+    stats = _read_shipped("mnist_test_features.npz")
+    return params, (stats["mean"], stats["cov"])

@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from jaxgan.errors import ConfigError
+from jaxgan.errors import ConfigError, arg
 
 MAX_SEED = 2**32 - 1  # JAX folds larger seeds onto smaller ones
 GROUPS = ("model", "objective", "optimiser", "data", "schedule", "outputs")
@@ -89,17 +89,20 @@ class Config:
                              "epochs between MNIST-FID evaluations while training (0: off)")
     eval_samples: int = option(2000, "outputs", POSITIVE_INT, "samples per evaluation while training")
 
+    def __post_init__(self) -> None:
+        self.validate()  # a Config that exists is one that can train
+
     def validate(self) -> Config:
         """Every field against its check, then the checks that involve two fields."""
         for field in dataclasses.fields(self):
             value, check = getattr(self, field.name), field.metadata["check"]
             if not check.ok(value):
-                raise ConfigError(f"{flag(field.name)} must be {check.wants}, got {value!r}")
+                raise ConfigError(f"{arg(field.name)} must be {check.wants}, got {value!r}")
         if self.codes == 1 or self.codes >= self.latent_dim:
-            raise ConfigError(f"--codes must be 0 (off) or 2 .. latent_dim - 1 = {self.latent_dim - 1}, "
+            raise ConfigError(f"{arg('codes')} must be 0 (off) or 2 .. latent_dim - 1 = {self.latent_dim - 1}, "
                               f"got {self.codes!r}")
         if self.eval_every and self.eval_samples < 20:
-            raise ConfigError(f"--eval-samples must be at least 20, got {self.eval_samples!r}")
+            raise ConfigError(f"{arg('eval_samples')} must be at least 20, got {self.eval_samples!r}")
         return self
 
     def replace(self, **changes: Any) -> Config:
@@ -120,7 +123,7 @@ class Config:
     @classmethod
     def preset(cls, name: str) -> Config:
         if name not in PRESETS:
-            raise ConfigError(f"unknown --preset {name!r}; choose one of {', '.join(PRESETS)}")
+            raise ConfigError(f"unknown {arg('preset')} {name!r}; choose one of {', '.join(PRESETS)}")
         return cls(**PRESETS[name])
 
 

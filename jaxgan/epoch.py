@@ -7,7 +7,7 @@ they take identical steps: `train_epoch` is only a faster schedule of `train_epo
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
 import jax
 import jax.numpy as jnp
@@ -90,7 +90,14 @@ def train_epoch_stepwise(
     return state, jax.tree.map(lambda *xs: jnp.stack(xs), *history)
 
 
-def run_keys(seed: int) -> dict[str, jax.Array]:
+class RunKeys(TypedDict):
+    root: jax.Array  # key(seed): the others are split from it
+    init: jax.Array  # both networks' initialisation
+    train: jax.Array  # epoch e's data order and noise: fold_in(train, e)
+    sample: jax.Array  # the fixed noise of the sample grids
+
+
+def run_keys(seed: int) -> RunKeys:
     """Independent key streams of a run: initialisation, training and sample grids."""
     root = jax.random.key(seed)
     init, train, sample = jax.random.split(root, 3)

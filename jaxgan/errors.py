@@ -1,4 +1,42 @@
-"""Errors that mean 'the user must change something'. CLIs print them as one line, exit 2."""
+"""Errors that mean 'the user must change something' (CLIs print them as one line, exit 2), and
+how a run's failures and interrupts become them.
+
+A message names what the user passed as they passed it: `arg("batch_size", 64)` is
+`batch_size=64` from Python and `--batch-size 64` inside `command_line()` (the CLI's voice)."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import errno
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+_COMMAND_LINE = contextvars.ContextVar("jaxgan_command_line", default=False)
+_UNSET = object()
+
+
+@contextlib.contextmanager
+def command_line() -> Iterator[None]:
+    """Within: error messages name command-line flags rather than Python arguments."""
+    token = _COMMAND_LINE.set(True)
+    try:
+        yield
+    finally:
+        _COMMAND_LINE.reset(token)
+
+
+def arg(name: str, value: Any = _UNSET) -> str:
+    """The argument `name` (a Python name), with its value if given, as the caller spells it."""
+    if on_command_line():
+        text = "--" + name.replace("_", "-")
+        return text if value is _UNSET or value is True else f"{text} {value}"
+    return name if value is _UNSET else f"{name}={value!r}"
 
 
 class JaxganError(Exception):
@@ -21,6 +59,10 @@ class IncompatibleCheckpointError(CheckpointError):
     """The checkpoint is readable but was trained with other model shapes."""
 
 
+class CheckpointSaveError(Exception):
+    """A checkpoint could not be written (disk full, I/O error); earlier ones are untouched."""
+
+
 class EvaluationError(JaxganError):
     """The metrics cannot be computed trustworthily (inputs or classifier)."""
 
@@ -35,3 +77,59 @@ def one_line(error: BaseException, limit: int = 200) -> str:
         return str(error)
     text = str(error)
     return f"{type(error).__name__}: {text.splitlines()[0][:limit] if text else ''}"
+
+
+def on_command_line() -> bool:
+    return _COMMAND_LINE.get()
+
+
+def kept_checkpoints(last_saved: int) -> str:
+    return f"checkpoints up to epoch {last_saved} are intact" if last_saved else "no checkpoint was saved"
+
+
+@contextlib.contextmanager
+def failures_as_one_line(workdir: Path, last_saved: Callable[[], int]) -> Iterator[None]:
+    """Disk-full, unwritable-file and out-of-memory failures mid-run become one TrainingError;
+    the details go to WORKDIR/debug.log."""
+    import jax
+
+    try:
+        yield
+    except (OSError, jax.errors.JaxRuntimeError, CheckpointSaveError) as e:
+        logging.getLogger("jaxgan").error("run failed", exc_info=e)
+        text = str(e)
+        if "No space left" in text or getattr(e, "errno", None) == errno.ENOSPC:
+            reason = f"no space left on the device of {workdir}"
+        elif "RESOURCE_EXHAUSTED" in text:
+            reason = f"out of device memory (try a smaller {arg('batch_size')} or model)"
+        else:
+            reason = one_line(e)
+        raise TrainingError(f"training stopped: {reason}; {kept_checkpoints(last_saved())} "
+                            f"(details: {workdir / 'debug.log'})") from None
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[list[int]]:
+    """Turn the first Ctrl-C (or SIGTERM) into a flag the loop acts on between epochs.
+
+    Raising mid-epoch could land after the state's buffers were donated to the running epoch;
+    finishing the epoch and saving it is both safe and what the user wants. A second Ctrl-C
+    aborts at once.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handler(signum, frame):
+        if received:
+            raise KeyboardInterrupt
+        received.append(signum)
+        print("\ninterrupt: finishing this epoch and saving a checkpoint (again to abort)", file=sys.stderr)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -7,15 +7,16 @@ import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import jax
 import numpy as np
 import scipy.linalg
 
 from jaxgan import classifier
-from jaxgan.data import load_dataset, normalize
-from jaxgan.errors import EvaluationError, one_line
+from jaxgan.classifier import gaussian
+from jaxgan.data import normalize
+from jaxgan.errors import EvaluationError, arg, one_line
 from jaxgan.mnist import IMAGE_PIXELS, NUM_CLASSES
 from jaxgan.models import latent_codes
 from jaxgan.population import Population, PopulationState
@@ -23,12 +24,6 @@ from jaxgan.sampling import generate, generate_in_batches, latents, to_uint8
 from jaxgan.step import GANState
 
 COVERAGE_SHARE = 0.02  # a class counts as covered with at least 2% of the samples
-
-
-def gaussian(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance (float64) of feature rows."""
-    f = np.asarray(features, np.float64)
-    return f.mean(0), np.cov(f, rowvar=False)
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
@@ -47,6 +42,21 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
         covmean = scipy.linalg.sqrtm((sigma1 + ridge) @ (sigma2 + ridge))
     covmean = np.real(covmean)
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+
+
+class Scores(TypedDict, total=False):
+    """What `evaluate` and `Evaluator.score_images` return (the optional keys where they apply)."""
+
+    fid: float  # MNIST-FID: the Fréchet distance of classifier features to the real test set's
+    classifier_score: float  # exp(E KL(p(y|x) || p(y))): 1 .. 10
+    histogram: list[int]  # predicted digit counts, 0..9
+    kl_to_uniform: float  # of that histogram's shares
+    classes_covered: int  # digits with at least 2% of the samples
+    num_samples: int
+    conditional_accuracy: float  # with labels: share read as the asked digit
+    code_purity: float  # with InfoGAN codes
+    code_digits: list[int]  # with InfoGAN codes: the digit each code found (-1: never drawn)
+    cas: float  # classification accuracy score (evaluate.py --cas)
 
 
 def classifier_score(probs: np.ndarray) -> float:
@@ -77,26 +87,36 @@ def code_purity(codes: np.ndarray, predicted: np.ndarray, num_codes: int) -> dic
 
 
 class Evaluator:
-    """Holds the classifier and the real test set's feature Gaussian; scores image sets."""
+    """The evaluation classifier and the real test set's feature Gaussian; scores image sets.
 
-    def __init__(self, params: Any, reference_images_u8: np.ndarray):
-        self.params = params
-        real, _ = classifier.batched(params, np.asarray(normalize(reference_images_u8)))
-        self.reference = gaussian(real)
+    `Evaluator.standard()` is the shipped classifier and statistics (the same on every machine);
+    `Evaluator(params, reference)` another classifier with its (mean, covariance) of real features."""
+
+    def __init__(self, params: Any, reference: tuple[np.ndarray, np.ndarray]):
+        self.params, self.reference = params, reference
 
     @classmethod
-    def for_mnist(cls, cache_dir: str | Path, data_dir: str | None = None) -> Evaluator:
-        params, _ = classifier.load_or_train(cache_dir, data_dir)
-        test_images, _ = load_dataset("test", data_dir, cache_dir)
-        return cls(params, test_images)
+    def standard(cls) -> Evaluator:
+        return cls(*classifier.shipped())
+
+    @classmethod
+    def from_real_images(cls, params: Any, real_images_u8: np.ndarray) -> Evaluator:
+        """An evaluator whose reference statistics are those of `real_images_u8` (N, 784)."""
+        real, _ = classifier.batched(params, np.asarray(normalize(real_images_u8)))
+        return cls(params, gaussian(real))
 
     def score_images(self, images: np.ndarray, labels: np.ndarray | None = None,
                      codes: np.ndarray | None = None, num_codes: int = 0) -> dict[str, Any]:
-        """Metrics of float images (N, 28, 28) or (N, 784) in [-1, 1].
+        """Metrics (the keys of `Scores`) of images checked and converted by `check_images`.
 
         With the `labels` a conditional generator was asked for, also the fraction of images the
         classifier reads as their requested digit; with InfoGAN `codes` (N,), their `code_purity`."""
-        x = np.asarray(images, np.float32).reshape(len(images), IMAGE_PIXELS)
+        x = check_images(images)
+        return self._scores(x, None if labels is None else check_labels(labels, len(x)), codes, num_codes)
+
+    def _scores(self, x: np.ndarray, labels: np.ndarray | None, codes: np.ndarray | None,
+                num_codes: int) -> dict[str, Any]:
+        """The metrics of images (N, 784) known to be in [-1, 1]: a generator's own samples."""
         feats, logits = classifier.batched(self.params, x)
         logits = logits.astype(np.float64)
         probs = np.exp(logits - logits.max(1, keepdims=True))
@@ -106,7 +126,7 @@ class Evaluator:
                   **mode_coverage(probs), "num_samples": len(x)}
         predicted = probs.argmax(1)
         if labels is not None:
-            scores["conditional_accuracy"] = float((predicted == np.asarray(labels)).mean())
+            scores["conditional_accuracy"] = float((predicted == labels).mean())
         if codes is not None:
             scores.update(code_purity(codes, predicted, num_codes))
         return scores
@@ -119,7 +139,7 @@ class Evaluator:
                       seed: int = 0) -> list[dict[str, Any]]:
         """Each member's scores, in member order (a GANState is one member)."""
         codes = _first_member(state).codes
-        return [self.score_images(images, labels, member_codes, codes)
+        return [self._scores(images.reshape(n, IMAGE_PIXELS), labels, member_codes, codes)
                 for images, labels, member_codes in member_samples(state, n, seed)]
 
 
@@ -153,13 +173,12 @@ def member_samples(state: GANState | PopulationState, n: int,
 
 
 def read_samples(path: str | Path) -> np.ndarray:
-    """Images (N, 784) float32 in [-1, 1] from an .npz (key `images`) or .npy file, checked.
-
-    Accepted layouts: (N, 28, 28), (N, 784), (N, 28, 28, 1), (N, 1, 28, 28); pixel ranges: uint8
-    (or integers) 0..255, floats in [0, 1] or in [-1, 1]. Anything else is refused, not scored."""
+    """Images (N, 784) float32 in [-1, 1] from an .npz (key `images`) or .npy file, checked by
+    `check_images`."""
     path = Path(path)
+    name = arg("samples", str(path))
     if not path.is_file():
-        raise EvaluationError(f"--samples {path}: no such file")
+        raise EvaluationError(f"{name}: no such file")
     try:
         loaded = np.load(path, allow_pickle=False)
         if isinstance(loaded, np.lib.npyio.NpzFile):
@@ -167,33 +186,68 @@ def read_samples(path: str | Path) -> np.ndarray:
                 loaded = loaded["images"]
         images = np.asarray(loaded)
     except KeyError:
-        raise EvaluationError(f"--samples {path}: the .npz has no 'images' array "
+        raise EvaluationError(f"{name}: the .npz has no 'images' array "
                               f"(write it with scripts/sample.py --export)") from None
     except (OSError, ValueError, EOFError) as e:  # not numpy data, truncated, or pickled objects
-        raise EvaluationError(f"--samples {path}: not a readable .npz/.npy file ({one_line(e, 120)})") from None
+        raise EvaluationError(f"{name}: not a readable .npz/.npy file ({one_line(e, 120)})") from None
+    return check_images(images, name)
+
+
+def check_images(images: Any, name: str = "images") -> np.ndarray:
+    """Images as (N, 784) float32 in [-1, 1], or one line naming `name` and what is wrong.
+
+    Accepted layouts: (N, 28, 28), (N, 784), (N, 28, 28, 1), (N, 1, 28, 28); pixel ranges: uint8
+    (or integers) 0..255, floats in [0, 1] or in [-1, 1]; every pixel finite; N >= 2. Anything else
+    is refused, not scored."""
+    images = np.asarray(images)
     if images.ndim < 2 or int(np.prod(images.shape[1:])) != IMAGE_PIXELS or images.ndim > 4:
-        raise EvaluationError(f"--samples {path}: images of shape {images.shape}; expected (N, 28, 28), "
+        raise EvaluationError(f"{name}: images of shape {images.shape}; expected (N, 28, 28), "
                               f"(N, 784), (N, 28, 28, 1) or (N, 1, 28, 28)")
-    if not (np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating)):
-        raise EvaluationError(f"--samples {path}: images of dtype {images.dtype}, not numbers")
+    if images.dtype == bool or not (np.issubdtype(images.dtype, np.integer)
+                                    or np.issubdtype(images.dtype, np.floating)):
+        raise EvaluationError(f"{name}: images of dtype {images.dtype}, not numbers")
     images = images.reshape(len(images), IMAGE_PIXELS)
     if len(images) < 2:
-        raise EvaluationError(f"--samples {path}: {len(images)} image(s); FID needs at least 2")
+        raise EvaluationError(f"{name}: {len(images)} image(s); FID needs at least 2")
     if np.issubdtype(images.dtype, np.floating) and not np.isfinite(images).all():
-        raise EvaluationError(f"--samples {path}: {int((~np.isfinite(images)).sum())} pixels are NaN or infinite")
+        raise EvaluationError(f"{name}: {int((~np.isfinite(images)).sum())} pixels are NaN or infinite")
     low, high = float(images.min()), float(images.max())
     if np.issubdtype(images.dtype, np.integer) and 0 <= low and high <= 255:
         images = images.astype(np.float32) / 127.5 - 1
     elif 0 <= low and high <= 1:
         images = images.astype(np.float32) * 2 - 1
     elif not (-1 <= low and high <= 1) or np.issubdtype(images.dtype, np.integer):
-        raise EvaluationError(f"--samples {path}: pixel values span [{low:g}, {high:g}]; expected "
+        raise EvaluationError(f"{name}: pixel values span [{low:g}, {high:g}]; expected "
                               f"[-1, 1], [0, 1] or integers 0..255")
     if len(images) < 2 * classifier.FEATURE_DIM:
         print(f"warning: {len(images)} samples: with fewer than {2 * classifier.FEATURE_DIM} the "
               f"{classifier.FEATURE_DIM}-d feature covariance is singular and MNIST-FID is biased "
               f"upwards; use 10,000", file=sys.stderr)
     return images.astype(np.float32)
+
+
+def check_labels(labels: Any, n: int, name: str = "labels", classes: int = NUM_CLASSES) -> np.ndarray:
+    """Integer labels (n,) in 0 .. classes-1, or one line naming `name` and what is wrong."""
+    array = np.asarray(labels)
+    if array.shape != (n,) or not np.issubdtype(array.dtype, np.integer) or array.dtype == bool:
+        raise EvaluationError(f"{name}: expected {n} integer labels (shape ({n},)), got "
+                              f"{array.dtype} of shape {array.shape}")
+    if n and (array.min() < 0 or array.max() >= classes):
+        raise EvaluationError(f"{name}: values must be in 0 .. {classes - 1}, got {array.min()} .. {array.max()}")
+    return array.astype(np.int32)
+
+
+def evaluate(images: Any, *, labels: Any = None, n: int | None = None) -> dict[str, Any]:
+    """MNIST-FID, classifier score and mode coverage (the keys of `Scores`) of `images` with the
+    shipped classifier: uint8 0..255, floats in [0, 1] or [-1, 1], (N, 28, 28) or (N, 784) and the
+    channel layouts. `labels` (N,): the digits a conditional generator was asked for (adds
+    `conditional_accuracy`); `n`: score only the first n images."""
+    if n is not None:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 2:
+            raise EvaluationError(f"n must be an integer >= 2, got {n!r}")
+        images = np.asarray(images)[:n]
+        labels = None if labels is None else np.asarray(labels)[:n]
+    return Evaluator.standard().score_images(images, labels)
 
 
 def classification_accuracy_score(state: GANState, test_images_u8: np.ndarray,

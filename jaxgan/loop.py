@@ -9,16 +9,11 @@ and the outputs' checkpoint record."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import errno
 import functools
-import logging
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,21 +21,23 @@ import jax
 import numpy as np
 
 from jaxgan import checkpoint, parallel
-from jaxgan.checkpoint import CheckpointSaveError
 from jaxgan.config import Config
-from jaxgan.data import default_cache_dir, load_dataset, steps_per_epoch
+from jaxgan.data import load_dataset, steps_per_epoch
 from jaxgan.epoch import epoch_key, run_keys, train_epoch
-from jaxgan.errors import ConfigError, TrainingError, one_line
+from jaxgan.errors import ConfigError, TrainingError, arg, deferred_interrupts, failures_as_one_line, kept_checkpoints
 from jaxgan.outputs import Outputs
 from jaxgan.population import (
     Population,
     PopulationState,
     init_population,
+    member_state,
     population_epoch_keys,
     restore_population,
+    saved_failures,
+    sweep_from_dict,
     train_population_epoch,
 )
-from jaxgan.runlog import installed_debug_log
+from jaxgan.runlog import EpochMetrics, MetricsLog, installed_debug_log, mean_epochs, quiet_libraries
 from jaxgan.step import GANState, create_train_state
 from jaxgan.workdir import Workdir, check_writable, has_checkpoints, open_workdir
 
@@ -50,10 +47,11 @@ State = GANState | PopulationState
 def train_and_evaluate(config: Config, workdir: str | Path, *, population: Population | None = None,
                        data_dir: str | None = None, cache_dir: str | Path | None = None,
                        num_devices: int | None = None, resume: bool = False, overwrite: bool = False,
-                       progress: bool | None = None, tensorboard: bool = True) -> State:
+                       progress: bool | None = None, batch_lines: bool = True, tensorboard: bool = True) -> State:
     """Train the GAN of `config`, or with a `population` (whose base becomes `config`) all its
     members in one program, writing grids, metrics and checkpoints under `workdir`. Returns the
-    final state: a GANState, or a population's PopulationState.
+    final state: a GANState, or a population's PopulationState. `progress`: a progress bar (None:
+    when stderr is a terminal); `batch_lines`: the reference's `Epoch [e/E] Batch i/N` lines.
 
     Everything that can be checked is checked before the workdir is touched: the config, the
     data, the devices and the memory the model needs."""
@@ -76,17 +74,68 @@ def train_and_evaluate(config: Config, workdir: str | Path, *, population: Popul
         if config.eval_every and is_main:
             from jaxgan.evaluation import Evaluator  # the classifier is only needed when asked for
 
-            evaluator = Evaluator.for_mnist(cache_dir or default_cache_dir(), data_dir)
+            evaluator = Evaluator.standard()
         outputs = Outputs(config, population, folder, steps=steps_per_epoch(len(images), config.batch_size,
                                                                             config.drop_last),
                           start_epoch=start_epoch, failures=(meta or {}).get("failures", {}), is_main=is_main,
-                          tensorboard=tensorboard, progress=progress, evaluator=evaluator)
+                          tensorboard=tensorboard, progress=progress, batch_lines=batch_lines,
+                          evaluator=evaluator)
         try:
             return _train(config, population, state, start_epoch, images, labels, mesh, outputs, t_start)
         finally:
             outputs.close()
     finally:
         folder.unlock()
+
+
+@dataclasses.dataclass(frozen=True)
+class MemberResult:
+    """One member of a trained population."""
+
+    id: str
+    seed: int
+    values: dict[str, Any]  # its swept values (and seed)
+    metrics: list[EpochMetrics]
+    state: GANState
+    failed: dict[str, Any] | None  # where its losses became NaN/Inf: epoch, batch, loss
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    """What `train` returns: the final state (a population's stacked one), one dict per epoch as
+    in metrics.jsonl (a population's: the mean over its members that trained that epoch), the
+    workdir, and a population's members (None for a single run)."""
+
+    state: State
+    metrics: list[EpochMetrics]
+    workdir: Path
+    members: list[MemberResult] | None = None
+
+
+def train(config: Config, workdir: str | Path, *, seeds: int | None = None,
+          sweep: dict[str, list[Any]] | None = None, data_dir: str | None = None,
+          cache_dir: str | Path | None = None, resume: bool = False, overwrite: bool = False,
+          progress: bool | None = None) -> TrainResult:
+    """Train `config` into `workdir`; with `seeds` (N seeds from config.seed) and/or `sweep`
+    ({"lr": [2e-4, 1e-3]}: every combination, times the seeds) a population in one program.
+    `progress=False` prints nothing per batch; None shows a bar where stderr is a terminal and
+    the reference's batch lines."""
+    quiet_libraries()
+    population = None
+    if seeds is not None or sweep:
+        population = Population(config, seeds=1 if seeds is None else seeds, sweep=sweep_from_dict(sweep or {}))
+    state = train_and_evaluate(config, workdir, population=population, data_dir=data_dir, cache_dir=cache_dir,
+                               resume=resume, overwrite=overwrite, progress=progress,
+                               batch_lines=progress is not False)
+    workdir = Path(workdir).absolute()
+    if population is None:
+        return TrainResult(state, MetricsLog(workdir).epochs(), workdir)
+    failures = saved_failures(workdir)
+    members = [MemberResult(m.id, m.values["seed"], {k: v for k, v in m.values.items() if k != "seed"},
+                            MetricsLog(workdir / "members" / m.id).epochs(), member_state(state, i, m.config),
+                            failures.get(m.id))
+               for i, m in enumerate(population.with_base(config).members())]
+    return TrainResult(state, mean_epochs([m.metrics for m in members]), workdir, members)
 
 
 def _checked_inputs(config: Config, population: Population | None, workdir: Path, data_dir: str | None,
@@ -101,7 +150,7 @@ def _checked_inputs(config: Config, population: Population | None, workdir: Path
     check_writable(workdir)
     images, labels = load_dataset("train", data_dir, cache_dir)
     if config.batch_size > len(images):
-        raise ConfigError(f"--batch-size {config.batch_size} is larger than the dataset ({len(images)} examples)")
+        raise ConfigError(f"{arg('batch_size', config.batch_size)} is larger than the dataset ({len(images)} examples)")
     mesh = parallel.make_mesh(num_devices, members=population.size if population else 0)
     parallel.check_divisible(mesh, len(images), config.batch_size, config.drop_last)
     per_device = population.size // mesh.shape[parallel.MEMBERS_AXIS] if population else 1
@@ -135,7 +184,7 @@ def _start(config: Config, population: Population | None, folder: Workdir,
 def _check_resumable(saved: Config, asked: Config, meta: dict) -> None:
     """The seed defines the data order and noise a resumed run must continue."""
     if saved.seed != asked.seed:
-        raise TrainingError(f"cannot resume with --seed {asked.seed}: the run was started with {saved.seed}")
+        raise TrainingError(f"cannot resume with {arg('seed', asked.seed)}: the run was started with {saved.seed}")
     saved_key = meta.get("run_key")
     if saved_key is not None and saved_key != np.asarray(jax.random.key_data(run_keys(saved.seed)["root"])).tolist():
         raise TrainingError("the checkpoint's RNG key does not match its seed; it was not "
@@ -218,10 +267,6 @@ def _train(config: Config, population: Population | None, state: State, start_ep
 # --- what stops a run -----------------------------------------------------------------------------
 
 
-def _kept(last_saved: int) -> str:
-    return f"checkpoints up to epoch {last_saved} are intact" if last_saved else "no checkpoint was saved"
-
-
 def _check_losses(population: Population | None, metrics: dict[str, np.ndarray], epoch: int,
                   outputs: Outputs) -> None:
     """A single run stops at the first epoch whose losses became NaN/Inf; a population reports
@@ -229,55 +274,9 @@ def _check_losses(population: Population | None, metrics: dict[str, np.ndarray],
     if population is not None:
         if outputs.note_failures(metrics, epoch) == 0:
             raise TrainingError(f"every member's training failed (NaN/Inf) by epoch {epoch}; "
-                                f"{_kept(outputs.last_saved)}")
+                                f"{kept_checkpoints(outputs.last_saved)}")
         return
     if bad := [k for k in ("d_loss", "g_loss") if not np.all(np.isfinite(metrics[k]))]:
         step = int(np.argmin(np.isfinite(metrics[bad[0]])))
         raise TrainingError(f"{bad[0]} became NaN/Inf in epoch {epoch} at batch {step}; training "
-                            f"stopped and {_kept(outputs.last_saved)}")
-
-
-@contextlib.contextmanager
-def failures_as_one_line(workdir: Path, last_saved: Callable[[], int]) -> Iterator[None]:
-    """Disk-full, unwritable-file and out-of-memory failures mid-run become one TrainingError;
-    the details go to WORKDIR/debug.log."""
-    try:
-        yield
-    except (OSError, jax.errors.JaxRuntimeError, CheckpointSaveError) as e:
-        logging.getLogger("jaxgan").error("run failed", exc_info=e)
-        text = str(e)
-        if "No space left" in text or getattr(e, "errno", None) == errno.ENOSPC:
-            reason = f"no space left on the device of {workdir}"
-        elif "RESOURCE_EXHAUSTED" in text:
-            reason = "out of device memory (try a smaller --batch-size or model)"
-        else:
-            reason = one_line(e)
-        raise TrainingError(f"training stopped: {reason}; {_kept(last_saved())} "
-                            f"(details: {workdir / 'debug.log'})") from None
-
-
-@contextlib.contextmanager
-def deferred_interrupts() -> Iterator[list[int]]:
-    """Turn the first Ctrl-C (or SIGTERM) into a flag the loop acts on between epochs.
-
-    Raising mid-epoch could land after the state's buffers were donated to the running epoch;
-    finishing the epoch and saving it is both safe and what the user wants. A second Ctrl-C
-    aborts at once.
-    """
-    received: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield received
-        return
-
-    def handler(signum, frame):
-        if received:
-            raise KeyboardInterrupt
-        received.append(signum)
-        print("\ninterrupt: finishing this epoch and saving a checkpoint (again to abort)", file=sys.stderr)
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield received
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+                            f"stopped and {kept_checkpoints(outputs.last_saved)}")

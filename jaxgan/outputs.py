@@ -88,9 +88,9 @@ def member_means(metrics: dict[str, np.ndarray], alive: np.ndarray) -> dict[str,
 class Outputs:
     def __init__(self, config: Config, population: Population | None, folder: Workdir, *, steps: int,
                  start_epoch: int, failures: Failures, is_main: bool, tensorboard: bool,
-                 progress: bool | None, evaluator: Any = None):
+                 progress: bool | None, batch_lines: bool = True, evaluator: Any = None):
         self.config, self.population, self.folder, self.steps = config, population, folder, steps
-        self.is_main, self.evaluator = is_main, evaluator
+        self.is_main, self.evaluator, self.batch_lines = is_main, evaluator, batch_lines
         self.members = population.members() if population else []
         self.failures, self.last_saved = dict(failures), start_epoch
         self.manager = checkpoint.make_manager(checkpoint.checkpoint_dir(folder.path), keep=config.keep)
@@ -130,7 +130,7 @@ class Outputs:
         if self.is_main:
             alive = metrics.get("alive")
             shown = metrics if alive is None else member_means(metrics, alive)
-            for line in progress_lines(epoch, config.epochs, shown, config.log_every):
+            for line in progress_lines(epoch, config.epochs, shown, config.log_every) if self.batch_lines else []:
                 self.say(line)
             trained = [i for i in range(len(self.files)) if alive is None or alive[i].any()]
             for i in trained:

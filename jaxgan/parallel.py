@@ -12,7 +12,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxgan.checkpoint import state_template
 from jaxgan.config import Config
-from jaxgan.errors import ConfigError
+from jaxgan.errors import ConfigError, arg
 
 DATA_AXIS = "data"
 MEMBERS_AXIS = "members"
@@ -27,7 +27,7 @@ def make_mesh(num_devices: int | None = None, members: int = 0) -> Mesh:
     if num_devices is None:
         num_devices = len(devices)
     if not 1 <= num_devices <= len(devices):
-        raise ConfigError(f"--devices must be between 1 and {len(devices)} "
+        raise ConfigError(f"{arg('devices')} must be between 1 and {len(devices)} "
                           f"(the devices JAX sees), got {num_devices}")
     if not members:
         return Mesh(np.asarray(devices[:num_devices]), (DATA_AXIS,))
@@ -54,12 +54,12 @@ def check_divisible(mesh: Mesh, num_examples: int, batch_size: int, drop_last: b
     """Every batch of an epoch, the partial last one included, must split evenly over devices."""
     n = mesh.shape[DATA_AXIS]
     if batch_size % n:
-        raise ConfigError(f"--batch-size {batch_size} is not divisible by the {n} devices; "
-                          f"choose a multiple of {n} or pass --devices")
+        raise ConfigError(f"{arg('batch_size', batch_size)} is not divisible by the {n} devices; "
+                          f"choose a multiple of {n} or pass {arg('devices')}")
     rest = num_examples % batch_size
     if not drop_last and rest % n:
         raise ConfigError(f"the last batch of each epoch has {rest} examples, not divisible by the "
-                          f"{n} devices; pass --drop-last or choose another --batch-size")
+                          f"{n} devices; pass {arg('drop_last', True)} or choose another {arg('batch_size')}")
 
 
 def check_fits(config: Config, device: jax.Device, copies: int = 1) -> None:

@@ -21,9 +21,9 @@ from flax import struct
 
 from jaxgan import checkpoint, parallel
 from jaxgan.checkpoint import state_template, structure_changes
-from jaxgan.config import MAX_SEED, Config, flag
+from jaxgan.config import MAX_SEED, Config
 from jaxgan.epoch import epoch_key, run_keys, train_epoch
-from jaxgan.errors import CheckpointError, ConfigError, IncompatibleCheckpointError, one_line
+from jaxgan.errors import CheckpointError, ConfigError, IncompatibleCheckpointError, arg, on_command_line, one_line
 from jaxgan.step import SWEEPABLE, Batch, GANState, HParams, Metrics, SweptHParams, create_train_state, train_step
 
 Sweep = tuple[tuple[str, tuple[Any, ...]], ...]
@@ -69,11 +69,12 @@ class Population:
         refused before any member is built."""
         self.base.validate()
         if self.base.seed + self.seeds - 1 > MAX_SEED:
-            raise ConfigError(f"--seed {self.base.seed} with --seeds {self.seeds} passes the largest seed, {MAX_SEED}")
+            raise ConfigError(f"{arg('seed', self.base.seed)} with {arg('seeds', self.seeds)} passes the "
+                              f"largest seed, {MAX_SEED}")
         names = self.swept
         if repeated := sorted({n for n in names if names.count(n) > 1}):
-            raise ConfigError(f"--sweep {repeated[0]} is given more than once; give all its values in one "
-                              f"--sweep {repeated[0]}=V1,V2,...")
+            raise ConfigError(f"{arg('sweep')} {repeated[0]} is given more than once; give all its values in one "
+                              f"{arg('sweep')} {repeated[0]}=V1,V2,...")
         # The members spread over every device at best: if that does not fit, nothing will.
         parallel.check_fits(self.base, jax.devices()[0], -(-self.size // jax.device_count()))
         for name, values in self.sweep:
@@ -81,18 +82,20 @@ class Population:
                 continue
             shapes = any(structure_changes(self.base, self.base.replace(**{name: v})) for v in values)
             why = "changes the model's arrays" if shapes else "changes the compiled program, not just a number"
-            raise ConfigError(f"--sweep {name}: {flag(name)} {why}; members of one population can differ "
+            raise ConfigError(f"{arg('sweep')} {name}: {arg(name)} {why}; members of one population can differ "
                               f"only in {', '.join(SWEEPABLE)} (train one population per value)")
         points = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(v for _, v in self.sweep))]
         for values in points:  # seeds change no array: one config per swept point
             self.base.replace(**values).validate()
             if changed := structure_changes(self.base.replace(**points[0]), self.base.replace(**values)):
-                raise ConfigError(f"--sweep {changed[0]}: {points[0][changed[0]]} and {values[changed[0]]} "
+                raise ConfigError(f"{arg('sweep')} {changed[0]}: {points[0][changed[0]]} and {values[changed[0]]} "
                                   f"give the model different arrays; members must share them "
                                   f"(train one population per value)")
         return self
 
     def describe(self) -> str:
+        if not on_command_line():
+            return f"seeds={self.seeds}, sweep={ {name: list(values) for name, values in self.sweep} }"
         sweeps = " ".join(f"--sweep {name}={','.join(map(str, values))}" for name, values in self.sweep)
         return f"--seeds {self.seeds}" + (f" {sweeps}" if sweeps else "")
 
@@ -109,24 +112,54 @@ class Population:
                    tuple((name, tuple(values)) for name, values in data["sweep"]))
 
 
+def sweep_from_dict(sweep: dict[str, Any]) -> Sweep:
+    """{"lr": [2e-4, 1e-3], ...} -> the spec's sweep, each name a Config field and each list
+    non-empty without repeats (what may be swept is checked by `Population.validate`)."""
+    if not isinstance(sweep, dict):
+        raise ConfigError(f"sweep must be a dict such as {{'lr': [2e-4, 1e-3]}}, got {sweep!r}")
+    fields = {f.name for f in dataclasses.fields(Config)}
+    out = []
+    for name, values in sweep.items():
+        if name not in fields:
+            raise ConfigError(f"sweep: no option {name!r}")
+        if name == "seed":
+            raise ConfigError("sweep: use seed and seeds for the seeds")
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__") or not list(values):
+            raise ConfigError(f"sweep[{name!r}] must be a non-empty list of values, got {values!r}")
+        values = tuple(values)
+        if len(set(values)) < len(values):
+            raise ConfigError(f"sweep[{name!r}]: a value is repeated in {list(values)!r}")
+        out.append((name, values))
+    return tuple(out)
+
+
+def saved_failures(workdir: str | Path) -> dict[str, Any]:
+    """The members of the population in `workdir` that stopped training: id -> where."""
+    try:
+        rows = json.loads((Path(workdir) / POPULATION_FILE).read_text())["members"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {str(r["id"]): r["failed"] for r in rows if isinstance(r, dict) and r.get("failed")}
+
+
 def parse_sweep(text: str) -> tuple[str, tuple[Any, ...]]:
     """`NAME=V1,V2,...` (NAME as the flag or the field: d-lr, --d-lr, d_lr) -> (field, values)."""
     name, sep, values = text.partition("=")
     name = name.strip().lstrip("-").replace("-", "_")
     if not sep or not values.strip():
-        raise ConfigError(f"--sweep wants NAME=V1,V2,..., got {text!r}")
+        raise ConfigError(f"{arg('sweep')} wants NAME=V1,V2,..., got {text!r}")
     types = {f.name: f.type for f in dataclasses.fields(Config)}
     if name not in types:
-        raise ConfigError(f"--sweep: no option {flag(name)}")
+        raise ConfigError(f"{arg('sweep')}: no option {arg(name)}")
     if name == "seed":
-        raise ConfigError("--sweep seed: use --seed and --seeds for the seeds")
+        raise ConfigError(f"{arg('sweep')} seed: use {arg('seed')} and {arg('seeds')} for the seeds")
     parse = {"int": int, "float": float, "str": str, "bool": lambda v: {"true": True, "false": False}[v.lower()]}
     try:
         parsed = tuple(parse[types[name]](v.strip()) for v in values.split(","))
     except (ValueError, KeyError):
-        raise ConfigError(f"--sweep {name}: values must be of type {types[name]}, got {values!r}") from None
+        raise ConfigError(f"{arg('sweep')} {name}: values must be of type {types[name]}, got {values!r}") from None
     if len(set(parsed)) != len(parsed):
-        raise ConfigError(f"--sweep {name}: a value is repeated in {values!r}")
+        raise ConfigError(f"{arg('sweep')} {name}: a value is repeated in {values!r}")
     return name, parsed
 
 

@@ -12,7 +12,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -30,6 +30,36 @@ def progress_lines(epoch: int, epochs: int, metrics: dict[str, np.ndarray],
 def epoch_summary(metrics: dict[str, np.ndarray]) -> dict[str, float]:
     """Per-epoch means of the per-step metrics."""
     return {name: float(np.mean(values)) for name, values in metrics.items()}
+
+
+class EpochMetrics(TypedDict, total=False):
+    """One epoch of a run, as `MetricsLog.epochs` and `jaxgan.train(...).metrics` give it: the
+    means of the step metrics over the epoch, and the evaluation of that epoch where one ran."""
+
+    epoch: int  # epochs completed (1-based)
+    step: int  # steps completed
+    d_loss: float
+    g_loss: float
+    d_real: float  # mean D(x)
+    d_fake: float  # mean D(G(z))
+    info_loss: float  # with codes
+    seconds: float  # the epoch's wall time
+    fid: float  # where evaluated: the keys of evaluation.Scores
+    classifier_score: float
+    classes_covered: int
+
+
+def mean_epochs(members: list[list[EpochMetrics]]) -> list[EpochMetrics]:
+    """Per epoch, the mean of each number over the members that recorded that epoch."""
+    by_epoch: dict[int, list[EpochMetrics]] = {}
+    for rows in members:
+        for row in rows:
+            by_epoch.setdefault(row["epoch"], []).append(row)
+    means = []
+    for epoch, rows in sorted(by_epoch.items()):
+        keys = [k for k, v in rows[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        means.append({k: float(np.mean([r[k] for r in rows if k in r])) for k in keys} | {"epoch": epoch})
+    return means
 
 
 class MetricsLog:
@@ -70,6 +100,14 @@ class MetricsLog:
         lines = self._lines()
         self._warn([n for n, _, row in lines if row is None], "skipped")
         return [row for _, _, row in lines if row is not None]
+
+    def epochs(self) -> list[EpochMetrics]:
+        """One dict per trained epoch: its train row with its newest evaluation's scores merged in."""
+        rows = self.read()
+        evals = {r.get("epoch"): r for r in rows if r.get("kind") == "eval"}
+        return [{**{k: v for k, v in r.items() if k != "kind"},
+                 **{k: v for k, v in evals.get(r.get("epoch"), {}).items() if k not in ("kind", "epoch", "seed")}}
+                for r in rows if r.get("kind", "train") == "train"]
 
     def truncate_after(self, epoch: int) -> None:
         """Drop rows past `epoch` (written by a run that died before checkpointing them); lines
@@ -156,14 +194,17 @@ class DebugLog(logging.Handler):
             self._file = None
         super().close()
 
-    def install(self) -> DebugLog:
-        """Take over the loggers that TensorFlow, Orbax and JAX write to, and thread crashes."""
+    def install(self, whole_process: bool = True) -> DebugLog:
+        """Take over the loggers that TensorFlow, Orbax and JAX write to; for a command-line tool
+        (`whole_process`) also the root logger, Python warnings and thread crashes."""
         if (previous := installed_debug_log()) is not None:
             previous.close()
-        for name in ("", "absl", "jax", "orbax", "tensorflow", "py.warnings"):
+        for name in ("", "absl", "jax", "orbax", "tensorflow", "py.warnings")[1 - whole_process:]:
             logger = logging.getLogger(name)
             logger.handlers = [self]
             logger.propagate = name == ""
+        if not whole_process:  # a notebook's or a program's own logging and hooks stay its own
+            return self
         logging.getLogger().setLevel(logging.WARNING)
         logging.captureWarnings(True)  # Python warnings of libraries (JAX's cache, say): logged too
         log = logging.getLogger("jaxgan.threads")
@@ -177,8 +218,14 @@ class DebugLog(logging.Handler):
 
 
 def installed_debug_log() -> DebugLog | None:
-    """The DebugLog a command-line entry point installed, if any."""
-    return next((h for h in logging.getLogger().handlers if isinstance(h, DebugLog)), None)
+    """The DebugLog installed by a command-line entry point or by the Python API, if any."""
+    return next((h for h in logging.getLogger("absl").handlers if isinstance(h, DebugLog)), None)
+
+
+def quiet_libraries() -> DebugLog:
+    """For the Python API: the libraries' log records go to the debug log (a run's debug.log),
+    not to a notebook's output; what a command-line tool installed stays."""
+    return installed_debug_log() or DebugLog().install(whole_process=False)
 
 
 @contextlib.contextmanager

@@ -1,23 +1,36 @@
-"""Drawing samples from a generator and laying them out as image grids."""
+"""Drawing samples from a generator (a trained `Model`, loaded from a run) and laying them out as
+image grids."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan.checkpoint import CheckpointRecord
+from jaxgan.config import Config
+from jaxgan.errors import ConfigError
 from jaxgan.files import atomic_path
-from jaxgan.mnist import IMAGE_SHAPE
+from jaxgan.mnist import IMAGE_SHAPE, NUM_CLASSES
 from jaxgan.models import latent_codes
+from jaxgan.runlog import EpochMetrics, MetricsLog, quiet_libraries
 from jaxgan.step import GANState
 
 
 def generate(state: GANState, z: jax.Array, labels: jax.Array | None = None) -> jax.Array:
-    """Images (N, 28, 28) in [-1, 1] for latents z (N, latent_dim) [and class labels (N,)].
+    """Images (N, 28, 28) in [-1, 1] for latents z (N, latent_dim) and, for a conditional
+    model only, its class labels (N,) in 0..9 (range-checked by `Model.sample`, not here: traced).
 
     Uses the generator's EMA weights (the trained weights themselves when EMA is off)."""
+    if state.conditional and labels is None:
+        raise ConfigError("labels: a conditional model needs the digits to draw (N integers in 0..9)")
+    if not state.conditional and labels is not None:
+        raise ConfigError("labels: this model is not conditional; it draws no chosen digit (pass labels=None)")
     return state.generator.apply({"params": state.sampling_params}, z, labels).reshape(-1, *IMAGE_SHAPE)
 
 
@@ -89,16 +102,13 @@ def save_png_atomic(path: str | Path, array: np.ndarray) -> None:
         matplotlib.image.imsave(tmp, array, cmap="gray", vmin=0, vmax=255, format="png")
 
 
-def plot_grid(images: np.ndarray, rows: int, cols: int, out: str | Path | None = None,
-              show: bool = False, row_labels: list[str] | None = None) -> None:
-    """The reference's final figure: an 8x8 (rows x cols) matplotlib grid of samples."""
-    import matplotlib
-
-    if not show:
-        matplotlib.use("Agg")  # headless: no display needed
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(rows, cols, figsize=(cols, rows), squeeze=False)
+def plot_grid(images: np.ndarray, rows: int = 8, cols: int = 8, out: str | Path | None = None,
+              row_labels: list[str] | None = None):
+    """The reference's final figure, a rows x cols matplotlib grid of images (N, 28, 28) or
+    (N, 784) in [-1, 1]; returns the Figure (a notebook shows it), saved to `out` only when given."""
+    images = np.asarray(images).reshape(-1, *IMAGE_SHAPE)
+    fig = _figure_class()(figsize=(cols, rows))  # not pyplot's: nothing global, no backend needed
+    axes = fig.subplots(rows, cols, squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i < len(images):
             ax.imshow(np.asarray(images[i]), cmap="gray", vmin=-1, vmax=1)
@@ -110,9 +120,23 @@ def plot_grid(images: np.ndarray, rows: int, cols: int, out: str | Path | None =
     if out is not None:
         with atomic_path(out) as tmp:
             fig.savefig(tmp, format=Path(out).suffix[1:] or "png")
-    if show:
-        plt.show()
-    plt.close(fig)
+    return fig
+
+
+@functools.cache
+def _figure_class() -> type:
+    """matplotlib's Figure, shown by notebooks as a PNG whatever the matplotlib backend."""
+    import io
+
+    from matplotlib.figure import Figure
+
+    class GridFigure(Figure):
+        def _repr_png_(self) -> bytes:
+            buffer = io.BytesIO()
+            self.savefig(buffer, format="png")
+            return buffer.getvalue()
+
+    return GridFigure
 
 
 def interpolation_latents(key: jax.Array, rows: int, cols: int, latent_dim: int) -> jax.Array:
@@ -132,3 +156,57 @@ def save_npz(path: str | Path, images: np.ndarray, uint8: bool = False,
     extra = {name: value for name, value in (("labels", labels), ("codes", codes)) if value is not None}
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, images=images, **extra)
+
+
+def _choice(value: Any, n: int, name: str, count: int) -> np.ndarray:
+    """`value` (one int, or n ints) as n int32 in 0 .. count-1, or one line naming `name`."""
+    array = np.asarray(value)
+    if array.ndim == 0:
+        array = np.full((n,), array)
+    if array.shape != (n,) or not np.issubdtype(array.dtype, np.integer) or array.dtype == bool:
+        raise ConfigError(f"{name} must be an integer or {n} integers, got {value!r}")
+    if n and (array.min() < 0 or array.max() >= count):
+        raise ConfigError(f"{name} must be in 0 .. {count - 1}, got {value!r}")
+    return array.astype(np.int32)
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+    """A trained generator: its config, state, per-epoch metrics and checkpoint record."""
+
+    config: Config
+    state: GANState
+    metrics: list[EpochMetrics]
+    record: CheckpointRecord
+
+    def sample(self, n: int, *, seed: int = 0, digit: Any = None, code: Any = None) -> np.ndarray:
+        """n images (n, 28, 28) float32 in [-1, 1] from the noise of `seed`. `digit` (an int or n
+        ints in 0..9) is required for a conditional model and refused otherwise; `code` (in
+        0..codes-1) fixes an InfoGAN model's categorical code."""
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ConfigError(f"n must be a positive integer, got {n!r}")
+        if self.state.conditional and digit is None:
+            raise ConfigError("digit: this model is conditional; pass digit=0..9 (or n digits) to choose them")
+        if not self.state.conditional and digit is not None:
+            raise ConfigError("digit: this model is not conditional (trained without conditional=True); "
+                              "pass digit=None")
+        if code is not None and not self.state.codes:
+            raise ConfigError("code: this model has no InfoGAN code (trained with codes=0); pass code=None")
+        z = latents(jax.random.key(seed), n, self.config.latent_dim)
+        if code is not None:
+            z = with_codes(z, self.state.codes, jnp.asarray(_choice(code, n, "code", self.state.codes)))
+        labels = None if digit is None else jnp.asarray(_choice(digit, n, "digit", NUM_CLASSES))
+        return generate_in_batches(self.state, z, labels)
+
+
+def load(path: str | Path) -> Model:
+    """The model of a run folder (its newest readable checkpoint), of one checkpoint folder
+    (WORKDIR/checkpoints/N) or of a population member's folder (WORKDIR/members/ID)."""
+    from jaxgan.population import restore_path
+    from jaxgan.workdir import workdir_of
+
+    quiet_libraries()
+    state, meta = restore_path(path)
+    folder = Path(path) if (Path(path) / "metrics.jsonl").is_file() else workdir_of(path)
+    return Model(Config.from_json(meta["config"]), state, MetricsLog(folder).epochs() if folder else [],
+                 CheckpointRecord.from_meta(meta))

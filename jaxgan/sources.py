@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxgan.errors import DataError, one_line
+from jaxgan.errors import DataError, arg, one_line
 from jaxgan.files import sha256_file
 from jaxgan.mnist import IMAGE_SHAPE
 from jaxgan.runlog import quiet_native_output, quiet_tensorflow
@@ -33,7 +33,7 @@ Source = dict[str, Any]
 
 def missing_message(data_dir: str | None) -> str:
     where = data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
-    return (f"{DATASET} is not prepared in {where} and cannot be downloaded: pass --data-dir DIR "
+    return (f"{DATASET} is not prepared in {where} and cannot be downloaded: pass {arg('data_dir')} DIR "
             f"(or set TFDS_DATA_DIR) where DIR holds TFDS's prepared {DATASET}/{VERSION} or the "
             f"four standard IDX .gz files ({', '.join(IDX_FILES['train'] + IDX_FILES['test'])})")
 
@@ -63,7 +63,7 @@ def _tfds_shards(prepared: Path, split: str) -> list[Path]:
               for i in range(len(lengths))]
     if missing := [p.name for p in shards if not p.is_file()]:
         raise DataError(f"TFDS's {DATASET} in {prepared} is incomplete: {', '.join(missing)} "
-                        f"missing; prepare it again or pass the IDX files with --data-dir")
+                        f"missing; prepare it again or pass the IDX files with {arg('data_dir')}")
     if file_format == "tfrecord" and "numBytes" in entry:
         expected = int(entry["numBytes"]) + TFRECORD_FRAMING * sum(lengths)
         if (found := sum(p.stat().st_size for p in shards)) != expected:

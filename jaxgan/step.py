@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
 import flax.linen as nn
 import jax
@@ -17,8 +17,27 @@ from jaxgan.config import Config
 from jaxgan.mnist import IMAGE_PIXELS
 from jaxgan.models import latent_codes, make_models
 
-Batch = dict[str, jax.Array]  # "image": (B, 784) float32 in [-1, 1]; "label": (B,) int32, if conditional
-Metrics = dict[str, jax.Array]
+
+class _Images(TypedDict):
+    image: jax.Array  # (B, 784) float32 in [-1, 1]
+
+
+class Batch(_Images, total=False):
+    """One training batch: `image` always; `label` (B,) int32 in 0..9 for a conditional model."""
+
+    label: jax.Array
+
+
+class Metrics(TypedDict, total=False):
+    """A step's scalars (an epoch's: one per step): D's and G's losses, D's mean outputs."""
+
+    d_loss: jax.Array
+    g_loss: jax.Array
+    d_real: jax.Array  # mean D(x) on the real images, in (0, 1)
+    d_fake: jax.Array  # mean D(G(z)) before D's update
+    info_loss: jax.Array  # InfoGAN's code cross-entropy, with --codes
+
+
 SweptHParams = dict[str, jax.Array]  # a population member's own values of some SWEEPABLE hyper-parameters
 
 

@@ -9,7 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
-from jaxgan.errors import TrainingError
+from jaxgan.errors import TrainingError, arg
 from jaxgan.files import write_json_atomic
 
 MARKER = "jaxgan-run.json"
@@ -138,7 +138,7 @@ class Workdir:
             self._lock_file.close()
             self._lock_file = None
             raise TrainingError(f"workdir {self.path} is in use by pid {pid} (another jaxgan run); "
-                                f"wait for it to end or choose another --workdir") from None
+                                f"wait for it to end or choose another {arg('workdir')}") from None
         self._lock_file.truncate(0)
         self._lock_file.write(str(os.getpid()))
         self._lock_file.flush()
@@ -159,7 +159,7 @@ def open_workdir(path: Path, *, resume: bool, overwrite: bool) -> Workdir:
     run = Workdir(path)
     if path.is_dir() and not run.marker.exists() and any(p.name != LOCK for p in path.iterdir()):
         raise TrainingError(f"workdir {path} is not empty and is not a jaxgan run (no {MARKER}); "
-                            f"choose another --workdir")
+                            f"choose another {arg('workdir')}")
     try:
         path.mkdir(parents=True, exist_ok=True)
         run.lock()
@@ -169,20 +169,21 @@ def open_workdir(path: Path, *, resume: bool, overwrite: bool) -> Workdir:
         if links := links_out(path):
             raise TrainingError(f"workdir {path}: {links[0].relative_to(path)} is a symlink to "
                                 f"{links[0].resolve()}, outside the workdir; jaxgan writes only inside "
-                                f"its workdir (remove the link or choose another --workdir)")
+                                f"its workdir (remove the link or choose another {arg('workdir')})")
         if foreign := run.foreign_checkpoints():
             raise TrainingError(f"workdir {path}: checkpoints/{foreign[0]} was not written by this run "
-                                f"(it is not in {MARKER}); move it out of checkpoints/ or choose another --workdir")
+                                f"(it is not in {MARKER}); move it out of checkpoints/ or choose "
+                                f"another {arg('workdir')}")
         if not run.marker.exists():
             write_json_atomic(run.marker, {"format": FORMAT, "manifest": []})
         elif run.holds_run() and not (resume or overwrite):
-            raise TrainingError(f"workdir {path} already holds a run; pass --resume to continue "
-                                f"it, --overwrite to replace it, or choose another --workdir")
+            raise TrainingError(f"workdir {path} already holds a run; pass {arg('resume', True)} to continue "
+                                f"it, {arg('overwrite', True)} to replace it, or choose another {arg('workdir')}")
         elif overwrite or not run.holds_run():
             run.clear()
             if has_checkpoints(path / "checkpoints"):
                 raise TrainingError(f"workdir {path}: checkpoints/ still holds saved epochs after "
-                                    f"clearing what jaxgan wrote; move them away or choose another --workdir")
+                                    f"clearing what jaxgan wrote; move them away or choose another {arg('workdir')}")
     except BaseException:
         run.unlock()
         raise

@@ -10,7 +10,7 @@ from jaxgan import cli
 from jaxgan.checkpoint import structure_changes
 from jaxgan.cli import train
 from jaxgan.config import GROUPS, PRESETS, Config, flag
-from jaxgan.errors import ConfigError
+from jaxgan.errors import ConfigError, command_line
 from jaxgan.loop import train_and_evaluate
 
 
@@ -31,17 +31,21 @@ from jaxgan.loop import train_and_evaluate
     ({"info_weight": -1.0}, "--info-weight must be a finite number >= 0, got -1.0"),
     ({"eval_every": 1, "eval_samples": 10}, "--eval-samples must be at least 20, got 10"),
 ])
-def test_invalid_options_are_refused_naming_the_flag(changes, message):
-    with pytest.raises(ConfigError) as error:
-        Config(**changes).validate()
+def test_invalid_options_are_refused_naming_the_flag_or_the_argument(changes, message):
+    with command_line(), pytest.raises(ConfigError) as error:
+        Config(**changes)
     assert str(error.value) == message
+    flag = message.split()[0]
+    with pytest.raises(ConfigError) as error:  # from Python: the field's own name
+        Config(**changes)
+    assert str(error.value) == flag[2:].replace("-", "_") + message[len(flag):]
 
 
 def test_presets_validate_and_unknown_presets_are_refused():
     assert Config.preset("reference") == Config()
     for name in PRESETS:
         Config.preset(name).validate()
-    with pytest.raises(ConfigError, match="unknown --preset 'best'; choose one of reference, quality, conditional"):
+    with pytest.raises(ConfigError, match="unknown preset 'best'; choose one of reference, quality, conditional"):
         Config.preset("best")
 
 
@@ -63,7 +67,7 @@ def test_flags_override_the_preset_and_validate_checks_them(tmp_path):
     config, population = train.build_config(args)
     assert population is None
     assert config == Config.preset("quality").replace(lr=3e-4, conditional=True)
-    with pytest.raises(ConfigError, match="--batch-size must be a positive integer, got 0"):
+    with pytest.raises(ConfigError, match="batch_size must be a positive integer, got 0"):
         train.build_config(train.parse_args(["--batch-size", "0"]))
 
 

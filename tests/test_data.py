@@ -69,7 +69,7 @@ def test_truncated_idx_file_is_a_clear_error(tmp_path):
 
 
 def test_missing_dataset_says_how_to_provide_it(tmp_path):
-    with pytest.raises(DataError, match="--data-dir"):  # JAXGAN_NO_DOWNLOAD is set in conftest
+    with pytest.raises(DataError, match="data_dir"):  # JAXGAN_NO_DOWNLOAD is set in conftest
         data.load_dataset("train", str(tmp_path))
 
 

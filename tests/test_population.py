@@ -15,7 +15,7 @@ from jaxgan.cli import sample as sample_tool
 from jaxgan.cli import train as train_tool
 from jaxgan.config import Config
 from jaxgan.epoch import run_keys
-from jaxgan.errors import ConfigError, IncompatibleCheckpointError, TrainingError
+from jaxgan.errors import ConfigError, IncompatibleCheckpointError, TrainingError, command_line
 from jaxgan.loop import compile_epoch
 from jaxgan.population import (
     Population,
@@ -74,7 +74,7 @@ def test_members_are_seeds_times_every_combination_of_the_swept_values():
     ("d_dropout=0.5,1", "--d-dropout must be in [0, 1), got 1.0"),
 ])
 def test_a_malformed_sweep_or_one_members_cannot_share_is_refused(text, message):
-    with pytest.raises(ConfigError, match="^" + re.escape(message)):
+    with command_line(), pytest.raises(ConfigError, match="^" + re.escape(message)):
         Population(Config(), seeds=2, sweep=(parse_sweep(text),)).validate()
 
 
@@ -158,7 +158,7 @@ def test_a_population_run_writes_member_folders_resumes_exactly_and_serves_the_t
 
 def test_resuming_a_population_keeps_its_members_and_overwriting_only_what_jaxgan_wrote(idx_mnist, tmp_path):
     train_tiny(tmp_path / "pop", idx_mnist, population=Population(Config(), seeds=2))
-    with pytest.raises(ConfigError, match="started with --seeds 2; you passed --seeds 3"):
+    with pytest.raises(ConfigError, match=r"started with seeds=2, sweep=\{\}; you passed seeds=3"):
         train_tiny(tmp_path / "pop", idx_mnist, epochs=2, resume=True, population=Population(Config(), seeds=3))
     train_tiny(tmp_path / "single", idx_mnist)
     args = train_tool.parse_args(["--workdir", str(tmp_path / "single"), "--resume", "--seeds", "2"])

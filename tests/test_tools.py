@@ -23,7 +23,7 @@ from conftest import ROOT, TINY_FLAGS
 def evaluator():
     params = classifier.Classifier().init(jax.random.key(0), jnp.zeros((1, 784)))["params"]
     pixels = np.random.default_rng(0).integers(0, 256, (100, 784), dtype=np.uint8)
-    return Evaluator(params, pixels)
+    return Evaluator.from_real_images(params, pixels)
 
 
 def train(workdir, data_dir, *flags: str) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from jaxgan.config import GROUPS, PRESETS, Config, flag
-from jaxgan.errors import ConfigError, JaxganError
+from jaxgan.errors import ConfigError, JaxganError, command_line
 
 
 class Parser(argparse.ArgumentParser):
@@ -101,7 +101,8 @@ def execute(main: Callable[[Sequence[str] | None], int | None],
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        return main(argv) or 0
+        with command_line():
+            return main(argv) or 0
     except JaxganError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2

@@ -68,7 +68,7 @@ def evaluate_generators(args, cache) -> None:
     view = (lambda i: member_state(state, i, configs[i])) if population else (lambda i: state)
     if args.cas and not view(0).conditional:
         raise ConfigError("--cas needs a conditional model (trained with --conditional)")
-    rows = Evaluator.for_mnist(cache, args.data_dir).score_members(state, args.n, args.seed)
+    rows = Evaluator.standard().score_members(state, args.n, args.seed)
     if args.cas:
         test_images, test_labels = load_dataset("test", args.data_dir, cache)
         for i, row in enumerate(rows):
@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not args.samples:
         return evaluate_generators(args, cache)
     images = read_samples(args.samples)  # checked before any work
-    scores, source = Evaluator.for_mnist(cache, args.data_dir).score_images(images), {"samples": args.samples}
+    scores, source = Evaluator.standard().score_images(images), {"samples": args.samples}
     print(json.dumps({**source, **scores}) if args.json else describe(source, scores))
 
 

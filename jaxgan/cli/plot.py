@@ -41,47 +41,26 @@ def read_rows(workdir: str) -> tuple[list[dict], list[dict]]:
     return train, sorted({r["epoch"]: r for r in evals}.values(), key=lambda r: r["epoch"])
 
 
-def draw(train: list[dict], evals: list[dict]):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    panels = 3 if evals else 2
-    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.6))
-    epochs = [r["epoch"] for r in train]
-    axes[0].plot(epochs, [r["d_loss"] for r in train], label="D loss")
-    axes[0].plot(epochs, [r["g_loss"] for r in train], label="G loss")
-    axes[1].plot(epochs, [r["d_real"] for r in train], label="D(x)")
-    axes[1].plot(epochs, [r["d_fake"] for r in train], label="D(G(z))")
-    if evals:
-        axes[2].plot([r["epoch"] for r in evals], [r["fid"] for r in evals], "o-", label="MNIST-FID")
-        axes[2].set_yscale("log")
-    for ax in axes:
-        ax.set_xlabel("epoch")
-        ax.legend()
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
-
-
-def member_folders(workdir: str) -> dict[str, Path] | None:
-    """A population's members (id -> folder), from WORKDIR/population.json; None for a single run."""
+def member_folders(workdir: str) -> dict[str | None, Path]:
+    """A population's members (id -> folder), from WORKDIR/population.json; a single run is a
+    population of one, with no id."""
     import json
 
     index = Path(workdir) / "population.json"
     if not index.is_file():
-        return None
+        return {None: Path(workdir)}
     try:
         return {str(m["id"]): Path(workdir) / m["folder"] for m in json.loads(index.read_text())["members"]}
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ConfigError(f"{index} is unreadable ({e})") from None
 
 
-def member_rows(folders: dict[str, Path]) -> dict[str, tuple[list[dict], list[dict]]]:
-    """Each member's rows; a member that failed before its first epoch ended has none."""
+def member_rows(folders: dict[str | None, Path]) -> dict[str | None, tuple[list[dict], list[dict]]]:
+    """Each member's rows; a population member that failed before its first epoch ended has none."""
     from jaxgan.runlog import MetricsLog
 
+    if list(folders) == [None]:
+        return {None: read_rows(str(folders[None]))}
     runs = {m: read_rows(str(f)) for m, f in folders.items() if MetricsLog(f).read()}
     if skipped := sorted(set(folders) - set(runs)):
         print(f"warning: members {', '.join(skipped)} have no training metrics (no epoch of theirs was recorded)",
@@ -91,21 +70,27 @@ def member_rows(folders: dict[str, Path]) -> dict[str, tuple[list[dict], list[di
     return runs
 
 
-def draw_population(runs: dict[str, tuple[list[dict], list[dict]]]):
-    """Each member's curves, thin, and the members' mean ± std band over the epochs all reached."""
+PANELS = (("d_loss", "D loss"), ("g_loss", "G loss"), ("d_real", "D(x)"), ("d_fake", "D(G(z))"))
+
+
+def draw(runs: dict[str | None, tuple[list[dict], list[dict]]]):
+    """Each member's curves and, for more than one, the members' mean ± std band over the epochs
+    all reached; MNIST-FID per member where evaluations were recorded."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    panels = [("d_loss", "D loss"), ("g_loss", "G loss"), ("d_real", "D(x)"), ("d_fake", "D(G(z))")]
     has_evals = any(evals for _, evals in runs.values())
-    fig, axes = plt.subplots(1, len(panels) + has_evals, figsize=(4.2 * (len(panels) + has_evals), 3.6))
-    for ax, (key, label) in zip(axes, panels, strict=False):
-        epochs = min(len(train) for train, _ in runs.values())
+    fig, axes = plt.subplots(1, len(PANELS) + has_evals, figsize=(4.2 * (len(PANELS) + has_evals), 3.6))
+    epochs = min(len(train) for train, _ in runs.values())
+    x = [r["epoch"] for r in next(iter(runs.values()))[0][:epochs]]
+    for ax, (key, label) in zip(axes, PANELS, strict=False):
         values = np.asarray([[r[key] for r in train[:epochs]] for train, _ in runs.values()])
-        x = [r["epoch"] for r in next(iter(runs.values()))[0][:epochs]]
+        if len(values) == 1:
+            ax.plot(x, values[0], label=label)
+            continue
         for member_values in values:
             ax.plot(x, member_values, lw=0.6, alpha=0.5)
         mean, std = values.mean(0), values.std(0)
@@ -113,9 +98,10 @@ def draw_population(runs: dict[str, tuple[list[dict], list[dict]]]):
         ax.fill_between(x, mean - std, mean + std, color="black", alpha=0.15, label="± std")
     if has_evals:
         for member, (_, evals) in runs.items():
-            axes[-1].plot([r["epoch"] for r in evals], [r["fid"] for r in evals], "o-", ms=3, label=member)
+            axes[-1].plot([r["epoch"] for r in evals], [r["fid"] for r in evals], "o-", ms=3,
+                          label=member or "MNIST-FID")
         axes[-1].set_yscale("log")
-        axes[-1].set_title("MNIST-FID per member")
+        axes[-1].set_title("MNIST-FID" + (" per member" if len(runs) > 1 else ""))
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.legend(fontsize="small")
@@ -133,13 +119,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise ConfigError(f"--out must end in one of {', '.join('.' + f for f in FORMATS)}, got {out}")
     if not out.absolute().parent.is_dir():
         raise ConfigError(f"cannot write {out}: {out.absolute().parent} is not a directory")
-    folders = member_folders(args.workdir)
-    if folders is None:
-        train, evals = read_rows(args.workdir)
-        fig, what = draw(train, evals), f"{len(train)} epochs, {len(evals)} evaluations"
+    runs = member_rows(member_folders(args.workdir))
+    fig = draw(runs)
+    if list(runs) == [None]:
+        train, evals = runs[None]
+        what = f"{len(train)} epochs, {len(evals)} evaluations"
     else:
-        runs = member_rows(folders)
-        fig, what = draw_population(runs), f"{len(runs)} members"
+        what = f"{len(runs)} members"
     try:
         with atomic_path(out) as tmp:
             fig.savefig(tmp, format=out.suffix[1:].lower())

@@ -128,8 +128,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     z, labels, codes = _latents_and_labels(state, Config.from_json(meta["config"]), args, rows, cols, n)
     images = generate_in_batches(state, z, labels)
     try:
-        plot_grid(images, rows, cols, out=out, show=args.show,
-                  row_labels=_row_labels(labels, codes, args, rows, cols))
+        plot_grid(images, rows, cols, out=out, row_labels=_row_labels(labels, codes, args, rows, cols))
         if args.export:
             save_npz(args.export, images, uint8=args.uint8,
                      labels=None if labels is None else np.asarray(labels),
@@ -138,6 +137,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise ConfigError(f"cannot write {e.filename}: {e.strerror}") from None
     print(f"epoch {meta['epoch']} checkpoint: {len(images)} samples -> {out}"
           + (f", {args.export}" if args.export else ""), file=sys.stderr)
+    if args.show:
+        import matplotlib.pyplot as plt
+
+        plt.imshow(plt.imread(out))
+        plt.axis("off")
+        plt.show()
 
 
 def entry() -> int:

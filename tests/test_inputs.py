@@ -1,9 +1,10 @@
-"""Fault injection, inputs: data, caches and sample files that are not what they claim to be are
-refused or rebuilt, never used; and the suite itself never touches the user's caches."""
+"""Inputs: data, caches and sample files that are not what they claim to be are refused or rebuilt,
+never used; and the suite itself never touches the user's caches."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import jax
@@ -12,14 +13,27 @@ import pytest
 
 from jaxgan import classifier, cli, data
 from jaxgan.cli import evaluate as evaluate_tool
-from jaxgan.errors import ConfigError, DataError, EvaluationError
+from jaxgan.cli import train as train_tool
+from jaxgan.errors import (
+    ConfigError,
+    DataError,
+    EvaluationError,
+)
 from jaxgan.evaluation import read_samples
 from jaxgan.files import content_digest
 from jaxgan.sources import IDX_FILES
 
-from conftest import MOCK_EXAMPLES, TINY, TINY_FLAGS, USER_CACHE, error_lines, make_idx_dir, run_cli
+from conftest import (
+    MOCK_EXAMPLES,
+    TINY,
+    TINY_FLAGS,
+    USER_CACHE,
+    error_lines,
+    make_idx_dir,
+    run_cli,
+)
 
-# --- the suite itself never touches the user's caches -------------------------------------
+# --- the suite itself never touches the user's caches ----------------------------------------
 
 
 @pytest.mark.slow
@@ -33,7 +47,7 @@ def test_tests_write_no_cache_outside_their_tmp_dirs(idx_mnist, isolated_caches,
     assert (sorted(USER_CACHE.rglob("*")) if USER_CACHE.exists() else None) == before
 
 
-# --- caches are keyed by their source and verified ----------------------------------------
+# --- caches are keyed by their source and verified -------------------------------------------
 
 
 def test_data_cache_never_serves_another_source(tmp_path):
@@ -102,6 +116,17 @@ def test_corrupt_classifier_cache_is_retrained(tmp_path, monkeypatch, capsys):
     assert "ignoring the cached classifier" in capsys.readouterr().err
 
 
+def test_a_cache_dir_that_is_a_file_is_one_line(idx_mnist, tmp_path, capsys):
+
+    (tmp_path / "cache").write_text("a file")
+    argv = [*TINY_FLAGS[:-1], "--data-dir", idx_mnist, "--workdir", str(tmp_path / "w"),
+            "--cache-dir", str(tmp_path / "cache")]
+    assert cli.execute(train_tool.main, argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a file, not a folder" in err[0], err
+    assert not (tmp_path / "w").exists()
+
+
 # --- --samples are checked before any work ---------------------------------------------------
 
 
@@ -136,12 +161,21 @@ def test_sample_layouts_and_ranges_are_converted(tmp_path):
 def test_missing_samples_fail_before_the_classifier(tmp_path, monkeypatch, capsys):
     from jaxgan import evaluation
 
-    monkeypatch.setattr(evaluation.Evaluator, "for_mnist", lambda *a: pytest.fail("classifier loaded"))
+    monkeypatch.setattr(evaluation.Evaluator, "standard", lambda *a: pytest.fail("classifier loaded"))
     assert cli.execute(evaluate_tool.main, ["--samples", str(tmp_path / "missing.npz")]) == 2
     assert "no such file" in capsys.readouterr().err
 
 
-# --- corrupt data files ----------------------------------------------------------------------
+# --- data folders and files ------------------------------------------------------------------
+
+
+def test_unreadable_data_dir_is_refused(tmp_path, monkeypatch):
+    from jaxgan import data
+    from jaxgan.errors import DataError
+
+    monkeypatch.setattr(data.os, "access", lambda *a: False)  # root reads anything: simulate
+    with pytest.raises(DataError, match="not readable"):
+        data.load_dataset("train", str(tmp_path))
 
 
 def test_idx_labels_must_belong_to_the_images(tmp_path):
@@ -164,17 +198,6 @@ def test_corrupt_gzip_is_a_data_error(tmp_path, damage):
         data.load_dataset("train", str(tmp_path))
 
 
-def fake_prepared_tfds(root: Path, num_bytes: int = 1000, lengths=(30, 30)) -> Path:
-    prepared = root / "mnist" / "3.0.1"
-    prepared.mkdir(parents=True)
-    (prepared / "dataset_info.json").write_text(json.dumps({"fileFormat": "tfrecord", "splits": [
-        {"name": "train", "numBytes": str(num_bytes), "shardLengths": [str(n) for n in lengths]}]}))
-    for i, n in enumerate(lengths):
-        (prepared / f"mnist-train.tfrecord-{i:05d}-of-{len(lengths):05d}").write_bytes(
-            b"x" * (num_bytes // len(lengths) + 16 * n))
-    return prepared
-
-
 def test_missing_or_truncated_tfds_shards_are_data_errors(tmp_path):
     prepared = fake_prepared_tfds(tmp_path / "tfds")
     assert data.data_source("train", str(tmp_path / "tfds"))["kind"] == "tfds"
@@ -187,38 +210,19 @@ def test_missing_or_truncated_tfds_shards_are_data_errors(tmp_path):
         data.load_dataset("train", str(tmp_path / "tfds"))
 
 
-# --- populations: cheap checks first, no silent drop ------------------------------------------
-
-
-@pytest.mark.parametrize("seeds", [4294967296, 10_000_000])
-def test_a_population_too_large_is_refused_before_any_member_is_built(seeds, monkeypatch):
-    from jaxgan.population import Population
-
-    def never(self):
-        raise AssertionError("a member was built")
-
-    monkeypatch.setattr(Population, "members", never)
-    with pytest.raises(ConfigError, match=f"{seeds} members' models do not fit"):
-        Population(TINY, seeds=seeds).validate()
-
-
-def test_a_repeated_sweep_is_refused(idx_mnist, tmp_path, capsys):
-    from jaxgan.cli import train as train_tool
-
-    argv = [*TINY_FLAGS, "--data-dir", idx_mnist, "--workdir", str(tmp_path / "w"),
-            "--sweep", "lr=1e-3", "--sweep", "lr=2e-3"]
-    assert cli.execute(train_tool.main, argv) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--sweep lr is given more than once; give all its values in one" in err[0], err
-    assert not (tmp_path / "w").exists()
-
-
-# --- one line means one line -----------------------------------------------------------------
+def fake_prepared_tfds(root: Path, num_bytes: int = 1000, lengths=(30, 30)) -> Path:
+    prepared = root / "mnist" / "3.0.1"
+    prepared.mkdir(parents=True)
+    (prepared / "dataset_info.json").write_text(json.dumps({"fileFormat": "tfrecord", "splits": [
+        {"name": "train", "numBytes": str(num_bytes), "shardLengths": [str(n) for n in lengths]}]}))
+    for i, n in enumerate(lengths):
+        (prepared / f"mnist-train.tfrecord-{i:05d}-of-{len(lengths):05d}").write_bytes(
+            b"x" * (num_bytes // len(lengths) + 16 * n))
+    return prepared
 
 
 @pytest.mark.slow
 def test_a_corrupt_tfds_record_is_one_line(tmp_path, monkeypatch):
-    import shutil
 
     from conftest import real_mnist_or_skip
 
@@ -242,13 +246,26 @@ def test_a_tfds_folder_tfds_cannot_open_is_one_line(tmp_path):
         data.load_dataset("train", str(tmp_path / "tfds"))
 
 
-def test_a_cache_dir_that_is_a_file_is_one_line(idx_mnist, tmp_path, capsys):
-    from jaxgan.cli import train as train_tool
+# --- populations: cheap checks first, no silent drop -----------------------------------------
 
-    (tmp_path / "cache").write_text("a file")
-    argv = [*TINY_FLAGS[:-1], "--data-dir", idx_mnist, "--workdir", str(tmp_path / "w"),
-            "--cache-dir", str(tmp_path / "cache")]
+
+@pytest.mark.parametrize("seeds", [4294967296, 10_000_000])
+def test_a_population_too_large_is_refused_before_any_member_is_built(seeds, monkeypatch):
+    from jaxgan.population import Population
+
+    def never(self):
+        raise AssertionError("a member was built")
+
+    monkeypatch.setattr(Population, "members", never)
+    with pytest.raises(ConfigError, match=f"{seeds} members' models do not fit"):
+        Population(TINY, seeds=seeds).validate()
+
+
+def test_a_repeated_sweep_is_refused(idx_mnist, tmp_path, capsys):
+
+    argv = [*TINY_FLAGS, "--data-dir", idx_mnist, "--workdir", str(tmp_path / "w"),
+            "--sweep", "lr=1e-3", "--sweep", "lr=2e-3"]
     assert cli.execute(train_tool.main, argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "is a file, not a folder" in err[0], err
+    assert len(err) == 1 and "--sweep lr is given more than once; give all its values in one" in err[0], err
     assert not (tmp_path / "w").exists()
