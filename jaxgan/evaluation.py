@@ -135,12 +135,18 @@ class Evaluator:
         """The scores of n samples of a generator (the noise of `seed`)."""
         return self.score_members(state, n, seed)[0]
 
-    def score_members(self, state: GANState | PopulationState, n: int = 10_000,
-                      seed: int = 0) -> list[dict[str, Any]]:
-        """Each member's scores, in member order (a GANState is one member)."""
+    def score_members(self, state: GANState | PopulationState, n: int = 10_000, seed: int = 0,
+                      population: Population | None = None) -> list[dict[str, Any]]:
+        """Each member's scores, in member order (a GANState is one member); with the
+        `population` the state belongs to, each row also names its `member` id and its `values`
+        (its seed and swept values)."""
         codes = _first_member(state).codes
-        return [self._scores(images.reshape(n, IMAGE_PIXELS), labels, member_codes, codes)
+        rows = [self._scores(images.reshape(n, IMAGE_PIXELS), labels, member_codes, codes)
                 for images, labels, member_codes in member_samples(state, n, seed)]
+        if population is not None:
+            members = population.members()
+            rows = [{"member": m.id, "values": m.values, **row} for m, row in zip(members, rows, strict=True)]
+        return rows
 
 
 MEMBERS_PER_PROGRAM = 8  # members generated together: bounds host memory at 8 x n images
@@ -264,8 +270,6 @@ def classification_accuracy_score(state: GANState, test_images_u8: np.ndarray,
 # The metrics summarised, and which way is better.
 BETTER = {"fid": min, "classifier_score": max, "classes_covered": max, "conditional_accuracy": max,
           "code_purity": max, "cas": max}
-NAMES = {"fid": "MNIST-FID", "classifier_score": "score", "classes_covered": "classes",
-         "conditional_accuracy": "conditional accuracy", "code_purity": "code purity", "cas": "CAS"}
 def _stats(values: list[float]) -> dict[str, float]:
     array = np.asarray(values, np.float64)
     return {"mean": float(array.mean()), "std": float(array.std(ddof=1)) if len(array) > 1 else 0.0,
@@ -288,30 +292,3 @@ def summarise(population: Population, rows: list[dict[str, Any]]) -> dict[str, A
                        **{k: _stats([r[k] for _, r in group]) for k in metrics}})
     best = {k: BETTER[k](ok, key=lambda mr, k=k: mr[1][k])[0].id for k in metrics}
     return {"groups": groups, "best": best}
-
-
-def _number(value: float) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
-
-
-def format_table(population: Population, rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
-    members, swept = population.members(), population.swept
-    metrics = [k for k in BETTER if any(k in r for r in rows)]
-    head = ["member", "seed", *swept, *(NAMES[k] for k in metrics)]
-    body = [[m.id, str(m.values["seed"]), *(str(m.values[s]) for s in swept),
-             *(_number(r[k]) if k in r else "-" for k in metrics)]
-            + ([f"failed in epoch {r['failed']['epoch']}"] if r.get("failed") else [])
-            for m, r in zip(members, rows, strict=True)]
-    widths = [max(len(row[i]) for row in [head, *body] if i < len(row)) for i in range(len(head))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) for row in [head, *body]]
-    for group in summary["groups"]:
-        label = ", ".join(f"{k}={v}" for k, v in group["values"].items()) or "all members"
-        n = group[metrics[0]]["n"] if metrics else 0
-        lines.append(f"{label} ({n} member{'s' if n != 1 else ''}): " + "; ".join(
-            f"{NAMES[k]} {s['mean']:.3f} ± {s['std']:.3f} (min {s['min']:.3f}, max {s['max']:.3f})"
-            for k, s in ((k, group[k]) for k in metrics)))
-    if summary["best"]:
-        by_id = {m.id: r for m, r in zip(members, rows, strict=True)}
-        lines.append("best: " + "; ".join(f"{NAMES[k]} member {i} ({_number(by_id[i][k])})"
-                                          for k, i in summary["best"].items()))
-    return "\n".join(lines)

@@ -102,6 +102,13 @@ def test_a_population_from_python_returns_each_member(idx_mnist, tmp_path):
         assert [r["epoch"] for r in member.metrics] == [1, 2] and member.failed is None
         assert_trees_equal(member.state, jaxgan.load(tmp_path / "pop" / "members" / member.id).state)
     assert result.metrics[0]["d_loss"] == pytest.approx(np.mean([m.metrics[0]["d_loss"] for m in result.members]))
+    from jaxgan.population import Population
+
+    spec = Population(tiny(epochs=2), 2, (("lr", (1e-4, 1e-3)),))
+    rows = jaxgan.Evaluator.standard().score_members(result.state, 300, 0, spec)
+    assert [(r["member"], r["values"]) for r in rows][1] == ("1", {"seed": 1, "lr": 1e-4})
+    single = jaxgan.Evaluator.standard().score_generator(result.members[1].state, 300, 0)
+    assert rows[1]["fid"] == pytest.approx(single["fid"], rel=1e-4)
     with pytest.raises(jaxgan.ConfigError, match=r"sweep\['lr'\]: a value is repeated"):
         jaxgan.train(tiny(), tmp_path / "x", sweep={"lr": [1e-3, 1e-3]}, data_dir=idx_mnist)
     with pytest.raises(jaxgan.ConfigError, match="sweep: no option 'learning_rate'"):

@@ -7,10 +7,13 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jaxgan import cli
 from jaxgan.errors import ConfigError
+
+if TYPE_CHECKING:
+    from jaxgan.population import Population
 
 
 def parse_args(argv: Sequence[str] | None):
@@ -60,7 +63,7 @@ def evaluate_generators(args, cache) -> None:
     """Every member's scores (a single run's: one), each recorded in its own metrics.jsonl; a
     population's printed as a table with mean ± std over seeds, a single run's as one line."""
     from jaxgan.data import load_dataset
-    from jaxgan.evaluation import Evaluator, classification_accuracy_score, format_table, summarise
+    from jaxgan.evaluation import Evaluator, classification_accuracy_score, summarise
     from jaxgan.population import member_state
 
     state, meta, population, members = _generators(args)
@@ -68,7 +71,7 @@ def evaluate_generators(args, cache) -> None:
     view = (lambda i: member_state(state, i, configs[i])) if population else (lambda i: state)
     if args.cas and not view(0).conditional:
         raise ConfigError("--cas needs a conditional model (trained with --conditional)")
-    rows = Evaluator.standard().score_members(state, args.n, args.seed)
+    rows = Evaluator.standard().score_members(state, args.n, args.seed, population)
     if args.cas:
         test_images, test_labels = load_dataset("test", args.data_dir, cache)
         for i, row in enumerate(rows):
@@ -91,6 +94,37 @@ def evaluate_generators(args, cache) -> None:
     else:
         print(f"{args.workdir}: {len(listed)} members at epoch {meta['epoch']}, {args.n} samples each "
               f"(seed {args.seed})\n" + format_table(population, rows, summary))
+
+
+NAMES = {"fid": "MNIST-FID", "classifier_score": "score", "classes_covered": "classes",
+         "conditional_accuracy": "conditional accuracy", "code_purity": "code purity", "cas": "CAS"}
+
+
+def _number(value: float) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def format_table(population: Population, rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
+    members, swept = population.members(), population.swept
+    metrics = [k for k in NAMES if any(k in r for r in rows)]
+    head = ["member", "seed", *swept, *(NAMES[k] for k in metrics)]
+    body = [[m.id, str(m.values["seed"]), *(str(m.values[s]) for s in swept),
+             *(_number(r[k]) if k in r else "-" for k in metrics)]
+            + ([f"failed in epoch {r['failed']['epoch']}"] if r.get("failed") else [])
+            for m, r in zip(members, rows, strict=True)]
+    widths = [max(len(row[i]) for row in [head, *body] if i < len(row)) for i in range(len(head))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) for row in [head, *body]]
+    for group in summary["groups"]:
+        label = ", ".join(f"{k}={v}" for k, v in group["values"].items()) or "all members"
+        n = group[metrics[0]]["n"] if metrics else 0
+        lines.append(f"{label} ({n} member{'s' if n != 1 else ''}): " + "; ".join(
+            f"{NAMES[k]} {s['mean']:.3f} ± {s['std']:.3f} (min {s['min']:.3f}, max {s['max']:.3f})"
+            for k, s in ((k, group[k]) for k in metrics)))
+    if summary["best"]:
+        by_id = {m.id: r for m, r in zip(members, rows, strict=True)}
+        lines.append("best: " + "; ".join(f"{NAMES[k]} member {i} ({_number(by_id[i][k])})"
+                                          for k, i in summary["best"].items()))
+    return "\n".join(lines)
 
 
 def _record(folder: Path, row: dict) -> None:
