@@ -47,8 +47,8 @@ def train_epoch(
     epoch_key: jax.Array,
     labels: jax.Array | None = None,
     *,
-    batch_size: int,
-    drop_last: bool,
+    batch_size: int = 64,
+    drop_last: bool = False,
     data_sharding: jax.sharding.Sharding | None = None,
     step: Callable[[Any, Batch, jax.Array], tuple[Any, Metrics]] = train_step,
 ) -> tuple[Any, Metrics]:

@@ -29,3 +29,10 @@ def test_the_tutorial_runs_end_to_end(idx_mnist, tmp_path):
     assert "refused: lr must be a finite number > 0" in text and "same inputs, same bits: True" in text
     assert "2 members: MNIST-FID" in text and "Batch" not in text
     assert (tmp_path / "runs" / "tutorial_seeds" / "members" / "1" / "metrics.jsonl").is_file()
+
+
+def test_the_tutorial_is_committed_without_outputs():
+    import json
+
+    cells = json.loads(TUTORIAL.read_text())["cells"]
+    assert [c for c in cells if c["cell_type"] == "code"] and not [c for c in cells if c.get("outputs")]
