@@ -39,11 +39,24 @@ FORMAT_VERSION = 3  # 2: the record holds the state's digest; 3: and its own
 READABLE_FORMATS = (2, 3)  # format 2 records are checked for consistency, without a digest of their own
 
 
+def to_host(tree: Any) -> Any:
+    """Every array of `tree` whole, as numpy: one copy of a replicated array; one split over
+    several processes (a population's members) gathered from all, so all must call this."""
+    def whole(x: Any) -> np.ndarray:
+        if not isinstance(x, jax.Array) or x.is_fully_addressable:
+            return np.asarray(x)
+        if x.is_fully_replicated:
+            return np.asarray(x.addressable_data(0))
+        from jax.experimental import multihost_utils
+
+        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+    return jax.tree.map(whole, tree)
+
+
 def state_digest(state: Any) -> str:
-    """sha256 of every array of the state (one host's copy of the replicated arrays; the whole
-    of a population's arrays, split over this host's devices)."""
-    return content_digest(*(x.addressable_data(0) if isinstance(x, jax.Array) and x.is_fully_replicated
-                            else np.asarray(x) for x in jax.tree.leaves(state)))
+    """sha256 of every array of the state, whole (see `to_host`)."""
+    return content_digest(*jax.tree.leaves(to_host(state)))
 
 
 def record_digest(meta: dict[str, Any]) -> str:

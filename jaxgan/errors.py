@@ -89,23 +89,34 @@ def kept_checkpoints(last_saved: int) -> str:
 
 @contextlib.contextmanager
 def failures_as_one_line(workdir: Path, last_saved: Callable[[], int]) -> Iterator[None]:
-    """Disk-full, unwritable-file and out-of-memory failures mid-run become one TrainingError;
-    the details go to WORKDIR/debug.log."""
+    """Disk-full, unwritable-file and out-of-memory failures mid-run, and a lost process of a
+    multi-process run, become one TrainingError; the details go to WORKDIR/debug.log."""
     import jax
 
     try:
         yield
-    except (OSError, jax.errors.JaxRuntimeError, CheckpointSaveError) as e:
-        logging.getLogger("jaxgan").error("run failed", exc_info=e)
+    except Exception as e:
         text = str(e)
-        if "No space left" in text or getattr(e, "errno", None) == errno.ENOSPC:
-            reason = f"no space left on the device of {workdir}"
-        elif "RESOURCE_EXHAUSTED" in text:
-            reason = f"out of device memory (try a smaller {arg('batch_size')} or model)"
+        if jax.distributed.is_initialized() and any(s in text for s in LOST_PROCESS):
+            reason = f"lost another process of this run ({one_line(e, 160)})"
+            advice = f"; start every process again with {arg('resume', True)}"
+        elif isinstance(e, (OSError, jax.errors.JaxRuntimeError, CheckpointSaveError)):
+            advice = ""
+            if "No space left" in text or getattr(e, "errno", None) == errno.ENOSPC:
+                reason = f"no space left on the device of {workdir}"
+            elif "RESOURCE_EXHAUSTED" in text:
+                reason = f"out of device memory (try a smaller {arg('batch_size')} or model)"
+            else:
+                reason = one_line(e)
         else:
-            reason = one_line(e)
-        raise TrainingError(f"training stopped: {reason}; {kept_checkpoints(last_saved())} "
+            raise
+        logging.getLogger("jaxgan").error("run failed", exc_info=e)
+        raise TrainingError(f"training stopped: {reason}; {kept_checkpoints(last_saved())}{advice} "
                             f"(details: {workdir / 'debug.log'})") from None
+
+
+# What a collective reports when a peer process died (gloo on CPU; the coordination service).
+LOST_PROCESS = ("Connection closed by peer", "Gloo", "coordination service", "Connection reset by peer")
 
 
 @contextlib.contextmanager

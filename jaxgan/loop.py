@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from jaxgan.config import Config
 from jaxgan.data import load_dataset, steps_per_epoch
 from jaxgan.epoch import epoch_key, run_keys, train_epoch
 from jaxgan.errors import ConfigError, TrainingError, arg, deferred_interrupts, failures_as_one_line, kept_checkpoints
+from jaxgan.files import content_digest
 from jaxgan.outputs import Outputs
 from jaxgan.population import (
     Population,
@@ -60,7 +62,11 @@ def train_and_evaluate(config: Config, workdir: str | Path, *, population: Popul
     population = population.with_base(config) if population is not None else None
     images, labels, mesh = _checked_inputs(config, population, workdir, data_dir, cache_dir, num_devices)
     is_main = jax.process_index() == 0
-    folder = open_workdir(workdir, resume=resume, overwrite=overwrite) if is_main else Workdir(workdir)
+    if jax.process_count() > 1:
+        settings = json.dumps([config.to_json(), population and population.to_json(), str(workdir), resume, overwrite])
+        parallel.check_same_on_every_process(content_digest(images, labels, np.frombuffer(settings.encode(), np.uint8)))
+    folder = parallel.on_process_0(lambda: open_workdir(workdir, resume=resume, overwrite=overwrite))
+    folder = folder or Workdir(workdir)
     try:
         if is_main and (debug_log := installed_debug_log()) is not None:
             debug_log.attach(workdir / "debug.log")
@@ -121,6 +127,7 @@ def train(config: Config, workdir: str | Path, *, seeds: int | None = None,
     `progress=False` prints nothing per batch; None shows a bar where stderr is a terminal and
     the reference's batch lines."""
     quiet_libraries()
+    parallel.deterministic_gpu()  # effective when no JAX backend has started yet
     population = None
     if seeds is not None or sweep:
         population = Population(config, seeds=1 if seeds is None else seeds, sweep=sweep_from_dict(sweep or {}))
@@ -145,8 +152,9 @@ def _checked_inputs(config: Config, population: Population | None, workdir: Path
     config.validate()
     if population is not None:
         population.validate()
-        if jax.process_count() > 1:
-            raise TrainingError("a population trains in one process; run it without --distributed")
+        if jax.process_count() > 1 and config.eval_every:
+            raise TrainingError(f"{arg('eval_every')} with a population across processes: evaluate its "
+                                f"members afterwards (evaluate.py --workdir WORKDIR)")
     check_writable(workdir)
     images, labels = load_dataset("train", data_dir, cache_dir)
     if config.batch_size > len(images):
@@ -247,7 +255,7 @@ def _train(config: Config, population: Population | None, state: State, start_ep
         for epoch in range(start_epoch, config.epochs):
             t0 = time.perf_counter()
             state, metrics = epoch_fn(state, epoch)
-            metrics = jax.device_get(metrics)  # the one host sync of the epoch
+            metrics = checkpoint.to_host(metrics)  # the one host sync of the epoch
             _check_losses(population, metrics, epoch, outputs)
             seconds.append(time.perf_counter() - t0)
             stop = bool(interrupted)  # read once: a signal during the outputs waits an epoch

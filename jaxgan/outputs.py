@@ -39,8 +39,6 @@ class MemberFiles:
         self.evaluator, self.say = evaluator, say
         self.log = MetricsLog(folder.path)
         self.writer = SummaryWriter(folder.path / "tensorboard") if tensorboard else None
-        self.fixed_z = latents(run_keys(config.seed)["sample"], GRID_SIZE, config.latent_dim)
-        self.fixed_labels = grid_labels(GRID_SIZE, 8, 8) if config.conditional else None
         (folder.path / "images").mkdir(exist_ok=True)
         write_json_atomic(folder.path / "config.json", config.to_json())
         folder.add_to_manifest("config.json", "metrics.jsonl")
@@ -111,8 +109,9 @@ class Outputs:
             self.sample_fn = jax.jit(generate)
         else:
             self.sample_fn = jax.jit(jax.vmap(generate, in_axes=(0, 0, None)))
-        self.fixed_z = [f.fixed_z for f in self.files]
-        self.fixed_labels = self.files[0].fixed_labels if self.files else None
+        configs = [config] if population is None else [m.config for m in self.members]
+        self.fixed_z = [latents(run_keys(c.seed)["sample"], GRID_SIZE, c.latent_dim) for c in configs]
+        self.fixed_labels = grid_labels(GRID_SIZE, 8, 8) if config.conditional else None
 
     def _member_folder(self, index: int, member: Member) -> Workdir:
         folder = self.folder.member(f"members/{member.id}")
@@ -127,6 +126,7 @@ class Outputs:
         `save` asks for it."""
         self.bar.update(self.steps)
         config, last = self.config, epoch + 1 == self.config.epochs
+        images = self.grids(state) if epoch % config.sample_every == 0 or last else None  # every process
         if self.is_main:
             alive = metrics.get("alive")
             shown = metrics if alive is None else member_means(metrics, alive)
@@ -136,10 +136,8 @@ class Outputs:
             for i in trained:
                 mine = metrics if alive is None else {k: v[i][alive[i]] for k, v in metrics.items() if k != "alive"}
                 self.files[i].record(epoch, mine, seconds)
-            if epoch % config.sample_every == 0 or last:
-                images = self.grids(state)
-                for i in trained:
-                    self.files[i].save_grid(images[i], epoch)
+            for i in trained if images is not None else []:
+                self.files[i].save_grid(images[i], epoch)
             if self.evaluator and ((epoch + 1) % config.eval_every == 0 or last):
                 for i in trained:
                     self.files[i].evaluate(self.member_view(state, i), epoch)
@@ -149,8 +147,8 @@ class Outputs:
     def grids(self, state: Any) -> np.ndarray:
         """Each member's 64 grid samples from its fixed noise, (members, 64, 28, 28)."""
         if self.population is None:
-            return np.asarray(self.sample_fn(state, self.fixed_z[0], self.fixed_labels))[None]
-        return np.asarray(self.sample_fn(state.state, jnp.stack(self.fixed_z), self.fixed_labels))
+            return checkpoint.to_host(self.sample_fn(state, self.fixed_z[0], self.fixed_labels))[None]
+        return checkpoint.to_host(self.sample_fn(state.state, jnp.stack(self.fixed_z), self.fixed_labels))
 
     def member_view(self, state: Any, index: int) -> GANState:
         if self.population is None:

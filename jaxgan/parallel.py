@@ -75,3 +75,125 @@ def check_fits(config: Config, device: jax.Device, copies: int = 1) -> None:
         raise ConfigError(f"{what} not fit: {params:,} parameters need "
                           f"{2 * state_bytes / 2**30:,.1f} GiB to train (weights, Adam moments, "
                           f"gradients), more than the {available / 2**30:,.1f} GiB of {device.platform} memory")
+
+
+# The distributed runtime's timeouts. A lost process usually surfaces at once, as a collective
+# whose peer closed its connection; a process that hangs is declared dead after HEARTBEAT_S.
+CONNECT_TIMEOUT_S = 60
+HEARTBEAT_S = 30
+SHUTDOWN_S = 10
+
+
+def initialize_distributed(coordinator_address: str | None = None, num_processes: int | None = None,
+                           process_id: int | None = None, timeout_s: int = CONNECT_TIMEOUT_S) -> None:
+    """Join a multi-process run: with any of the three given (or set as JAX_COORDINATOR_ADDRESS,
+    JAX_NUM_PROCESSES, JAX_PROCESS_ID), exactly those; with none, what the cluster tells JAX
+    (SLURM, Cloud TPU, MPI). CPU processes talk over gloo."""
+    env = {"coordinator_address": os.environ.get("JAX_COORDINATOR_ADDRESS"),
+           "num_processes": os.environ.get("JAX_NUM_PROCESSES"), "process_id": os.environ.get("JAX_PROCESS_ID")}
+    given = {"coordinator_address": coordinator_address, "num_processes": num_processes, "process_id": process_id}
+    values = {k: v if v is not None else env[k] for k, v in given.items()}
+    timeouts = dict(initialization_timeout=timeout_s, heartbeat_timeout_seconds=HEARTBEAT_S,
+                    shutdown_timeout_seconds=SHUTDOWN_S)
+    if all(v is None for v in values.values()):
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        try:
+            jax.distributed.initialize(**timeouts)
+        except Exception as e:  # no cluster found
+            raise ConfigError(f"{arg('distributed')}: jax.distributed.initialize() failed ({e}); pass "
+                              f"{arg('coordinator_address')}, {arg('num_processes')} and {arg('process_id')} "
+                              f"(or set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID), "
+                              f"or run under SLURM or on Cloud TPU") from None
+        return
+    address, count, index = _checked_launch(values)
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    if index != 0:
+        _wait_for(address, timeout_s)
+    jax.distributed.initialize(address, count, index, **timeouts)
+
+
+def _checked_launch(values: dict) -> tuple[str, int, int]:
+    if missing := [k for k, v in values.items() if v is None]:
+        raise ConfigError(f"a distributed launch needs {', '.join(arg(k) for k in missing)} too "
+                          f"(or JAX_{'/JAX_'.join(k.upper() for k in missing)})")
+    address = str(values["coordinator_address"])
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{arg('coordinator_address')} must be HOST:PORT, got {address!r}")
+    try:
+        count, index = int(values["num_processes"]), int(values["process_id"])
+    except ValueError:
+        raise ConfigError(f"{arg('num_processes')} and {arg('process_id')} must be integers, got "
+                          f"{values['num_processes']!r} and {values['process_id']!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise ConfigError(f"{arg('process_id')} must be in 0 .. {arg('num_processes')} - 1 = {count - 1}, got {index}")
+    return address, count, index
+
+
+def _wait_for(address: str, timeout_s: float) -> None:
+    """Process 0 hosts the coordinator: the others wait for it to listen (JAX would abort)."""
+    import socket
+    import time
+
+    host, _, port = address.rpartition(":")
+    end = time.monotonic() + timeout_s
+    while True:
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=2).close()
+            return
+        except OSError as e:
+            if time.monotonic() > end:
+                raise ConfigError(f"the coordinator {address} cannot be reached ({e.strerror or e}) within "
+                                  f"{timeout_s:g} s; start process 0 first, or check "
+                                  f"{arg('coordinator_address')}") from None
+            time.sleep(0.2)
+
+
+def check_same_on_every_process(digest: str) -> None:
+    """Refuse a run whose processes were started differently (flags, seeds, data): compared by
+    the digest of everything that decides the run, before any work."""
+    if jax.process_count() == 1:
+        return
+    from jax.experimental import multihost_utils
+
+    mine = np.frombuffer(bytes.fromhex(digest), np.uint8)
+    every = np.asarray(multihost_utils.process_allgather(mine))
+    if differ := [i for i in range(len(every)) if not np.array_equal(every[i], every[0])]:
+        raise ConfigError(f"process{'es' * (len(differ) > 1)} {', '.join(map(str, differ))} "
+                          f"{'were' if len(differ) > 1 else 'was'} started with other settings, seeds or data "
+                          f"than process 0; start every process with the same flags and data")
+
+
+def on_process_0(fn):
+    """`fn()` on process 0 (None elsewhere); when it raises a jaxgan error there, every other
+    process raises too, rather than waiting for process 0 in the next collective."""
+    from jaxgan.errors import JaxganError, TrainingError
+
+    if jax.process_count() == 1:
+        return fn()
+    from jax.experimental import multihost_utils
+
+    result, error = None, None
+    if jax.process_index() == 0:
+        try:
+            result = fn()
+        except JaxganError as e:
+            error = e
+    ok = int(multihost_utils.broadcast_one_to_all(np.int32(error is None)))
+    if error is not None:
+        raise error
+    if not ok:
+        raise TrainingError("process 0 refused to start the run (its output says why)")
+    return result
+
+
+GPU_DETERMINISM = "--xla_gpu_deterministic_ops=true"
+
+
+def deterministic_gpu(enabled: bool = True) -> None:
+    """Ask XLA for deterministic GPU kernels (no autotuning races, no atomics whose order varies),
+    so that the same seed gives the same bits on a GPU too; it must run before JAX starts its
+    backend, and changes nothing on CPUs and TPUs. `enabled=False` leaves XLA_FLAGS as they are."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if enabled and "xla_gpu_deterministic_ops" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} {GPU_DETERMINISM}".strip()

@@ -5,6 +5,8 @@ from benchmarks import bench, population
 from jaxgan.config import Config
 from jaxgan.step import create_train_state, train_step
 
+from conftest import ROOT
+
 
 @pytest.mark.parametrize("batch, hidden", [(64, 128), (256, 128), (32, 64)])
 def test_analytic_step_flops_match_xla_cost_analysis(batch, hidden):
@@ -25,3 +27,9 @@ def test_population_worker_reports_throughput_and_memory_that_grows_with_members
     assert two["steps_per_s"] > 0 and four["steps_per_s"] > 0
     # Four members' weights and Adam moments (~2.6 MB each for the reference) outweigh two's.
     assert four["program_bytes"] - two["program_bytes"] >= 2 * 3 * 4 * 214_000
+
+
+def test_the_device_script_is_valid_bash():
+    import subprocess
+
+    subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / "device.sh")], check=True)

@@ -11,9 +11,10 @@ import pytest
 
 from conftest import ROOT
 
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "benchmarks" / "README.md"]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "docs" / "tutorial.ipynb",
+         ROOT / "benchmarks" / "README.md"]
 COMMAND = re.compile(r"(?:python (?:scripts|benchmarks)/(\w+)\.py|jaxgan-(train-classifier|train|sample|evaluate|plot)"
-                     r"(?![\w.-]))((?:\\\n|[^\n`|;#])*)")
+                     r"(?![\w.-]))((?:\\\n|[^\n`|;#&])*)")
 BENCHMARKS = {"bench", "profile_step"}
 
 

@@ -90,6 +90,17 @@ def cache_dir(args: argparse.Namespace):
     return path
 
 
+def _exit_if_distributed(code: int) -> int:
+    """In a multi-process run that failed, exit now: the runtime's orderly shutdown would wait
+    for processes that are gone."""
+    jax = sys.modules.get("jax")
+    if jax is not None and jax.distributed.is_initialized():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
 def execute(main: Callable[[Sequence[str] | None], int | None],
         argv: Sequence[str] | None = None) -> int:
     """Call `main`; user errors become one line on stderr and exit code 2, Ctrl-C code 130."""
@@ -105,7 +116,7 @@ def execute(main: Callable[[Sequence[str] | None], int | None],
             return main(argv) or 0
     except JaxganError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
-        return 2
+        return _exit_if_distributed(2)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130

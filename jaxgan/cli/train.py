@@ -37,10 +37,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                             help="members for every value of a hyper-parameter (repeatable: every "
                                  "combination, times --seeds): lr, d_lr, beta1, beta2, eps, "
                                  "ema_decay, info_weight or d_dropout")
-    run.add_argument("--distributed", action="store_true",
-                     help="call jax.distributed.initialize() first (multi-host runs)")
+    hosts = parser.add_argument_group("multi-process (docs/scaling.md)")
+    hosts.add_argument("--distributed", action="store_true",
+                       help="one process of a multi-process run; without the three below, the "
+                            "cluster (SLURM, Cloud TPU) or JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES "
+                            "and JAX_PROCESS_ID say which")
+    hosts.add_argument("--coordinator-address", default=None, metavar="HOST:PORT",
+                       help="process 0's address, the same for every process (implies --distributed)")
+    hosts.add_argument("--num-processes", type=cli.positive_int, default=None, metavar="N",
+                       help="processes in the run (implies --distributed)")
+    hosts.add_argument("--process-id", type=int, default=None, metavar="I",
+                       help="this process: 0 .. N-1 (implies --distributed)")
+    hosts.add_argument("--connect-timeout", type=cli.positive_int, default=60, metavar="S",
+                       help="seconds to wait for the coordinator and every process to join (60)")
     run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                      help="progress bar (default: when stderr is a terminal)")
+    run.add_argument("--deterministic-gpu", action=argparse.BooleanOptionalAction, default=True,
+                     help="deterministic GPU kernels: the same seed gives the same bits (default: on; "
+                          "--no-deterministic-gpu may be faster)")
     run.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=True,
                      help="write TensorBoard summaries to WORKDIR/tensorboard (default: on)")
     return parser.parse_args(argv)
@@ -74,23 +88,18 @@ def build_config(args: argparse.Namespace) -> tuple[Config, Population | None]:
     return config, Population(config, args.seeds or 1, sweep).validate()
 
 
-def _initialize_distributed() -> None:
-    import jax
-
-    try:
-        jax.distributed.initialize()
-    except Exception as e:  # no coordinator found, or it cannot be reached
-        raise ConfigError(f"--distributed: jax.distributed.initialize() failed ({e}); set "
-                          f"JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID, or "
-                          f"run under SLURM or on Cloud TPU") from None
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
+    from jaxgan.parallel import deterministic_gpu
+
+    deterministic_gpu(args.deterministic_gpu)  # before JAX starts a backend
     import jax
 
-    if args.distributed:
-        _initialize_distributed()
+    launch = (args.coordinator_address, args.num_processes, args.process_id)
+    if args.distributed or any(v is not None for v in launch):
+        from jaxgan.parallel import initialize_distributed
+
+        initialize_distributed(*launch, timeout_s=args.connect_timeout)
     if (cache := cli.cache_dir(args)) is not None:  # compiled epochs are reused across runs
         jax.config.update("jax_compilation_cache_dir", str(Path(cache) / "xla"))
     from jaxgan.loop import train_and_evaluate
