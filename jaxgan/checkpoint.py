@@ -51,7 +51,7 @@ def to_host(tree: Any) -> Any:
 
         return np.asarray(multihost_utils.process_allgather(x, tiled=True))
 
-    return jax.tree.map(whole, tree)
+    return jax.device_get(tree) if jax.process_count() == 1 else jax.tree.map(whole, tree)
 
 
 def state_digest(state: Any) -> str:

@@ -20,7 +20,7 @@ from jaxgan.errors import EvaluationError, arg, one_line
 from jaxgan.mnist import IMAGE_PIXELS, NUM_CLASSES
 from jaxgan.models import latent_codes
 from jaxgan.population import Population, PopulationState
-from jaxgan.sampling import generate, generate_in_batches, latents, to_uint8
+from jaxgan.sampling import choices, generate, generate_in_batches, latents, to_uint8
 from jaxgan.step import GANState
 
 COVERAGE_SHARE = 0.02  # a class counts as covered with at least 2% of the samples
@@ -112,7 +112,9 @@ class Evaluator:
         With the `labels` a conditional generator was asked for, also the fraction of images the
         classifier reads as their requested digit; with InfoGAN `codes` (N,), their `code_purity`."""
         x = check_images(images)
-        return self._scores(x, None if labels is None else check_labels(labels, len(x)), codes, num_codes)
+        if labels is not None:
+            labels = choices(labels, len(x), "labels", NUM_CLASSES, EvaluationError)
+        return self._scores(x, labels, codes, num_codes)
 
     def _scores(self, x: np.ndarray, labels: np.ndarray | None, codes: np.ndarray | None,
                 num_codes: int) -> dict[str, Any]:
@@ -230,17 +232,6 @@ def check_images(images: Any, name: str = "images") -> np.ndarray:
               f"{classifier.FEATURE_DIM}-d feature covariance is singular and MNIST-FID is biased "
               f"upwards; use 10,000", file=sys.stderr)
     return images.astype(np.float32)
-
-
-def check_labels(labels: Any, n: int, name: str = "labels", classes: int = NUM_CLASSES) -> np.ndarray:
-    """Integer labels (n,) in 0 .. classes-1, or one line naming `name` and what is wrong."""
-    array = np.asarray(labels)
-    if array.shape != (n,) or not np.issubdtype(array.dtype, np.integer) or array.dtype == bool:
-        raise EvaluationError(f"{name}: expected {n} integer labels (shape ({n},)), got "
-                              f"{array.dtype} of shape {array.shape}")
-    if n and (array.min() < 0 or array.max() >= classes):
-        raise EvaluationError(f"{name}: values must be in 0 .. {classes - 1}, got {array.min()} .. {array.max()}")
-    return array.astype(np.int32)
 
 
 def evaluate(images: Any, *, labels: Any = None, n: int | None = None) -> dict[str, Any]:

@@ -141,7 +141,7 @@ def train(config: Config, workdir: str | Path, *, seeds: int | None = None,
     members = [MemberResult(m.id, m.values["seed"], {k: v for k, v in m.values.items() if k != "seed"},
                             MetricsLog(workdir / "members" / m.id).epochs(), member_state(state, i, m.config),
                             failures.get(m.id))
-               for i, m in enumerate(population.with_base(config).members())]
+               for i, m in enumerate(population.members())]
     return TrainResult(state, mean_epochs([m.metrics for m in members]), workdir, members)
 
 

@@ -113,24 +113,25 @@ class Population:
 
 
 def sweep_from_dict(sweep: dict[str, Any]) -> Sweep:
-    """{"lr": [2e-4, 1e-3], ...} -> the spec's sweep, each name a Config field and each list
-    non-empty without repeats (what may be swept is checked by `Population.validate`)."""
+    """{"lr": [2e-4, 1e-3], ...} -> the spec's sweep, each entry checked as `--sweep` is (what
+    may be swept is checked by `Population.validate`)."""
     if not isinstance(sweep, dict):
-        raise ConfigError(f"sweep must be a dict such as {{'lr': [2e-4, 1e-3]}}, got {sweep!r}")
-    fields = {f.name for f in dataclasses.fields(Config)}
-    out = []
+        raise ConfigError(f"{arg('sweep')} must be a dict such as {{'lr': [2e-4, 1e-3]}}, got {sweep!r}")
     for name, values in sweep.items():
-        if name not in fields:
-            raise ConfigError(f"sweep: no option {name!r}")
-        if name == "seed":
-            raise ConfigError("sweep: use seed and seeds for the seeds")
         if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__") or not list(values):
-            raise ConfigError(f"sweep[{name!r}] must be a non-empty list of values, got {values!r}")
-        values = tuple(values)
-        if len(set(values)) < len(values):
-            raise ConfigError(f"sweep[{name!r}]: a value is repeated in {list(values)!r}")
-        out.append((name, values))
-    return tuple(out)
+            raise ConfigError(f"{arg('sweep')} {name}: a non-empty list of values, got {values!r}")
+    return tuple(_checked_sweep(name, tuple(values)) for name, values in sweep.items())
+
+
+def _checked_sweep(name: str, values: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
+    """One sweep entry: a Config field other than the seed, its values without repeats."""
+    if name not in {f.name for f in dataclasses.fields(Config)}:
+        raise ConfigError(f"{arg('sweep')}: no option {arg(name)}")
+    if name == "seed":
+        raise ConfigError(f"{arg('sweep')} seed: use {arg('seed')} and {arg('seeds')} for the seeds")
+    if len(set(values)) != len(values):
+        raise ConfigError(f"{arg('sweep')} {name}: a value is repeated in {list(values)!r}")
+    return name, values
 
 
 def saved_failures(workdir: str | Path) -> dict[str, Any]:
@@ -149,18 +150,14 @@ def parse_sweep(text: str) -> tuple[str, tuple[Any, ...]]:
     if not sep or not values.strip():
         raise ConfigError(f"{arg('sweep')} wants NAME=V1,V2,..., got {text!r}")
     types = {f.name: f.type for f in dataclasses.fields(Config)}
-    if name not in types:
-        raise ConfigError(f"{arg('sweep')}: no option {arg(name)}")
-    if name == "seed":
-        raise ConfigError(f"{arg('sweep')} seed: use {arg('seed')} and {arg('seeds')} for the seeds")
+    if name not in types or name == "seed":
+        return _checked_sweep(name, ())
     parse = {"int": int, "float": float, "str": str, "bool": lambda v: {"true": True, "false": False}[v.lower()]}
     try:
         parsed = tuple(parse[types[name]](v.strip()) for v in values.split(","))
     except (ValueError, KeyError):
         raise ConfigError(f"{arg('sweep')} {name}: values must be of type {types[name]}, got {values!r}") from None
-    if len(set(parsed)) != len(parsed):
-        raise ConfigError(f"{arg('sweep')} {name}: a value is repeated in {values!r}")
-    return name, parsed
+    return _checked_sweep(name, parsed)
 
 
 # --- the stacked state ------------------------------------------------------------------------

@@ -158,15 +158,16 @@ def save_npz(path: str | Path, images: np.ndarray, uint8: bool = False,
         np.savez(f, images=images, **extra)
 
 
-def _choice(value: Any, n: int, name: str, count: int) -> np.ndarray:
-    """`value` (one int, or n ints) as n int32 in 0 .. count-1, or one line naming `name`."""
+def choices(value: Any, n: int, name: str, count: int, error: type[Exception] = ConfigError) -> np.ndarray:
+    """`value` (one int, or n ints: digits, labels, codes) as n int32 in 0 .. count-1, or an
+    `error` of one line naming `name`."""
     array = np.asarray(value)
     if array.ndim == 0:
         array = np.full((n,), array)
     if array.shape != (n,) or not np.issubdtype(array.dtype, np.integer) or array.dtype == bool:
-        raise ConfigError(f"{name} must be an integer or {n} integers, got {value!r}")
+        raise error(f"{name} must be an integer or {n} integers, got {array.dtype} of shape {array.shape}")
     if n and (array.min() < 0 or array.max() >= count):
-        raise ConfigError(f"{name} must be in 0 .. {count - 1}, got {value!r}")
+        raise error(f"{name} must be in 0 .. {count - 1}, got values {array.min()} .. {array.max()}")
     return array.astype(np.int32)
 
 
@@ -194,8 +195,8 @@ class Model:
             raise ConfigError("code: this model has no InfoGAN code (trained with codes=0); pass code=None")
         z = latents(jax.random.key(seed), n, self.config.latent_dim)
         if code is not None:
-            z = with_codes(z, self.state.codes, jnp.asarray(_choice(code, n, "code", self.state.codes)))
-        labels = None if digit is None else jnp.asarray(_choice(digit, n, "digit", NUM_CLASSES))
+            z = with_codes(z, self.state.codes, jnp.asarray(choices(code, n, "code", self.state.codes)))
+        labels = None if digit is None else jnp.asarray(choices(digit, n, "digit", NUM_CLASSES))
         return generate_in_batches(self.state, z, labels)
 
 

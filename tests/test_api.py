@@ -109,9 +109,9 @@ def test_a_population_from_python_returns_each_member(idx_mnist, tmp_path):
     assert [(r["member"], r["values"]) for r in rows][1] == ("1", {"seed": 1, "lr": 1e-4})
     single = jaxgan.Evaluator.standard().score_generator(result.members[1].state, 300, 0)
     assert rows[1]["fid"] == pytest.approx(single["fid"], rel=1e-4)
-    with pytest.raises(jaxgan.ConfigError, match=r"sweep\['lr'\]: a value is repeated"):
+    with pytest.raises(jaxgan.ConfigError, match=r"sweep lr: a value is repeated"):
         jaxgan.train(tiny(), tmp_path / "x", sweep={"lr": [1e-3, 1e-3]}, data_dir=idx_mnist)
-    with pytest.raises(jaxgan.ConfigError, match="sweep: no option 'learning_rate'"):
+    with pytest.raises(jaxgan.ConfigError, match="sweep: no option learning_rate"):
         jaxgan.train(tiny(), tmp_path / "x", sweep={"learning_rate": [1e-3]}, data_dir=idx_mnist)
 
 
@@ -128,7 +128,7 @@ def test_evaluate_reads_every_pixel_range_alike_and_refuses_what_it_cannot_score
     nan[0, 0, 0] = np.nan
     for images, kwargs, message in [
         (nan, {}, "images: 1 pixels are NaN"), (pixels[:1], {}, "1 image"), (np.zeros((5, 30, 30)), {}, "shape"),
-        (pixels, {"labels": labels + 3}, "labels: values must be in 0 .. 9"), (pixels, {"labels": labels[:5]}, "300"),
+        (pixels, {"labels": labels + 3}, "labels must be in 0 .. 9"), (pixels, {"labels": labels[:5]}, "300"),
         (pixels, {"n": 1}, "n must be an integer >= 2"),
     ]:
         with pytest.raises(jaxgan.EvaluationError, match=message):
