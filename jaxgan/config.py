@@ -59,6 +59,9 @@ class Config:
                            "dcgan: convolution width c of G (2c, c) and D (c, 2c)")
     conditional: bool = option(False, "model", FLAG,
                                "class-conditional GAN: labels feed G and a projection D")
+    modulation: bool = option(False, "model", FLAG,
+                              "mlp: G's hidden layers modulated by its input (z, code, label): "
+                              "h * (1 + gamma) + beta, both linear in the input and 0 at the start")
     codes: int = option(0, "model", COUNT_OR_OFF,
                         "InfoGAN categorical code: the argmax of z's first CODES coordinates, "
                         "predicted by a Q head on D (0: off)")
@@ -68,6 +71,9 @@ class Config:
                                 "weight of the InfoGAN code's cross-entropy in both losses")
     d_dropout: float = option(0.0, "objective", FRACTION,
                               "dropout on D's last hidden features while training")
+    class_loss: float = option(0.0, "objective", NON_NEGATIVE,
+                               "conditional: weight of ADC-GAN's classifier on D (real digit k vs generated "
+                               "digit k; 0: off)")
     lr: float = option(2e-4, "optimiser", POSITIVE, "Adam learning rate of both networks")
     d_lr: float = option(0.0, "optimiser", NON_NEGATIVE,
                          "D's learning rate when it differs from G's (0: --lr)")
@@ -101,6 +107,10 @@ class Config:
         if self.codes == 1 or self.codes >= self.latent_dim:
             raise ConfigError(f"{arg('codes')} must be 0 (off) or 2 .. latent_dim - 1 = {self.latent_dim - 1}, "
                               f"got {self.codes!r}")
+        if self.class_loss and not self.conditional:
+            raise ConfigError(f"{arg('class_loss')} needs {arg('conditional')}: its classifier learns the labels")
+        if self.modulation and self.arch != "mlp":
+            raise ConfigError(f"{arg('modulation')} is an mlp option; {arg('arch')} is {self.arch!r}")
         if self.eval_every and self.eval_samples < 20:
             raise ConfigError(f"{arg('eval_samples')} must be at least 20, got {self.eval_samples!r}")
         return self
@@ -142,8 +152,8 @@ def flag(name: str) -> str:
 # "reference" is the default Config.
 PRESETS: dict[str, dict[str, Any]] = {
     "reference": {},
-    "quality": {"hidden_dim": 512, "depth": 2, "latent_dim": 26, "codes": 10, "beta1": 0.3,
+    "quality": {"hidden_dim": 512, "depth": 2, "latent_dim": 26, "codes": 10, "modulation": True, "beta1": 0.3,
                 "lr": 1e-3, "ema_decay": 0.9995, "loss": "hinge", "d_dropout": 0.3, "epochs": 18},
-    "conditional": {"conditional": True, "hidden_dim": 512, "depth": 2, "latent_dim": 16, "beta1": 0.3,
-                    "lr": 3e-4, "ema_decay": 0.999, "loss": "hinge", "epochs": 14},
+    "conditional": {"conditional": True, "class_loss": 3.0, "hidden_dim": 512, "depth": 2, "latent_dim": 32,
+                    "beta1": 0.3, "lr": 5e-4, "ema_decay": 0.999, "loss": "hinge", "batch_size": 128, "epochs": 19},
 }

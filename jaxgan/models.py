@@ -9,6 +9,7 @@ and bias, so that training starts from the same distribution as the reference. I
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
@@ -17,7 +18,13 @@ import jax.numpy as jnp
 from jaxgan.config import Config
 from jaxgan.mnist import IMAGE_PIXELS, IMAGE_SHAPE, NUM_CLASSES
 
-Logits = tuple[jax.Array, jax.Array | None]
+
+class Logits(NamedTuple):
+    """A discriminator's outputs on (B, 784) images."""
+
+    logit: jax.Array  # (B,) real/fake
+    code_logits: jax.Array | None  # (B, codes): InfoGAN's Q head, with codes
+    class_logits: jax.Array | None  # (B, 2 * classes): ADC-GAN's classifier, with class_loss
 
 
 # --- layers: PyTorch's default initialisation ------------------------------------------------
@@ -101,11 +108,13 @@ def _generator_input(z: jax.Array, labels: jax.Array | None, num_classes: int,
 class DiscriminatorHead(nn.Module):
     """The last stage of both discriminators, on (B, F) features: dropout (training only), the
     real/fake logit, + <embed(label), features> when conditional (the projection discriminator,
-    Miyato & Koyama, 2018), and InfoGAN's Q head with codes."""
+    Miyato & Koyama, 2018), InfoGAN's Q head with codes, and with `class_head` ADC-GAN's
+    classifier over 2 x classes (real digit k: k, generated digit k: classes + k)."""
 
     num_classes: int = 0
     dropout: float | jax.Array = 0.0  # an array: a population member's swept rate
     codes: int = 0
+    class_head: bool = False
 
     @nn.compact
     def __call__(self, features: jax.Array, labels: jax.Array | None, train: bool) -> Logits:
@@ -120,7 +129,8 @@ class DiscriminatorHead(nn.Module):
                              embedding_init=nn.initializers.normal(1 / dim**0.5))
             logit = logit + jnp.sum(embed(labels) * features, -1)
         code_logits = TorchLinear(self.codes, name="q")(features) if self.codes else None
-        return logit, code_logits
+        class_logits = TorchLinear(2 * self.num_classes, name="classes")(features) if self.class_head else None
+        return Logits(logit, code_logits, class_logits)
 
 
 class SweptDropout(nn.Module):
@@ -140,24 +150,53 @@ class SweptDropout(nn.Module):
 
 def _head(d: nn.Module) -> DiscriminatorHead:
     """A head whose parameters sit beside the discriminator's own ("out", "embed", "q")."""
-    head = DiscriminatorHead(d.num_classes, d.dropout, d.codes)
+    head = DiscriminatorHead(d.num_classes, d.dropout, d.codes, d.class_head)
     nn.share_scope(d, head)
     return head
 
 
+class ModulatedLinear(nn.Module):
+    """TorchLinear(x) * (1 + gamma(c)) + beta(c), gamma and beta linear in the condition c and
+    zero at initialisation: self-modulation (Chen et al., 2019) when c is z, conditional
+    modulation when c holds the label. With c None: the plain TorchLinear."""
+
+    features: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array, c: jax.Array | None) -> jax.Array:
+        h = TorchLinear(self.features, name="linear")(x)
+        if c is None:
+            return h
+        zeros = nn.initializers.zeros
+        gamma = nn.Dense(self.features, kernel_init=zeros, name="gamma")(c)
+        beta = nn.Dense(self.features, kernel_init=zeros, name="beta")(c)
+        return h * (1 + gamma) + beta
+
+
+def _layer_name(i: int) -> str:
+    return "hidden" if i == 0 else f"hidden{i}"
+
+
 class Generator(nn.Module):
-    """The reference MLP: z (B, latent_dim) [+ labels (B,)] -> image (B, 784) in [-1, 1]."""
+    """The reference MLP: z (B, latent_dim) [+ labels (B,)] -> image (B, 784) in [-1, 1].
+
+    With `modulation`, each hidden layer is a ModulatedLinear conditioned on G's input (z, its
+    code and label)."""
 
     hidden_dim: int = 128
     depth: int = 1
     num_classes: int = 0
     codes: int = 0
+    modulation: bool = False
 
     @nn.compact
     def __call__(self, z: jax.Array, labels: jax.Array | None = None) -> jax.Array:
-        h = _generator_input(z, labels, self.num_classes, self.codes)
+        h = c = _generator_input(z, labels, self.num_classes, self.codes)
         for i in range(self.depth):
-            h = nn.relu(TorchLinear(self.hidden_dim, name="hidden" if i == 0 else f"hidden{i}")(h))
+            if self.modulation:
+                h = nn.relu(ModulatedLinear(self.hidden_dim, name=_layer_name(i))(h, c))
+            else:
+                h = nn.relu(TorchLinear(self.hidden_dim, name=_layer_name(i))(h))
         return jnp.tanh(TorchLinear(IMAGE_PIXELS, name="out")(h))
 
 
@@ -170,13 +209,13 @@ class Discriminator(nn.Module):
     num_classes: int = 0
     dropout: float = 0.0
     codes: int = 0
+    class_head: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = False) -> Logits:
         h = x
         for i in range(self.depth):
-            name = "hidden" if i == 0 else f"hidden{i}"
-            h = nn.leaky_relu(TorchLinear(self.hidden_dim, name=name)(h), negative_slope=0.2)
+            h = nn.leaky_relu(TorchLinear(self.hidden_dim, name=_layer_name(i))(h), negative_slope=0.2)
         return _head(self)(h, labels, train)
 
 
@@ -208,6 +247,7 @@ class ConvDiscriminator(nn.Module):
     num_classes: int = 0
     dropout: float = 0.0
     codes: int = 0
+    class_head: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = False) -> Logits:
@@ -220,8 +260,10 @@ class ConvDiscriminator(nn.Module):
 def make_models(config: Config) -> tuple[nn.Module, nn.Module]:
     """(generator, discriminator) of the config's architecture: "mlp" (the reference's) or "dcgan"."""
     classes = NUM_CLASSES if config.conditional else 0
+    class_head = bool(config.class_loss)
     if config.arch == "dcgan":
         return (ConvGenerator(config.channels, classes, config.codes),
-                ConvDiscriminator(config.channels, classes, config.d_dropout, config.codes))
-    return (Generator(config.hidden_dim, config.depth, classes, config.codes),
-            Discriminator(config.hidden_dim, config.depth, classes, config.d_dropout, config.codes))
+                ConvDiscriminator(config.channels, classes, config.d_dropout, config.codes, class_head))
+    return (Generator(config.hidden_dim, config.depth, classes, config.codes, config.modulation),
+            Discriminator(config.hidden_dim, config.depth, classes, config.d_dropout, config.codes, class_head))
+

@@ -43,6 +43,7 @@ class EpochMetrics(TypedDict, total=False):
     d_real: float  # mean D(x)
     d_fake: float  # mean D(G(z))
     info_loss: float  # with codes
+    class_loss: float  # with class_loss: D's ADC-GAN classifier cross-entropy
     seconds: float  # the epoch's wall time
     fid: float  # where evaluated: the keys of evaluation.Scores
     classifier_score: float

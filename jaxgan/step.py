@@ -14,8 +14,8 @@ import optax
 from flax import struct
 
 from jaxgan.config import Config
-from jaxgan.mnist import IMAGE_PIXELS
-from jaxgan.models import latent_codes, make_models
+from jaxgan.mnist import IMAGE_PIXELS, NUM_CLASSES
+from jaxgan.models import Logits, latent_codes, make_models
 
 
 class _Images(TypedDict):
@@ -36,6 +36,7 @@ class Metrics(TypedDict, total=False):
     d_real: jax.Array  # mean D(x) on the real images, in (0, 1)
     d_fake: jax.Array  # mean D(G(z)) before D's update
     info_loss: jax.Array  # InfoGAN's code cross-entropy, with --codes
+    class_loss: jax.Array  # D's ADC-GAN classifier cross-entropy on real and generated digits, with --class-loss
 
 
 SweptHParams = dict[str, jax.Array]  # a population member's own values of some SWEEPABLE hyper-parameters
@@ -48,6 +49,7 @@ class HParams:
 
     loss: str = "bce"
     info_weight: float = 1.0
+    class_loss: float = 0.0
     ema_decay: float = 0.0
     d_dropout: float = 0.0
     lr: float = 2e-4
@@ -58,8 +60,8 @@ class HParams:
 
     @classmethod
     def of(cls, config: Config) -> HParams:
-        return cls(config.loss, config.info_weight, config.ema_decay, config.d_dropout, config.lr,
-                   config.d_lr or config.lr, config.beta1, config.beta2, config.eps)
+        return cls(config.loss, config.info_weight, config.class_loss, config.ema_decay, config.d_dropout,
+                   config.lr, config.d_lr or config.lr, config.beta1, config.beta2, config.eps)
 
 
 # The hyper-parameters that can differ between the members of one compiled population: they
@@ -171,9 +173,22 @@ def info_loss(state: GANState, code_logits: jax.Array | None, z: jax.Array,
     return weight * ce.mean()
 
 
+def _class_ce(class_logits: jax.Array, labels: jax.Array, generated: bool) -> jax.Array:
+    """Mean cross-entropy of ADC-GAN's 2K-way classifier against digit k, real (k) or generated (K + k)."""
+    return optax.softmax_cross_entropy_with_integer_labels(class_logits, labels + NUM_CLASSES * generated).mean()
+
+
+def class_losses(real: jax.Array | None, fake: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """ADC-GAN's classifier losses (Hou et al., 2022), unweighted: D's, CE(real x, k) + CE(G(z, k),
+    K + k), and G's, CE(G(z, k), k) - CE(G(z, k), K + k). `real` None: D's term on real images is 0."""
+    d = _class_ce(fake, labels, True) + (0.0 if real is None else _class_ce(real, labels, False))
+    g = _class_ce(fake, labels, False) - _class_ce(fake, labels, True)
+    return d, g
+
+
 def _discriminate(state: GANState, d_params: Any, images: jax.Array, labels: jax.Array | None,
-                  dropout_key: jax.Array, dropout: Any) -> tuple[jax.Array, jax.Array | None]:
-    """D in training mode: (logits (B,), code logits (B, codes) or None)."""
+                  dropout_key: jax.Array, dropout: Any) -> Logits:
+    """D in training mode: its outputs on `images`."""
     discriminator = state.discriminator
     if isinstance(dropout, jax.Array):  # a member's swept rate
         discriminator = discriminator.clone(dropout=dropout)
@@ -182,17 +197,22 @@ def _discriminate(state: GANState, d_params: Any, images: jax.Array, labels: jax
 
 
 def _d_update(state: GANState, batch: Batch, fake: jax.Array, z: jax.Array, keys: jax.Array,
-              hparams: dict[str, Any], d_tx: optax.GradientTransformation) -> tuple[Any, optax.OptState, Metrics]:
+              hparams: dict[str, Any], d_tx: optax.GradientTransformation,
+              ) -> tuple[Any, optax.OptState, Metrics]:
     """D's Adam step on real (label 1) and fake (label 0) images; G is held fixed."""
     labels = batch.get("label")
 
     def loss_fn(d_params):
-        real_logits, _ = _discriminate(state, d_params, batch["image"], labels, keys[0], hparams["d_dropout"])
-        fake_logits, code_logits = _discriminate(state, d_params, fake, labels, keys[1], hparams["d_dropout"])
-        info = info_loss(state, code_logits, z, hparams["info_weight"])
-        loss = d_objective(state.hparams.loss, real_logits, fake_logits) + info
-        return loss, {"d_loss": loss, "d_real": jax.nn.sigmoid(real_logits).mean(),
-                      "d_fake": jax.nn.sigmoid(fake_logits).mean(), "info_loss": info}
+        real = _discriminate(state, d_params, batch["image"], labels, keys[0], hparams["d_dropout"])
+        fake_out = _discriminate(state, d_params, fake, labels, keys[1], hparams["d_dropout"])
+        info = info_loss(state, fake_out.code_logits, z, hparams["info_weight"])
+        loss = d_objective(state.hparams.loss, real.logit, fake_out.logit) + info
+        metrics = {"d_real": jax.nn.sigmoid(real.logit).mean(), "d_fake": jax.nn.sigmoid(fake_out.logit).mean(),
+                   "info_loss": info}
+        if fake_out.class_logits is not None:
+            metrics["class_loss"], _ = class_losses(real.class_logits, fake_out.class_logits, labels)
+            loss = loss + hparams["class_loss"] * metrics["class_loss"]
+        return loss, {"d_loss": loss, **metrics}
 
     grads, metrics = jax.grad(loss_fn, has_aux=True)(state.d_params)
     updates, opt_state = d_tx.update(grads, state.d_opt_state, state.d_params)
@@ -206,8 +226,8 @@ def train_step(state: GANState, batch: Batch, key: jax.Array,
     `key` draws z ~ N(0, I). The G step scores the same fake images against the *updated* D with
     label 1 (non-saturating loss); G runs forward once and its VJP is kept for the G step. A
     conditional GAN generates the fakes for the batch's labels; with InfoGAN codes both steps add
-    `info_loss`. Metrics: the losses, D(x) and D(G(z)) before D's update, and Q's code loss.
-    `swept` holds a population member's own hyper-parameter values."""
+    `info_loss`, with an ADC-GAN classifier `class_losses`. Metrics: the losses, D(x) and D(G(z))
+    before D's update, and the heads' losses. `swept` holds a population member's own hyper-parameter values."""
     images, labels = batch["image"], batch.get("label")
     z = jax.random.normal(key, (images.shape[0], state.latent_dim), images.dtype)
     fake, g_vjp = jax.vjp(lambda p: state.generator.apply({"params": p}, z, labels), state.g_params)
@@ -216,8 +236,11 @@ def train_step(state: GANState, batch: Batch, key: jax.Array,
     d_params, d_opt_state, metrics = _d_update(state, batch, fake, z, dropout_keys[:2], hparams, d_tx)
 
     def g_loss_fn(images):
-        logits, code_logits = _discriminate(state, d_params, images, labels, dropout_keys[2], hparams["d_dropout"])
-        return g_objective(state.hparams.loss, logits) + info_loss(state, code_logits, z, hparams["info_weight"])
+        out = _discriminate(state, d_params, images, labels, dropout_keys[2], hparams["d_dropout"])
+        loss = g_objective(state.hparams.loss, out.logit) + info_loss(state, out.code_logits, z, hparams["info_weight"])
+        if out.class_logits is not None:
+            loss = loss + hparams["class_loss"] * class_losses(None, out.class_logits, labels)[1]
+        return loss
 
     g_loss, dloss_dfake = jax.value_and_grad(g_loss_fn)(fake)
     (g_grads,) = g_vjp(dloss_dfake)

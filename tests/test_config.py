@@ -41,6 +41,22 @@ def test_invalid_options_are_refused_naming_the_flag_or_the_argument(changes, me
     assert str(error.value) == flag[2:].replace("-", "_") + message[len(flag):]
 
 
+@pytest.mark.parametrize("changes, flags, python", [
+    ({"class_loss": 1.0}, "--class-loss needs --conditional: its classifier learns the labels",
+     "class_loss needs conditional: its classifier learns the labels"),
+    ({"modulation": True, "arch": "dcgan"}, "--modulation is an mlp option; --arch is 'dcgan'",
+     "modulation is an mlp option; arch is 'dcgan'"),
+])
+def test_options_that_need_another_are_refused(changes, flags, python):
+    with command_line(), pytest.raises(ConfigError) as error:
+        Config(**changes)
+    assert str(error.value) == flags
+    with pytest.raises(ConfigError) as error:
+        Config(**changes)
+    assert str(error.value) == python
+    Config(**{**changes, "conditional": True, "arch": "mlp"})  # with what they need
+
+
 def test_presets_validate_and_unknown_presets_are_refused():
     assert Config.preset("reference") == Config()
     for name in PRESETS:
@@ -58,7 +74,7 @@ def test_every_field_is_a_flag_in_its_group_with_its_effective_defaults():
         (action,) = [a for a in group._group_actions if flag(field.name) in a.option_strings]
         assert field.metadata["help"] in action.help
     lr_help = next(a.help for a in groups["optimiser"]._group_actions if "--lr" in a.option_strings)
-    assert lr_help.endswith("(default: 0.0002; quality: 0.001; conditional: 0.0003)")
+    assert lr_help.endswith("(default: 0.0002; quality: 0.001; conditional: 0.0005)")
 
 
 def test_flags_override_the_preset_and_validate_checks_them(tmp_path):
@@ -67,6 +83,8 @@ def test_flags_override_the_preset_and_validate_checks_them(tmp_path):
     config, population = train.build_config(args)
     assert population is None
     assert config == Config.preset("quality").replace(lr=3e-4, conditional=True)
+    off, _ = train.build_config(train.parse_args(["--preset", "quality", "--no-modulation"]))
+    assert Config.preset("quality").modulation and not off.modulation  # --no-FLAG turns a preset's flag off
     with pytest.raises(ConfigError, match="batch_size must be a positive integer, got 0"):
         train.build_config(train.parse_args(["--batch-size", "0"]))
 
@@ -94,7 +112,8 @@ def test_structure_changes_are_derived_from_the_state_arrays(changes, fields):
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_each_preset_trains_an_epoch_on_mock_data(name, mock_mnist, tmp_path):
-    config = Config.preset(name).replace(epochs=1, sample_every=1000, log_every=1000)
+    # 96 mock examples: a batch of 64 and a partial one (a preset's larger batch would not fit)
+    config = Config.preset(name).replace(epochs=1, batch_size=64, sample_every=1000, log_every=1000)
     state = train_and_evaluate(config, tmp_path / "run", data_dir=mock_mnist, progress=False, tensorboard=False)
-    assert int(state.step) == 2  # 96 mock examples: a batch of 64 and a partial one
+    assert int(state.step) == 2
     assert all(np.isfinite(x).all() for x in jax.tree.leaves(state.sampling_params))

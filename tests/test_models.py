@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from jaxgan.config import Config
-from jaxgan.models import Conv, Discriminator, Generator, latent_codes
+from jaxgan.models import (
+    Conv,
+    Discriminator,
+    Generator,
+    ModulatedLinear,
+    TorchLinear,
+    latent_codes,
+)
 from jaxgan.sampling import generate, with_codes
 from jaxgan.step import create_train_state
 
@@ -34,8 +41,8 @@ def test_shapes_and_output_ranges(state):
     images = Generator().apply({"params": state.g_params}, z)
     assert images.shape == (5, 784) and images.dtype == jnp.float32
     assert float(images.min()) >= -1.0 and float(images.max()) <= 1.0
-    logits, code_logits = Discriminator().apply({"params": state.d_params}, images)
-    assert logits.shape == (5,) and code_logits is None
+    logits, code_logits, class_logits = Discriminator().apply({"params": state.d_params}, images)
+    assert logits.shape == (5,) and code_logits is None and class_logits is None
 
 
 def test_initialisation_is_pytorch_linear_default(state):
@@ -107,7 +114,7 @@ def test_dcgan_shapes_parameters_and_conditioning():
     z = 10 * jax.random.normal(jax.random.key(1), (3, 8))
     images = generate(state, z)
     assert images.shape == (3, 28, 28) and float(jnp.abs(images).max()) <= 1
-    logits, _ = state.discriminator.apply({"params": state.d_params}, images.reshape(3, 784))
+    logits = state.discriminator.apply({"params": state.d_params}, images.reshape(3, 784)).logit
     assert logits.shape == (3,)
     cond = create_train_state(DCGAN.replace(conditional=True), jax.random.key(0))
     assert cond.d_params["embed"]["embedding"].shape == (10, 49 * 2 * c)  # projection D
@@ -149,3 +156,34 @@ def test_generator_reads_the_code_only_through_its_argmax():
     np.testing.assert_array_equal(generate(state, z), generate(state, flattened))
     other = with_codes(z, 10, (code + 1) % 10)
     assert not np.allclose(generate(state, z), generate(state, other))
+
+
+# --- modulation, ADC-GAN's classifier head ----------------------------------------------------
+
+
+def test_a_modulated_layer_at_zero_modulation_is_the_plain_layer():
+    x, c = jax.random.normal(jax.random.key(0), (5, 7)), jax.random.normal(jax.random.key(1), (5, 3))
+    layer = ModulatedLinear(4)
+    params = layer.init(jax.random.key(2), x, c)["params"]
+    plain = TorchLinear(4).apply({"params": params["linear"]}, x)
+    np.testing.assert_array_equal(layer.apply({"params": params}, x, c), plain)  # zero-initialised
+    np.testing.assert_array_equal(layer.apply({"params": params}, x, None), plain)
+    gamma = jax.tree.map(lambda p: p + 0.5, params["gamma"])
+    beta = jax.tree.map(lambda p: p - 0.25, params["beta"])
+    moved = layer.apply({"params": {**params, "gamma": gamma, "beta": beta}}, x, c)
+    g = c @ gamma["kernel"] + gamma["bias"]
+    b = c @ beta["kernel"] + beta["bias"]
+    np.testing.assert_allclose(moved, plain * (1 + g) + b, rtol=1e-5, atol=1e-6)
+
+
+def test_modulation_and_the_class_head_add_their_parameters():
+    config = Config(hidden_dim=16, latent_dim=8, conditional=True)
+    plain = create_train_state(config, jax.random.key(0))
+    extended = create_train_state(config.replace(modulation=True, class_loss=1.0), jax.random.key(0))
+    assert set(extended.g_params["hidden"]) == {"linear", "gamma", "beta"}
+    assert extended.g_params["hidden"]["gamma"]["kernel"].shape == (8 + 10, 16)  # z and the one-hot label
+    assert extended.d_params["classes"]["kernel"].shape == (16, 20)  # real and generated digit k
+    images = jnp.zeros((4, 784))
+    out = extended.discriminator.apply({"params": extended.d_params}, images, jnp.arange(4))
+    assert out.class_logits.shape == (4, 20)
+    assert plain.discriminator.apply({"params": plain.d_params}, images, jnp.arange(4)).class_logits is None

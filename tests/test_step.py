@@ -11,7 +11,7 @@ import pytest
 from jaxgan.config import Config
 from jaxgan.models import latent_codes
 from jaxgan.sampling import generate
-from jaxgan.step import bce_with_logits, create_train_state, train_step
+from jaxgan.step import bce_with_logits, class_losses, create_train_state, train_step
 
 from conftest import assert_trees_equal, real_batch
 
@@ -166,7 +166,7 @@ def test_info_loss_is_q_cross_entropy_added_to_both_losses():
     new_off, m_off = step(off, batch(), key)
     z = jax.random.normal(key, (16, 12))  # the step's draw
     fake = generate(on, z).reshape(16, 784)
-    _, code_logits = on.discriminator.apply({"params": on.d_params}, fake)
+    code_logits = on.discriminator.apply({"params": on.d_params}, fake).code_logits
     ce = optax.softmax_cross_entropy_with_integer_labels(code_logits, latent_codes(z, 10)).mean()
     assert float(m_on["info_loss"]) == pytest.approx(float(ce), rel=1e-5)
     assert float(m_on["d_loss"] - m_off["d_loss"]) == pytest.approx(float(ce), rel=1e-4)
@@ -203,3 +203,46 @@ def test_d_lr_sets_the_discriminator_step_size():
     same = step(create_train_state(config.replace(d_lr=1e-4), jax.random.key(0)), batch(), jax.random.key(1))
     default = step(create_train_state(config, jax.random.key(0)), batch(), jax.random.key(1))
     assert_trees_equal(same, default)
+
+
+# --- ADC-GAN's classifier --------------------------------------------------------------------
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    x = x - x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+
+def test_class_losses_match_a_hand_computed_value():
+    real = np.array([[2.0, 0.0] + [0.0] * 18, [0.0] * 20])
+    fake = np.array([[0.0] * 10 + [1.0] + [0.0] * 9, [0.0, 3.0] + [0.0] * 18])
+    labels = np.array([0, 1])
+    lr, lf = _log_softmax(real), _log_softmax(fake)
+    # D: real digit k is class k, generated digit k is class 10 + k; G: the reverse pull
+    d_want = -(lr[0, 0] + lr[1, 1]) / 2 - (lf[0, 10] + lf[1, 11]) / 2
+    g_want = -(lf[0, 0] + lf[1, 1]) / 2 + (lf[0, 10] + lf[1, 11]) / 2
+    d, g = class_losses(jnp.asarray(real), jnp.asarray(fake), jnp.asarray(labels))
+    assert float(d) == pytest.approx(d_want, rel=1e-6)
+    assert float(g) == pytest.approx(g_want, rel=1e-6)
+    # 20 uniform classes: log 20 each; G's two terms cancel
+    d, g = class_losses(jnp.zeros((2, 20)), jnp.zeros((2, 20)), jnp.asarray(labels))
+    assert float(d) == pytest.approx(2 * math.log(20), rel=1e-6) and float(g) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_class_loss_is_added_to_d_and_trains_the_classifier_head():
+    config = CONFIG.replace(conditional=True, class_loss=0.5)
+    state = create_train_state(config, jax.random.key(0))
+    b = {**batch(), "label": jnp.arange(16) % 10}
+    key = jax.random.key(1)
+    new, metrics = step(state, b, key)
+    z = jax.random.normal(key, (16, 8))
+    fake = state.generator.apply({"params": state.g_params}, z, b["label"])
+    d = state.discriminator.apply
+    real_out = d({"params": state.d_params}, b["image"], b["label"])
+    fake_out = d({"params": state.d_params}, fake, b["label"])
+    want, _ = class_losses(real_out.class_logits, fake_out.class_logits, b["label"])
+    assert float(metrics["class_loss"]) == pytest.approx(float(want), rel=1e-5)
+    off = create_train_state(config.replace(class_loss=0.0), jax.random.key(0))
+    _, off_metrics = step(off, b, key)
+    assert "class_loss" not in off_metrics
+    assert not np.allclose(new.d_params["classes"]["kernel"], state.d_params["classes"]["kernel"])

@@ -55,7 +55,8 @@ def add_config_args(parser: argparse.ArgumentParser) -> dict[str, argparse._Argu
     for field in dataclasses.fields(Config):
         group, help_ = groups[field.metadata["group"]], field.metadata["help"] + _default_text(field)
         if field.type == "bool":
-            group.add_argument(flag(field.name), action="store_true", default=argparse.SUPPRESS, help=help_)
+            group.add_argument(flag(field.name), action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                               help=help_)  # --no-FLAG turns off what a preset turned on
         else:
             group.add_argument(flag(field.name), type=types[field.type], default=argparse.SUPPRESS,
                                metavar=field.name.upper(), help=help_)

@@ -1,5 +1,6 @@
 """Draw a run's loss, D-output and MNIST-FID curves from WORKDIR/metrics.jsonl to a PNG; for a
-population, every member's curves and their mean ± std."""
+population, every member's curves and their mean ± std. With --time-quality, MNIST-FID against
+training seconds for groups of single runs (e.g. a preset's seeds): one line per group, mean ± std."""
 
 from __future__ import annotations
 
@@ -23,7 +24,57 @@ def parse_args(argv: Sequence[str] | None):
     parser = cli.Parser(description=__doc__)
     parser.add_argument("--workdir", default="runs/mnist_gan")
     parser.add_argument("--out", default=None, help="PNG path (default: WORKDIR/curves.png)")
+    parser.add_argument("--time-quality", action="append", metavar="NAME=DIR[,DIR...]", default=[],
+                        help="a group of single runs trained with --eval-every (repeat for more groups): "
+                             "MNIST-FID against the training seconds, in place of WORKDIR's curves")
     return parser.parse_args(argv)
+
+
+def parse_group(text: str) -> tuple[str, list[Path]]:
+    name, sep, dirs = text.partition("=")
+    if not sep or not name or not dirs:
+        raise ConfigError(f"--time-quality must be NAME=DIR[,DIR...], got {text!r}")
+    return name, [Path(d) for d in dirs.split(",")]
+
+
+def time_quality(train: list[dict], evals: list[dict]) -> tuple[list[float], list[float]]:
+    """(training seconds up to each evaluated epoch, its MNIST-FID)."""
+    elapsed, total = {}, 0.0
+    for row in train:
+        total += row.get("seconds", float("nan"))
+        elapsed[row["epoch"]] = total
+    points = [(elapsed[r["epoch"]], r["fid"]) for r in evals if r["epoch"] in elapsed]
+    return [t for t, _ in points], [f for _, f in points]
+
+
+def draw_time_quality(groups: dict[str, list[tuple[list[dict], list[dict]]]]):
+    """One line per group: the runs' mean MNIST-FID at each evaluation they all reached, against
+    their mean training seconds, with a ± std band of the FID."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for name, runs in groups.items():
+        curves = [time_quality(*run) for run in runs]
+        n = min(len(t) for t, _ in curves)
+        if n == 0:
+            raise ConfigError(f"--time-quality {name}: a run has no MNIST-FID evaluation (train it with --eval-every)")
+        seconds = np.mean([t[:n] for t, _ in curves], 0)
+        fid = np.asarray([f[:n] for _, f in curves])
+        line, = ax.plot(seconds, fid.mean(0), "o-", ms=3, label=f"{name} ({len(runs)} seed{'s' * (len(runs) > 1)})")
+        if len(runs) > 1:
+            ax.fill_between(seconds, fid.mean(0) - fid.std(0), fid.mean(0) + fid.std(0),
+                            color=line.get_color(), alpha=0.2)
+    ax.set_yscale("log")
+    ax.set_xlabel("training seconds")
+    ax.set_ylabel("MNIST-FID")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    fig.tight_layout()
+    return fig
 
 
 def read_rows(workdir: str) -> tuple[list[dict], list[dict]]:
@@ -114,24 +165,36 @@ def main(argv: Sequence[str] | None = None) -> None:
     from jaxgan.files import atomic_path
 
     args = parse_args(argv)
+    groups = dict(parse_group(g) for g in args.time_quality)
+    if groups and not args.out:
+        raise ConfigError("--time-quality needs --out")
     out = Path(args.out or Path(args.workdir) / "curves.png")
     if out.suffix.lower().lstrip(".") not in FORMATS:
         raise ConfigError(f"--out must end in one of {', '.join('.' + f for f in FORMATS)}, got {out}")
     if not out.absolute().parent.is_dir():
         raise ConfigError(f"cannot write {out}: {out.absolute().parent} is not a directory")
-    runs = member_rows(member_folders(args.workdir))
-    fig = draw(runs)
-    if list(runs) == [None]:
-        train, evals = runs[None]
-        what = f"{len(train)} epochs, {len(evals)} evaluations"
+    if groups:
+        fig = draw_time_quality({name: [read_rows(str(d)) for d in dirs] for name, dirs in groups.items()})
+        what = f"{len(groups)} groups of runs"
     else:
-        what = f"{len(runs)} members"
+        fig, what = _curves(args.workdir)
     try:
         with atomic_path(out) as tmp:
             fig.savefig(tmp, format=out.suffix[1:].lower())
     except OSError as e:
         raise ConfigError(f"cannot write {out}: {e.strerror}") from None
     print(f"{what} -> {out}")
+
+
+def _curves(workdir: str):
+    runs = member_rows(member_folders(workdir))
+    fig = draw(runs)
+    if list(runs) == [None]:
+        train, evals = runs[None]
+        what = f"{len(train)} epochs, {len(evals)} evaluations"
+    else:
+        what = f"{len(runs)} members"
+    return fig, what
 
 
 def entry() -> int:
