@@ -266,4 +266,3 @@ def make_models(config: Config) -> tuple[nn.Module, nn.Module]:
                 ConvDiscriminator(config.channels, classes, config.d_dropout, config.codes, class_head))
     return (Generator(config.hidden_dim, config.depth, classes, config.codes, config.modulation),
             Discriminator(config.hidden_dim, config.depth, classes, config.d_dropout, config.codes, class_head))
-
