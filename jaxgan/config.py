@@ -74,6 +74,9 @@ class Config:
     class_loss: float = option(0.0, "objective", NON_NEGATIVE,
                                "conditional: weight of ADC-GAN's classifier on D (real digit k vs generated "
                                "digit k; 0: off)")
+    mode_seeking: float = option(0.0, "objective", NON_NEGATIVE,
+                                 "weight of MSGAN's mode-seeking term on G: 1 / (mean image distance / mean "
+                                 "latent distance) over the batch's pairs given the same digit (0: off)")
     lr: float = option(2e-4, "optimiser", POSITIVE, "Adam learning rate of both networks")
     d_lr: float = option(0.0, "optimiser", NON_NEGATIVE,
                          "D's learning rate when it differs from G's (0: --lr)")

@@ -50,6 +50,7 @@ class HParams:
     loss: str = "bce"
     info_weight: float = 1.0
     class_loss: float = 0.0
+    mode_seeking: float = 0.0
     ema_decay: float = 0.0
     d_dropout: float = 0.0
     lr: float = 2e-4
@@ -60,8 +61,8 @@ class HParams:
 
     @classmethod
     def of(cls, config: Config) -> HParams:
-        return cls(config.loss, config.info_weight, config.class_loss, config.ema_decay, config.d_dropout,
-                   config.lr, config.d_lr or config.lr, config.beta1, config.beta2, config.eps)
+        return cls(config.loss, config.info_weight, config.class_loss, config.mode_seeking, config.ema_decay,
+                   config.d_dropout, config.lr, config.d_lr or config.lr, config.beta1, config.beta2, config.eps)
 
 
 # The hyper-parameters that can differ between the members of one compiled population: they
@@ -186,6 +187,18 @@ def class_losses(real: jax.Array | None, fake: jax.Array, labels: jax.Array) -> 
     return d, g
 
 
+def mode_seeking_loss(images: jax.Array, z: jax.Array, labels: jax.Array | None) -> jax.Array:
+    """MSGAN's term (Mao et al., 2019): 1 / (mean |G(z_i) - G(z_j)| / mean |z_i - z_j| + 1e-5), the
+    means over pairs of the batch given the same digit: each sample and the next of its digit
+    (each and the next without labels), so the cost is linear in the batch."""
+    order = jnp.arange(images.shape[0]) if labels is None else jnp.argsort(labels, stable=True)
+    images, z = images[order], z[order]
+    pair = jnp.ones(images.shape[0] - 1, bool) if labels is None else labels[order][1:] == labels[order][:-1]
+    image_distance = jnp.where(pair, jnp.abs(images[1:] - images[:-1]).mean(-1), 0).sum()
+    latent_distance = jnp.where(pair, jnp.abs(z[1:] - z[:-1]).mean(-1), 0).sum()
+    return 1 / (image_distance / jnp.maximum(latent_distance, 1e-12) + 1e-5)
+
+
 def _discriminate(state: GANState, d_params: Any, images: jax.Array, labels: jax.Array | None,
                   dropout_key: jax.Array, dropout: Any) -> Logits:
     """D in training mode: its outputs on `images`."""
@@ -226,8 +239,9 @@ def train_step(state: GANState, batch: Batch, key: jax.Array,
     `key` draws z ~ N(0, I). The G step scores the same fake images against the *updated* D with
     label 1 (non-saturating loss); G runs forward once and its VJP is kept for the G step. A
     conditional GAN generates the fakes for the batch's labels; with InfoGAN codes both steps add
-    `info_loss`, with an ADC-GAN classifier `class_losses`. Metrics: the losses, D(x) and D(G(z))
-    before D's update, and the heads' losses. `swept` holds a population member's own hyper-parameter values."""
+    `info_loss`, with an ADC-GAN classifier `class_losses`; G's step adds `mode_seeking_loss` when
+    weighted. Metrics: the losses, D(x) and D(G(z)) before D's update, and the heads' losses.
+    `swept` holds a population member's own hyper-parameter values."""
     images, labels = batch["image"], batch.get("label")
     z = jax.random.normal(key, (images.shape[0], state.latent_dim), images.dtype)
     fake, g_vjp = jax.vjp(lambda p: state.generator.apply({"params": p}, z, labels), state.g_params)
@@ -240,6 +254,8 @@ def train_step(state: GANState, batch: Batch, key: jax.Array,
         loss = g_objective(state.hparams.loss, out.logit) + info_loss(state, out.code_logits, z, hparams["info_weight"])
         if out.class_logits is not None:
             loss = loss + hparams["class_loss"] * class_losses(None, out.class_logits, labels)[1]
+        if state.hparams.mode_seeking:
+            loss = loss + state.hparams.mode_seeking * mode_seeking_loss(images, z, labels)
         return loss
 
     g_loss, dloss_dfake = jax.value_and_grad(g_loss_fn)(fake)

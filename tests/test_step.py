@@ -11,7 +11,7 @@ import pytest
 from jaxgan.config import Config
 from jaxgan.models import latent_codes
 from jaxgan.sampling import generate
-from jaxgan.step import bce_with_logits, class_losses, create_train_state, train_step
+from jaxgan.step import bce_with_logits, class_losses, create_train_state, mode_seeking_loss, train_step
 
 from conftest import assert_trees_equal, real_batch
 
@@ -246,3 +246,36 @@ def test_class_loss_is_added_to_d_and_trains_the_classifier_head():
     _, off_metrics = step(off, b, key)
     assert "class_loss" not in off_metrics
     assert not np.allclose(new.d_params["classes"]["kernel"], state.d_params["classes"]["kernel"])
+
+
+def test_mode_seeking_loss_matches_a_hand_computed_value():
+    rng = np.random.default_rng(0)
+    images, z = rng.normal(size=(6, 784)).astype(np.float32), rng.normal(size=(6, 8)).astype(np.float32)
+    labels = np.array([1, 0, 1, 0, 1, 2])
+    # each sample and the next of its digit: 0s (1, 3), 1s (0, 2) and (2, 4); the single 2 pairs with none
+    pairs = [(1, 3), (0, 2), (2, 4)]
+
+    def want(pairs):
+        image = np.mean([np.abs(images[i] - images[j]).mean() for i, j in pairs])
+        latent = np.mean([np.abs(z[i] - z[j]).mean() for i, j in pairs])
+        return 1 / (image / latent + 1e-5)
+
+    got = mode_seeking_loss(jnp.asarray(images), jnp.asarray(z), jnp.asarray(labels))
+    assert float(got) == pytest.approx(want(pairs), rel=1e-5)
+    unlabelled = mode_seeking_loss(jnp.asarray(images), jnp.asarray(z), None)
+    assert float(unlabelled) == pytest.approx(want([(i, i + 1) for i in range(5)]), rel=1e-5)
+
+
+def test_mode_seeking_adds_its_term_to_g_and_changes_only_g_step():
+    config = CONFIG.replace(conditional=True)
+    b = {**batch(), "label": jnp.arange(16) % 10}
+    key = jax.random.key(1)
+    plain, plain_metrics = step(create_train_state(config, jax.random.key(0)), b, key)
+    state = create_train_state(config.replace(mode_seeking=0.5), jax.random.key(0))
+    seeking, metrics = step(state, b, key)
+    z = jax.random.normal(key, (16, 8))
+    fake = state.generator.apply({"params": state.g_params}, z, b["label"])
+    term = 0.5 * float(mode_seeking_loss(fake, z, b["label"]))
+    assert float(metrics["g_loss"]) == pytest.approx(float(plain_metrics["g_loss"]) + term, rel=1e-5)
+    assert_trees_equal(seeking.d_params, plain.d_params)  # D's step does not see the term
+    assert not np.allclose(seeking.g_params["out"]["kernel"], plain.g_params["out"]["kernel"])
