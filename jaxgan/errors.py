@@ -115,8 +115,10 @@ def failures_as_one_line(workdir: Path, last_saved: Callable[[], int]) -> Iterat
                             f"(details: {workdir / 'debug.log'})") from None
 
 
-# What a collective reports when a peer process died (gloo on CPU; the coordination service).
-LOST_PROCESS = ("Connection closed by peer", "Gloo", "coordination service", "Connection reset by peer")
+# What a collective reports when a peer process died (gloo on CPU; the coordination service, also
+# through a checkpoint's barrier when the peer dies while the checkpoint is being saved).
+LOST_PROCESS = ("Connection closed by peer", "Gloo", "coordination service", "Connection reset by peer",
+                "heartbeat timeout", "Barrier failed")
 
 
 @contextlib.contextmanager

@@ -203,6 +203,22 @@ def test_disk_full_while_checkpointing_is_one_line(idx_mnist, tmp_path, monkeypa
     assert checkpoint.restore_latest(tmp_path / "run" / "checkpoints")[1]["epoch"] == 1
 
 
+def test_a_peer_lost_while_checkpointing_is_named_as_a_lost_process(tmp_path, monkeypatch):
+    from jaxgan.errors import CheckpointSaveError, failures_as_one_line
+
+    monkeypatch.setattr(jax.distributed, "is_initialized", lambda: True)
+    barrier = ("saving checkpoint 4 failed: INTERNAL: Barrier failed because: task is set to ERROR: "
+               "UNAVAILABLE: Task 1 heartbeat timeout.")
+    with pytest.raises(TrainingError, match=r"lost another process of this run .*checkpoints up to epoch 3 "
+                                            r"are intact; start every process again with"):
+        with failures_as_one_line(tmp_path, lambda: 3):
+            raise CheckpointSaveError(barrier)
+    monkeypatch.setattr(jax.distributed, "is_initialized", lambda: False)  # one process: no peer to lose
+    with pytest.raises(TrainingError, match="training stopped: CheckpointSaveError: saving checkpoint 4"):
+        with failures_as_one_line(tmp_path, lambda: 3):
+            raise CheckpointSaveError(barrier)
+
+
 # --- checkpoints move between device counts --------------------------------------------------
 
 
