@@ -191,9 +191,10 @@ def mode_seeking_loss(images: jax.Array, z: jax.Array, labels: jax.Array | None)
     """MSGAN's term (Mao et al., 2019): 1 / (mean |G(z_i) - G(z_j)| / mean |z_i - z_j| + 1e-5), the
     means over pairs of the batch given the same digit: each sample and the next of its digit
     (each and the next without labels), so the cost is linear in the batch."""
-    order = jnp.arange(images.shape[0]) if labels is None else jnp.argsort(labels, stable=True)
-    images, z = images[order], z[order]
-    pair = jnp.ones(images.shape[0] - 1, bool) if labels is None else labels[order][1:] == labels[order][:-1]
+    digits = jnp.zeros(images.shape[0], jnp.int32) if labels is None else labels
+    order = jnp.argsort(digits, stable=True)
+    images, z, digits = images[order], z[order], digits[order]
+    pair = digits[1:] == digits[:-1]
     image_distance = jnp.where(pair, jnp.abs(images[1:] - images[:-1]).mean(-1), 0).sum()
     latent_distance = jnp.where(pair, jnp.abs(z[1:] - z[:-1]).mean(-1), 0).sum()
     return 1 / (image_distance / jnp.maximum(latent_distance, 1e-12) + 1e-5)
@@ -255,7 +256,7 @@ def train_step(state: GANState, batch: Batch, key: jax.Array,
         if out.class_logits is not None:
             loss = loss + hparams["class_loss"] * class_losses(None, out.class_logits, labels)[1]
         if state.hparams.mode_seeking:
-            loss = loss + state.hparams.mode_seeking * mode_seeking_loss(images, z, labels)
+            loss = loss + hparams["mode_seeking"] * mode_seeking_loss(images, z, labels)
         return loss
 
     g_loss, dloss_dfake = jax.value_and_grad(g_loss_fn)(fake)
