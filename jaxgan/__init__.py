@@ -14,6 +14,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from jaxgan.errors import stop_signals
+
 __version__ = "0.1.0"
 
 # name -> the module that owns it (imported on first use: `import jaxgan` stays light for the CLI)
@@ -65,8 +67,10 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name not in _OWNERS:
         raise AttributeError(f"module 'jaxgan' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"jaxgan.{_OWNERS[name]}"), name)
+    with stop_signals() as stop:  # a Ctrl-C waits for the import's end: half-imported, JAX stays broken
+        value = getattr(importlib.import_module(f"jaxgan.{_OWNERS[name]}"), name)
     globals()[name] = value
+    stop.check()
     return value
 
 

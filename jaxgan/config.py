@@ -4,9 +4,14 @@ reference PyTorch tutorial's hyper-parameters; the command line is generated fro
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from jaxgan.errors import ConfigError, arg
 
@@ -41,6 +46,27 @@ NON_NEGATIVE = Check(lambda v: _number(v) and v >= 0, "a finite number >= 0")
 FRACTION = Check(lambda v: _number(v) and 0 <= v < 1, "in [0, 1)")
 FLAG = Check(lambda v: isinstance(v, bool), "true or false")
 SEED = Check(lambda v: _int(v) and 0 <= v <= MAX_SEED, f"an integer in 0 .. {MAX_SEED}")
+
+
+def check_type(value: Any, kind: type, name: str) -> Any:
+    """`value` if it is a `kind`, else a ConfigError naming the argument `name`."""
+    if not isinstance(value, kind):
+        raise ConfigError(f"{arg(name)} must be a {kind.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def checked_path(value: Any, name: str) -> Path:
+    """A path argument (a str or os.PathLike, not empty) as a Path, else a ConfigError naming `name`."""
+    if not isinstance(value, (str, os.PathLike)) or not str(value):
+        raise ConfigError(f"{arg(name)} must be a path (a str or pathlib.Path, not empty), got {value!r}")
+    return Path(value)
+
+
+def checked_seed(value: Any, name: str = "seed") -> int:
+    """A sampling seed: an integer in 0 .. MAX_SEED (larger ones would repeat smaller ones' noise)."""
+    if not SEED.ok(value) and not (isinstance(value, np.integer) and SEED.ok(int(value))):
+        raise ConfigError(f"{arg(name)} must be {SEED.wants}, got {value!r}")
+    return int(value)
 
 
 def option(default: Any, group: str, check: Check, help: str) -> Any:
@@ -98,7 +124,14 @@ class Config:
                              "epochs between MNIST-FID evaluations while training (0: off)")
     eval_samples: int = option(2000, "outputs", POSITIVE_INT, "samples per evaluation while training")
 
-    def __post_init__(self) -> None:
+    def __init__(self, **options: Any) -> None:
+        known = {f.name: f for f in dataclasses.fields(self)}
+        if unknown := [k for k in options if k not in known]:
+            close = difflib.get_close_matches(unknown[0], known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"Config has no option {unknown[0]!r}{hint}")
+        for name, field in known.items():
+            object.__setattr__(self, name, options.get(name, field.default))
         self.validate()  # a Config that exists is one that can train
 
     def validate(self) -> Config:
@@ -125,24 +158,17 @@ class Config:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Config:
-        """A saved config; one that used an option this version no longer has is refused."""
-        if used := [k for k, default in REMOVED.items() if data.get(k, default) != default]:
-            raise ConfigError(f"the run used {', '.join(f'{k}={data[k]!r}' for k in used)}, "
-                              f"which this version of jaxgan does not have")
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+    def from_json(cls, data: Any) -> Config:
+        """A config saved by `to_json`; other keys and values are refused."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"a config is a dict of options, got {type(data).__name__}")
+        return cls(**data)
 
     @classmethod
     def preset(cls, name: str) -> Config:
         if name not in PRESETS:
             raise ConfigError(f"unknown {arg('preset')} {name!r}; choose one of {', '.join(PRESETS)}")
         return cls(**PRESETS[name])
-
-
-# Options of earlier versions, with the value that meant "off": a run that used one cannot
-# be continued or reproduced by this version.
-REMOVED = {"label_smoothing": 0.0, "r1_gamma": 0.0, "g_hidden_dim": 0, "g_depth": 0, "dataset": "mnist"}
 
 
 def flag(name: str) -> str:

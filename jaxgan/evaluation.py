@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import sys
 import warnings
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypedDict
@@ -15,12 +16,23 @@ import scipy.linalg
 
 from jaxgan import classifier
 from jaxgan.classifier import gaussian
+from jaxgan.config import checked_seed
 from jaxgan.data import normalize
 from jaxgan.errors import EvaluationError, arg, one_line
 from jaxgan.mnist import IMAGE_PIXELS, NUM_CLASSES
 from jaxgan.models import latent_codes
+from jaxgan.parallel import check_host_memory
 from jaxgan.population import Population, PopulationState
-from jaxgan.sampling import choices, generate, generate_in_batches, latents, to_uint8
+from jaxgan.sampling import (
+    LAYOUTS,
+    SAMPLE_BYTES,
+    check_images,
+    choices,
+    generate,
+    generate_in_batches,
+    latents,
+    to_uint8,
+)
 from jaxgan.step import GANState
 
 COVERAGE_SHARE = 0.02  # a class counts as covered with at least 2% of the samples
@@ -112,6 +124,10 @@ class Evaluator:
         With the `labels` a conditional generator was asked for, also the fraction of images the
         classifier reads as their requested digit; with InfoGAN `codes` (N,), their `code_purity`."""
         x = check_images(images)
+        if len(x) < 2 * classifier.FEATURE_DIM:
+            print(f"warning: {len(x)} samples: with fewer than {2 * classifier.FEATURE_DIM} the "
+                  f"{classifier.FEATURE_DIM}-d feature covariance is singular and MNIST-FID is biased "
+                  f"upwards; use 10,000", file=sys.stderr)
         if labels is not None:
             labels = choices(labels, len(x), "labels", NUM_CLASSES, EvaluationError)
         return self._scores(x, labels, codes, num_codes)
@@ -164,7 +180,10 @@ def member_samples(state: GANState | PopulationState, n: int,
     (n, 28, 28) from the noise of `seed`, the balanced labels i % 10 a conditional generator
     gets, and the InfoGAN codes of the latents (None where they do not apply)."""
     first = _first_member(state)
-    z = latents(jax.random.key(seed), n, first.latent_dim)
+    members = 1 if isinstance(state, GANState) else min(len(state.alive), MEMBERS_PER_PROGRAM)
+    at_once = f" for {members} members at once" if members > 1 else ""
+    check_host_memory(n * members, SAMPLE_BYTES, arg("n", n) + at_once)
+    z = latents(jax.random.key(checked_seed(seed)), n, first.latent_dim)
     labels = np.arange(n, dtype=np.int32) % 10 if first.conditional else None
     codes = np.asarray(latent_codes(z, first.codes)) if first.codes else None
     if isinstance(state, GANState):
@@ -182,68 +201,51 @@ def member_samples(state: GANState | PopulationState, n: int,
 
 def read_samples(path: str | Path) -> np.ndarray:
     """Images (N, 784) float32 in [-1, 1] from an .npz (key `images`) or .npy file, checked by
-    `check_images`."""
-    path = Path(path)
+    `check_images`; the array's header (shape, dtype) is checked before the array is read."""
     name = arg("samples", str(path))
+    path = Path(path)
     if not path.is_file():
         raise EvaluationError(f"{name}: no such file")
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if isinstance(loaded, np.lib.npyio.NpzFile):
-            with loaded:
-                loaded = loaded["images"]
-        images = np.asarray(loaded)
-    except KeyError:
-        raise EvaluationError(f"{name}: the .npz has no 'images' array "
-                              f"(write it with scripts/sample.py --export)") from None
-    except (OSError, ValueError, EOFError) as e:  # not numpy data, truncated, or pickled objects
+        with open(path, "rb") as f:
+            if f.read(6) == b"\x93NUMPY":
+                f.seek(0)
+                _check_header(f, name)
+                return check_images(np.load(f, allow_pickle=False), name)
+        with zipfile.ZipFile(path) as archive:
+            if "images.npy" not in archive.namelist():
+                raise EvaluationError(f"{name}: the .npz has no 'images' array "
+                                      f"(write it with scripts/sample.py --export)")
+            with archive.open("images.npy") as member:
+                _check_header(member, name)
+            with archive.open("images.npy") as member:
+                return check_images(np.lib.format.read_array(member, allow_pickle=False), name)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # not numpy data, truncated, pickled objects
         raise EvaluationError(f"{name}: not a readable .npz/.npy file ({one_line(e, 120)})") from None
-    return check_images(images, name)
 
 
-def check_images(images: Any, name: str = "images") -> np.ndarray:
-    """Images as (N, 784) float32 in [-1, 1], or one line naming `name` and what is wrong.
-
-    Accepted layouts: (N, 28, 28), (N, 784), (N, 28, 28, 1), (N, 1, 28, 28); pixel ranges: uint8
-    (or integers) 0..255, floats in [0, 1] or in [-1, 1]; every pixel finite; N >= 2. Anything else
-    is refused, not scored."""
-    images = np.asarray(images)
-    if images.ndim < 2 or int(np.prod(images.shape[1:])) != IMAGE_PIXELS or images.ndim > 4:
-        raise EvaluationError(f"{name}: images of shape {images.shape}; expected (N, 28, 28), "
-                              f"(N, 784), (N, 28, 28, 1) or (N, 1, 28, 28)")
-    if images.dtype == bool or not (np.issubdtype(images.dtype, np.integer)
-                                    or np.issubdtype(images.dtype, np.floating)):
-        raise EvaluationError(f"{name}: images of dtype {images.dtype}, not numbers")
-    images = images.reshape(len(images), IMAGE_PIXELS)
-    if len(images) < 2:
-        raise EvaluationError(f"{name}: {len(images)} image(s); FID needs at least 2")
-    if np.issubdtype(images.dtype, np.floating) and not np.isfinite(images).all():
-        raise EvaluationError(f"{name}: {int((~np.isfinite(images)).sum())} pixels are NaN or infinite")
-    low, high = float(images.min()), float(images.max())
-    if np.issubdtype(images.dtype, np.integer) and 0 <= low and high <= 255:
-        images = images.astype(np.float32) / 127.5 - 1
-    elif 0 <= low and high <= 1:
-        images = images.astype(np.float32) * 2 - 1
-    elif not (-1 <= low and high <= 1) or np.issubdtype(images.dtype, np.integer):
-        raise EvaluationError(f"{name}: pixel values span [{low:g}, {high:g}]; expected "
-                              f"[-1, 1], [0, 1] or integers 0..255")
-    if len(images) < 2 * classifier.FEATURE_DIM:
-        print(f"warning: {len(images)} samples: with fewer than {2 * classifier.FEATURE_DIM} the "
-              f"{classifier.FEATURE_DIM}-d feature covariance is singular and MNIST-FID is biased "
-              f"upwards; use 10,000", file=sys.stderr)
-    return images.astype(np.float32)
+def _check_header(f: Any, name: str) -> None:
+    """The array an .npy header announces: a layout `check_images` takes, and a size that fits."""
+    version = np.lib.format.read_magic(f)
+    shape, _, dtype = np.lib.format._read_array_header(f, version)  # numpy's reader of the header alone
+    if len(shape) < 2 or tuple(shape[1:]) not in LAYOUTS:
+        raise EvaluationError(f"{name}: images of shape {shape}; expected (N, 28, 28), (N, 784), "
+                              f"(N, 28, 28, 1) or (N, 1, 28, 28)")
+    check_host_memory(shape[0], SAMPLE_BYTES + IMAGE_PIXELS * dtype.itemsize,
+                      f"{name}: {shape[0]:,} images", EvaluationError)
 
 
 def evaluate(images: Any, *, labels: Any = None, n: int | None = None) -> dict[str, Any]:
     """MNIST-FID, classifier score and mode coverage (the keys of `Scores`) of `images` with the
     shipped classifier: uint8 0..255, floats in [0, 1] or [-1, 1], (N, 28, 28) or (N, 784) and the
-    channel layouts. `labels` (N,): the digits a conditional generator was asked for (adds
-    `conditional_accuracy`); `n`: score only the first n images."""
+    channel layouts. `labels` (N,), or one digit for all: the digits a conditional generator was
+    asked for (adds `conditional_accuracy`); `n`: score only the first n images."""
     if n is not None:
         if not isinstance(n, int) or isinstance(n, bool) or n < 2:
             raise EvaluationError(f"n must be an integer >= 2, got {n!r}")
-        images = np.asarray(images)[:n]
-        labels = None if labels is None else np.asarray(labels)[:n]
+        images = check_images(images)[:n]
+        if labels is not None and np.ndim(labels) > 0:
+            labels = labels[:n]
     return Evaluator.standard().score_images(images, labels)
 
 

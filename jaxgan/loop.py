@@ -22,10 +22,19 @@ import jax
 import numpy as np
 
 from jaxgan import checkpoint, parallel
-from jaxgan.config import Config
+from jaxgan.config import POSITIVE_INT, Config, check_type, checked_path
 from jaxgan.data import load_dataset, steps_per_epoch
 from jaxgan.epoch import epoch_key, run_keys, train_epoch
-from jaxgan.errors import ConfigError, TrainingError, arg, deferred_interrupts, failures_as_one_line, kept_checkpoints
+from jaxgan.errors import (
+    ConfigError,
+    StopSignals,
+    TrainingError,
+    arg,
+    failures_as_one_line,
+    kept_checkpoints,
+    stop_signals,
+)
+from jaxgan.evaluation import Evaluator
 from jaxgan.files import content_digest
 from jaxgan.outputs import Outputs
 from jaxgan.population import (
@@ -40,6 +49,7 @@ from jaxgan.population import (
     train_population_epoch,
 )
 from jaxgan.runlog import EpochMetrics, MetricsLog, installed_debug_log, mean_epochs, quiet_libraries
+from jaxgan.sampling import SAMPLE_BYTES
 from jaxgan.step import GANState, create_train_state
 from jaxgan.workdir import Workdir, check_writable, has_checkpoints, open_workdir
 
@@ -58,40 +68,49 @@ def train_and_evaluate(config: Config, workdir: str | Path, *, population: Popul
     Everything that can be checked is checked before the workdir is touched: the config, the
     data, the devices and the memory the model needs."""
     t_start = time.perf_counter()
-    workdir = Path(workdir).absolute()
+    check_type(config, Config, "config")
+    workdir = checked_path(workdir, "workdir").absolute()
+    if resume and overwrite:
+        raise ConfigError(f"{arg('resume', True)} and {arg('overwrite', True)} exclude each other: continue the "
+                          f"run or replace it")
     population = population.with_base(config) if population is not None else None
-    images, labels, mesh = _checked_inputs(config, population, workdir, data_dir, cache_dir, num_devices)
-    is_main = jax.process_index() == 0
-    if jax.process_count() > 1:
-        settings = json.dumps([config.to_json(), population and population.to_json(), str(workdir), resume, overwrite])
-        parallel.check_same_on_every_process(content_digest(images, labels, np.frombuffer(settings.encode(), np.uint8)))
-    folder = parallel.on_process_0(lambda: open_workdir(workdir, resume=resume, overwrite=overwrite))
-    folder = folder or Workdir(workdir)
-    try:
-        if is_main and (debug_log := installed_debug_log()) is not None:
-            debug_log.attach(workdir / "debug.log")
-            folder.add_to_manifest("debug.log")
-        state, meta = _start(config, population, folder, resume)
-        start_epoch = meta["epoch"] if meta else 0
-        if start_epoch >= config.epochs:
-            print(f"nothing to do: the run already has {start_epoch} of {config.epochs} epochs", file=sys.stderr)
-            return state
-        evaluator = None
-        if config.eval_every and is_main:
-            from jaxgan.evaluation import Evaluator  # the classifier is only needed when asked for
-
-            evaluator = Evaluator.standard()
-        outputs = Outputs(config, population, folder, steps=steps_per_epoch(len(images), config.batch_size,
-                                                                            config.drop_last),
-                          start_epoch=start_epoch, failures=(meta or {}).get("failures", {}), is_main=is_main,
-                          tensorboard=tensorboard, progress=progress, batch_lines=batch_lines,
-                          evaluator=evaluator)
+    # A multi-process run stops only where every process agrees to (at an epoch's end).
+    with stop_signals(defer=jax.process_count() > 1) as stop:
+        images, labels, mesh, evaluator = _checked_inputs(config, population, workdir, data_dir, cache_dir,
+                                                          num_devices)
+        is_main = jax.process_index() == 0
+        if jax.process_count() > 1:
+            settings = json.dumps([config.to_json(), population and population.to_json(), str(workdir), resume,
+                                   overwrite])
+            parallel.check_same_on_every_process(
+                content_digest(images, labels, np.frombuffer(settings.encode(), np.uint8)))
+        stop.check()
+        folder = parallel.on_process_0(lambda: open_workdir(workdir, resume=resume, overwrite=overwrite))
+        folder = folder or Workdir(workdir)
+        debug_log = installed_debug_log() if is_main else None
         try:
-            return _train(config, population, state, start_epoch, images, labels, mesh, outputs, t_start)
+            if debug_log is not None:
+                debug_log.attach(workdir / "debug.log")
+                folder.add_to_manifest("debug.log")
+            state, meta = _start(config, population, folder, resume)
+            stop.check()
+            start_epoch = meta["epoch"] if meta else 0
+            if start_epoch >= config.epochs:
+                print(f"nothing to do: the run already has {start_epoch} of {config.epochs} epochs", file=sys.stderr)
+                return state
+            outputs = Outputs(config, population, folder, steps=steps_per_epoch(len(images), config.batch_size,
+                                                                                config.drop_last),
+                              start_epoch=start_epoch, failures=(meta or {}).get("failures", {}), is_main=is_main,
+                              tensorboard=tensorboard, progress=progress, batch_lines=batch_lines,
+                              evaluator=evaluator if is_main else None)
+            try:
+                return _train(config, population, state, start_epoch, images, labels, mesh, outputs, t_start, stop)
+            finally:
+                outputs.close()
         finally:
-            outputs.close()
-    finally:
-        folder.unlock()
+            if debug_log is not None:
+                debug_log.detach()
+            folder.unlock()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,12 +148,15 @@ def train(config: Config, workdir: str | Path, *, seeds: int | None = None,
     quiet_libraries()
     parallel.deterministic_gpu()  # effective when no JAX backend has started yet
     population = None
-    if seeds is not None or sweep:
-        population = Population(config, seeds=1 if seeds is None else seeds, sweep=sweep_from_dict(sweep or {}))
+    if seeds is not None or not (sweep is None or isinstance(sweep, dict) and not sweep):
+        if seeds is not None and not POSITIVE_INT.ok(seeds):
+            raise ConfigError(f"{arg('seeds')} must be {POSITIVE_INT.wants}, got {seeds!r}")
+        population = Population(check_type(config, Config, "config"), seeds=1 if seeds is None else seeds,
+                                sweep=sweep_from_dict({} if sweep is None else sweep))
     state = train_and_evaluate(config, workdir, population=population, data_dir=data_dir, cache_dir=cache_dir,
                                resume=resume, overwrite=overwrite, progress=progress,
                                batch_lines=progress is not False)
-    workdir = Path(workdir).absolute()
+    workdir = Path(workdir).absolute()  # checked by train_and_evaluate
     if population is None:
         return TrainResult(state, MetricsLog(workdir).epochs(), workdir)
     failures = saved_failures(workdir)
@@ -147,8 +169,9 @@ def train(config: Config, workdir: str | Path, *, seeds: int | None = None,
 
 def _checked_inputs(config: Config, population: Population | None, workdir: Path, data_dir: str | None,
                     cache_dir: str | Path | None, num_devices: int | None,
-                    ) -> tuple[np.ndarray, np.ndarray, jax.sharding.Mesh]:
-    """The data and the device mesh, after every check that needs no workdir."""
+                    ) -> tuple[np.ndarray, np.ndarray, jax.sharding.Mesh, Evaluator | None]:
+    """The data, the device mesh and the evaluator (with `eval_every`), after every check that
+    needs no workdir."""
     config.validate()
     if population is not None:
         population.validate()
@@ -156,6 +179,12 @@ def _checked_inputs(config: Config, population: Population | None, workdir: Path
             raise TrainingError(f"{arg('eval_every')} with a population across processes: evaluate its "
                                 f"members afterwards (evaluate.py --workdir WORKDIR)")
     check_writable(workdir)
+    evaluator = None
+    if config.eval_every:
+        parallel.check_host_memory(config.eval_samples, SAMPLE_BYTES, arg("eval_samples", config.eval_samples))
+        evaluator = Evaluator.standard()  # the shipped classifier, verified before any work
+    data_dir = None if data_dir is None else str(checked_path(data_dir, "data_dir"))
+    cache_dir = None if cache_dir is None else checked_path(cache_dir, "cache_dir")
     images, labels = load_dataset("train", data_dir, cache_dir)
     if config.batch_size > len(images):
         raise ConfigError(f"{arg('batch_size', config.batch_size)} is larger than the dataset ({len(images)} examples)")
@@ -163,7 +192,7 @@ def _checked_inputs(config: Config, population: Population | None, workdir: Path
     parallel.check_divisible(mesh, len(images), config.batch_size, config.drop_last)
     per_device = population.size // mesh.shape[parallel.MEMBERS_AXIS] if population else 1
     parallel.check_fits(config, mesh.devices.flat[0], per_device)
-    return images, labels, mesh
+    return images, labels, mesh, evaluator
 
 
 def _start(config: Config, population: Population | None, folder: Workdir,
@@ -238,7 +267,7 @@ def compile_epoch(config: Config, state: State, images: Any, labels: Any = None,
 
 def _train(config: Config, population: Population | None, state: State, start_epoch: int,
            images: np.ndarray, labels: np.ndarray, mesh: jax.sharding.Mesh, outputs: Outputs,
-           t_start: float) -> State:
+           t_start: float, stop: StopSignals) -> State:
     replicated = parallel.replicated(mesh)
     images = jax.device_put(images, replicated)
     labels = jax.device_put(labels, replicated) if config.conditional else None
@@ -250,19 +279,21 @@ def _train(config: Config, population: Population | None, state: State, start_ep
           f"{mesh.devices.flat[0].platform} device(s); data and state ready in "
           f"{t_ready - t_start:.1f} s, epoch compiled in {time.perf_counter() - t_ready:.1f} s",
           file=sys.stderr)
+    stop.check()
+    stop.defer = True
     seconds, t_train = [], time.perf_counter()
-    with deferred_interrupts() as interrupted, failures_as_one_line(workdir, lambda: outputs.last_saved):
+    with failures_as_one_line(workdir, lambda: outputs.last_saved):
         for epoch in range(start_epoch, config.epochs):
             t0 = time.perf_counter()
             state, metrics = epoch_fn(state, epoch)
             metrics = checkpoint.to_host(metrics)  # the one host sync of the epoch
             _check_losses(population, metrics, epoch, outputs)
             seconds.append(time.perf_counter() - t0)
-            stop = bool(interrupted)  # read once: a signal during the outputs waits an epoch
-            outputs.end_of_epoch(state, epoch, metrics, seconds[-1], save=stop)
-            if stop:
-                print(f"interrupted: saved a checkpoint at epoch {epoch + 1}", file=sys.stderr)
-                raise KeyboardInterrupt
+            stopping = parallel.any_process(bool(stop))  # read once: a signal during the outputs waits an epoch
+            outputs.end_of_epoch(state, epoch, metrics, seconds[-1], save=stopping)
+            if stopping:
+                raise KeyboardInterrupt(f"saved a checkpoint at epoch {epoch + 1}; continue with "
+                                        f"{arg('resume', True)}")
     outputs.close()
     train_s = time.perf_counter() - t_train
     print(f"trained {len(seconds)} epochs in {train_s:.1f} s ({train_s / len(seconds):.2f} s/epoch); "

@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import math
 import os
+import socket
+import sys
+import threading
+import time
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxgan.checkpoint import state_template
 from jaxgan.config import Config
-from jaxgan.errors import ConfigError, arg
+from jaxgan.errors import ConfigError, JaxganError, TrainingError, arg, one_line
+from jaxgan.files import content_digest
 
 DATA_AXIS = "data"
 MEMBERS_AXIS = "members"
@@ -62,6 +68,21 @@ def check_divisible(mesh: Mesh, num_examples: int, batch_size: int, drop_last: b
                           f"{n} devices; pass {arg('drop_last', True)} or choose another {arg('batch_size')}")
 
 
+def host_memory() -> int:
+    """The machine's physical memory, in bytes."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_host_memory(count: int, bytes_each: int, name: str, error: type[Exception] = ConfigError) -> None:
+    """Refuse, from arithmetic and before allocating anything, `count` items of `bytes_each` bytes
+    (samples, images) that would need more than half the machine's memory; `name` says which
+    argument asked for them."""
+    limit = host_memory() // 2
+    if count * bytes_each > limit:
+        raise error(f"{name} needs {count * bytes_each / 2**30:,.1f} GiB of memory; at most "
+                    f"{limit // bytes_each:,} fit in half of this machine's {2 * limit / 2**30:,.1f} GiB")
+
+
 def check_fits(config: Config, device: jax.Device, copies: int = 1) -> None:
     """Refuse, before allocating anything, `copies` states (a population's members on one
     device) that cannot fit in the device's memory."""
@@ -69,7 +90,7 @@ def check_fits(config: Config, device: jax.Device, copies: int = 1) -> None:
     state_bytes = copies * sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(shapes))
     params = copies * sum(x.size for x in jax.tree.leaves((shapes.g_params, shapes.d_params)))
     stats = device.memory_stats() if device.platform != "cpu" else None
-    available = (stats or {}).get("bytes_limit") or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    available = (stats or {}).get("bytes_limit") or host_memory()
     if 2 * state_bytes > available:  # the state, and the gradients and updates of one step
         what = f"{copies} members' models do" if copies > 1 else "the model does"
         raise ConfigError(f"{what} not fit: {params:,} parameters need "
@@ -107,9 +128,32 @@ def initialize_distributed(coordinator_address: str | None = None, num_processes
         return
     address, count, index = _checked_launch(values)
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    deadline = time.monotonic() + timeout_s
     if index != 0:
         _wait_for(address, timeout_s)
-    jax.distributed.initialize(address, count, index, **timeouts)
+    # JAX aborts the process (a native stack, no Python error) when the processes do not all
+    # join within its timeout: jaxgan's own deadline comes first and ends it with one line.
+    missing = (f"the run's {count} processes did not all join within {timeout_s:g} s: start each with the same "
+               f"{arg('coordinator_address')} {address} and {arg('num_processes')} {count}, and its own "
+               f"{arg('process_id')} in 0 .. {count - 1} (see {arg('connect_timeout')})")
+    watchdog = threading.Timer(max(deadline - time.monotonic(), 0.1), _exit_with, (missing,))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        jax.distributed.initialize(address, count, index, **{**timeouts, "initialization_timeout": timeout_s + 30})
+    except Exception as e:  # the coordinator could not listen on its port
+        raise ConfigError(f"the coordinator cannot start at {arg('coordinator_address')} {address} "
+                          f"({one_line(e, 120)}); is the port taken by another program?") from None
+    finally:
+        watchdog.cancel()
+    check_same_on_every_process(content_digest(np.int64(count)),
+                                f"another {arg('num_processes')} than process 0's {count}")
+
+
+def _exit_with(message: str) -> None:
+    """End the process from a watchdog thread, while the main thread waits in native code."""
+    print(f"{os.path.basename(sys.argv[0]) or 'jaxgan'}: error: {message}", file=sys.stderr, flush=True)
+    os._exit(2)
 
 
 def _checked_launch(values: dict) -> tuple[str, int, int]:
@@ -132,9 +176,6 @@ def _checked_launch(values: dict) -> tuple[str, int, int]:
 
 def _wait_for(address: str, timeout_s: float) -> None:
     """Process 0 hosts the coordinator: the others wait for it to listen (JAX would abort)."""
-    import socket
-    import time
-
     host, _, port = address.rpartition(":")
     end = time.monotonic() + timeout_s
     while True:
@@ -149,30 +190,32 @@ def _wait_for(address: str, timeout_s: float) -> None:
             time.sleep(0.2)
 
 
-def check_same_on_every_process(digest: str) -> None:
+def check_same_on_every_process(digest: str, differs: str = "other settings, seeds or data than process 0") -> None:
     """Refuse a run whose processes were started differently (flags, seeds, data): compared by
     the digest of everything that decides the run, before any work."""
     if jax.process_count() == 1:
         return
-    from jax.experimental import multihost_utils
-
     mine = np.frombuffer(bytes.fromhex(digest), np.uint8)
     every = np.asarray(multihost_utils.process_allgather(mine))
     if differ := [i for i in range(len(every)) if not np.array_equal(every[i], every[0])]:
         raise ConfigError(f"process{'es' * (len(differ) > 1)} {', '.join(map(str, differ))} "
-                          f"{'were' if len(differ) > 1 else 'was'} started with other settings, seeds or data "
-                          f"than process 0; start every process with the same flags and data")
+                          f"{'were' if len(differ) > 1 else 'was'} started with {differs}; start every "
+                          f"process with the same flags and data")
+
+
+def any_process(flag: bool) -> bool:
+    """`flag` of any process: one decision that every process takes at the same point (a stop
+    asked of one process is the stop of all). Every process must call it."""
+    if jax.process_count() == 1:
+        return flag
+    return bool(np.asarray(multihost_utils.process_allgather(np.int32(flag))).any())
 
 
 def on_process_0(fn):
     """`fn()` on process 0 (None elsewhere); when it raises a jaxgan error there, every other
     process raises too, rather than waiting for process 0 in the next collective."""
-    from jaxgan.errors import JaxganError, TrainingError
-
     if jax.process_count() == 1:
         return fn()
-    from jax.experimental import multihost_utils
-
     result, error = None, None
     if jax.process_index() == 0:
         try:

@@ -17,11 +17,12 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from jaxgan import checkpoint, parallel
 from jaxgan.checkpoint import state_template, structure_changes
-from jaxgan.config import MAX_SEED, Config
+from jaxgan.config import MAX_SEED, POSITIVE_INT, Config, checked_path
 from jaxgan.epoch import epoch_key, run_keys, train_epoch
 from jaxgan.errors import CheckpointError, ConfigError, IncompatibleCheckpointError, arg, on_command_line, one_line
 from jaxgan.step import SWEEPABLE, Batch, GANState, HParams, Metrics, SweptHParams, create_train_state, train_step
@@ -68,6 +69,8 @@ class Population:
         The checks that need only numbers come first, so a population too large to hold is
         refused before any member is built."""
         self.base.validate()
+        if not POSITIVE_INT.ok(self.seeds):
+            raise ConfigError(f"{arg('seeds')} must be {POSITIVE_INT.wants}, got {self.seeds!r}")
         if self.base.seed + self.seeds - 1 > MAX_SEED:
             raise ConfigError(f"{arg('seed', self.base.seed)} with {arg('seeds', self.seeds)} passes the "
                               f"largest seed, {MAX_SEED}")
@@ -85,6 +88,12 @@ class Population:
             raise ConfigError(f"{arg('sweep')} {name}: {arg(name)} {why}; members of one population can differ "
                               f"only in {', '.join(SWEEPABLE)} (train one population per value)")
         points = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(v for _, v in self.sweep))]
+        for name, values in self.sweep:
+            for value in values:
+                try:
+                    self.base.replace(**{name: value})
+                except ConfigError as e:
+                    raise ConfigError(f"{arg('sweep')} {name}: {e}") from None
         for values in points:  # seeds change no array: one config per swept point
             self.base.replace(**values).validate()
             if changed := structure_changes(self.base.replace(**points[0]), self.base.replace(**values)):
@@ -112,15 +121,20 @@ class Population:
                    tuple((name, tuple(values)) for name, values in data["sweep"]))
 
 
-def sweep_from_dict(sweep: dict[str, Any]) -> Sweep:
+def sweep_from_dict(sweep: Any) -> Sweep:
     """{"lr": [2e-4, 1e-3], ...} -> the spec's sweep, each entry checked as `--sweep` is (what
     may be swept is checked by `Population.validate`)."""
     if not isinstance(sweep, dict):
         raise ConfigError(f"{arg('sweep')} must be a dict such as {{'lr': [2e-4, 1e-3]}}, got {sweep!r}")
+    entries = []
     for name, values in sweep.items():
-        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__") or not list(values):
+        if not isinstance(values, (list, tuple, range, np.ndarray)) or not len(values):
             raise ConfigError(f"{arg('sweep')} {name}: a non-empty list of values, got {values!r}")
-    return tuple(_checked_sweep(name, tuple(values)) for name, values in sweep.items())
+        values = tuple(v.item() if isinstance(v, np.generic) else v for v in values)
+        if bad := [v for v in values if not isinstance(v, (bool, int, float, str))]:
+            raise ConfigError(f"{arg('sweep')} {name}: values are numbers, strings or booleans, got {bad[0]!r}")
+        entries.append(_checked_sweep(str(name), values))
+    return tuple(entries)
 
 
 def _checked_sweep(name: str, values: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
@@ -239,11 +253,27 @@ def member_state(members: PopulationState, index: int, config: Config) -> GANSta
     return jax.tree.unflatten(jax.tree.structure(state_template(config)), jax.tree.leaves(one))
 
 
+def run_record(manager: Any, epoch: int) -> dict[str, Any]:
+    """A checkpoint's record, verified as `checkpoint.read_meta` does; a population's also checked
+    from numbers, and against the stored arrays, before any member is built."""
+    meta = checkpoint.read_meta(manager, epoch)
+    if "population" not in meta:
+        return meta
+    try:
+        population = Population.from_json(meta["population"]).validate()
+    except (ConfigError, KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"its record's population is invalid ({one_line(e)})") from None
+    members = checkpoint.stored_shapes(Path(manager.directory) / str(epoch) / "state").get(("alive",), ((),))[0]
+    if members != (population.size,):
+        raise CheckpointError(f"its record names {population.size} members, its arrays {members}: corrupt or edited")
+    return meta
+
+
 def restore_population(workdir: str | Path, expected: Population | None = None,
                        ) -> tuple[PopulationState, dict[str, Any], Population]:
     """A population's newest readable checkpoint, from its workdir, as `expected` (default: as saved)."""
     directory = checkpoint.checkpoint_dir(workdir)
-    record = checkpoint.saved_record(directory)
+    record = checkpoint.saved_record(directory, read=run_record)
     if "population" not in record:
         raise CheckpointError(f"{directory} holds a single run's checkpoints, not a population's")
     saved = Population.from_json(record["population"])
@@ -251,7 +281,8 @@ def restore_population(workdir: str | Path, expected: Population | None = None,
     if (asked.seeds, asked.sweep) != (saved.seeds, saved.sweep):
         raise ConfigError(f"this population was started with {saved.describe()}; you passed "
                           f"{asked.describe()}: its members cannot change")
-    state, meta = checkpoint.restore_latest(directory, asked.base, template=population_template(asked))
+    state, meta = checkpoint.restore_latest(directory, asked.base, template=population_template(asked),
+                                            epoch=record["epoch"])
     return state, meta, Population.from_json(meta["population"]).with_base(asked.base)
 
 
@@ -278,10 +309,15 @@ def restore_member(path: Path) -> tuple[GANState, dict[str, Any]]:
                                                           "member": member.id}
 
 
+def is_checkpoint(path: Path) -> bool:
+    """`path` is one saved checkpoint: an epoch's folder with its arrays and record."""
+    return path.name.isdigit() and (path / "state").is_dir() and (path / "meta").is_dir()
+
+
 def restore_path(path: str | Path) -> tuple[GANState, dict[str, Any]]:
     """A single run's state, from its workdir, its checkpoints/ folder, one saved step's folder
     or a population member's folder."""
-    path = Path(path)
+    path = checked_path(path, "path")
     if (path / MEMBER_FILE).is_file():
         return restore_member(path)
     if is_population(path):
@@ -289,6 +325,9 @@ def restore_path(path: str | Path) -> tuple[GANState, dict[str, Any]]:
                                           f"({path / 'members'}/ID)")
     if (path / "checkpoints").is_dir():
         return checkpoint.restore_latest(path / "checkpoints")
-    if path.name.isdigit() and path.is_dir():
+    if is_checkpoint(path):
         return checkpoint.restore_latest(path.parent, epoch=int(path.name))
-    return checkpoint.restore_latest(path)
+    if path.is_dir() and any(is_checkpoint(p) for p in path.iterdir()):
+        return checkpoint.restore_latest(path)
+    raise CheckpointError(f"{path} is not a jaxgan run, a checkpoints/ folder, one checkpoint or a "
+                          f"population member's folder")

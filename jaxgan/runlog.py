@@ -158,10 +158,14 @@ class DebugLog(logging.Handler):
             self._file.write(text)
             self._file.flush()
 
-    def attach(self, path: Path) -> None:
+    def detach(self) -> None:
+        """Stop writing to the file `attach` named (a run has ended): later records wait in memory."""
         if self._file is not None:
             self._file.close()
             self._file = None
+
+    def attach(self, path: Path) -> None:
+        self.detach()
         try:
             self._file = open(path, "a")
         except OSError:
@@ -178,10 +182,14 @@ class DebugLog(logging.Handler):
         sys.stderr.flush()
         saved = os.dup(2)
         os.dup2(target.fileno(), 2)
+        python_stderr = sys.stderr
+        if _writes_to_fd_2(python_stderr):  # jaxgan's own lines (a Ctrl-C's notice) still reach the user
+            sys.stderr = open(saved, "w", closefd=False)
         try:
             yield
         finally:
             sys.stderr.flush()
+            sys.stderr = python_stderr
             os.dup2(saved, 2)
             os.close(saved)
             if target is not self._file:
@@ -202,7 +210,8 @@ class DebugLog(logging.Handler):
             previous.close()
         for name in ("", "absl", "jax", "orbax", "tensorflow", "py.warnings")[1 - whole_process:]:
             logger = logging.getLogger(name)
-            logger.handlers = [self]
+            # A tool owns the process's logging; a program's own handlers (a notebook's) stay.
+            logger.handlers = [self] if whole_process else [*logger.handlers, self]
             logger.propagate = name == ""
         if not whole_process:  # a notebook's or a program's own logging and hooks stay its own
             return self
@@ -216,6 +225,13 @@ class DebugLog(logging.Handler):
         # thread; the entry points print their own uncaught errors, so all of these are noise.
         sys.excepthook = lambda *exc_info: log.error("exception in a callback", exc_info=exc_info)
         return self
+
+
+def _writes_to_fd_2(stream: Any) -> bool:
+    try:
+        return stream.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # a test's or a notebook's capture
+        return False
 
 
 def installed_debug_log() -> DebugLog | None:

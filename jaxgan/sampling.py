@@ -13,11 +13,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan.checkpoint import CheckpointRecord
-from jaxgan.config import Config
-from jaxgan.errors import ConfigError
+from jaxgan.config import POSITIVE_INT, Config, checked_path, checked_seed
+from jaxgan.errors import ConfigError, EvaluationError
 from jaxgan.files import atomic_path
-from jaxgan.mnist import IMAGE_SHAPE, NUM_CLASSES
+from jaxgan.mnist import IMAGE_PIXELS, IMAGE_SHAPE, NUM_CLASSES
 from jaxgan.models import latent_codes
+from jaxgan.parallel import check_host_memory
 from jaxgan.runlog import EpochMetrics, MetricsLog, quiet_libraries
 from jaxgan.step import GANState
 
@@ -37,11 +38,12 @@ def generate(state: GANState, z: jax.Array, labels: jax.Array | None = None) -> 
 def generate_in_batches(state: GANState, z: jax.Array, labels: jax.Array | None = None,
                         batch_size: int = 1000) -> np.ndarray:
     """`generate` over any number of latents, a fixed-size batch at a time (one compiled shape
-    for full batches), gathered on the host."""
+    for full batches), into one preallocated host array."""
     gen = jax.jit(generate)
-    return np.concatenate([
-        np.asarray(gen(state, z[i: i + batch_size], None if labels is None else labels[i: i + batch_size]))
-        for i in range(0, len(z), batch_size)])
+    out = np.empty((len(z), *IMAGE_SHAPE), np.float32)
+    for i in range(0, len(z), batch_size):
+        out[i: i + batch_size] = gen(state, z[i: i + batch_size], None if labels is None else labels[i: i + batch_size])
+    return out
 
 
 def grid_labels(n: int, rows: int, cols: int, digit: int | None = None,
@@ -102,16 +104,23 @@ def save_png_atomic(path: str | Path, array: np.ndarray) -> None:
         matplotlib.image.imsave(tmp, array, cmap="gray", vmin=0, vmax=255, format="png")
 
 
-def plot_grid(images: np.ndarray, rows: int = 8, cols: int = 8, out: str | Path | None = None,
+def plot_grid(images: Any, rows: int = 8, cols: int = 8, out: str | Path | None = None,
               row_labels: list[str] | None = None):
-    """The reference's final figure, a rows x cols matplotlib grid of images (N, 28, 28) or
-    (N, 784) in [-1, 1]; returns the Figure (a notebook shows it), saved to `out` only when given."""
-    images = np.asarray(images).reshape(-1, *IMAGE_SHAPE)
+    """The reference's final figure, a rows x cols matplotlib grid of images (the layouts and
+    pixel ranges `check_images` takes); returns the Figure (a notebook shows it), saved to `out`
+    only when given."""
+    for name, value in (("rows", rows), ("cols", cols)):
+        if not POSITIVE_INT.ok(value):
+            raise ConfigError(f"{name} must be {POSITIVE_INT.wants}, got {value!r}")
+    images = check_images(images, "images", ConfigError, min_count=1).reshape(-1, *IMAGE_SHAPE)
     fig = _figure_class()(figsize=(cols, rows))  # not pyplot's: nothing global, no backend needed
+    if out is not None and (kind := checked_path(out, "out").suffix[1:].lower() or "png") not in (
+            formats := fig.canvas.get_supported_filetypes()):
+        raise ConfigError(f"out: matplotlib writes no {kind!r} files; use one of {', '.join(sorted(formats))}")
     axes = fig.subplots(rows, cols, squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i < len(images):
-            ax.imshow(np.asarray(images[i]), cmap="gray", vmin=-1, vmax=1)
+            ax.imshow(images[i], cmap="gray", vmin=-1, vmax=1)
         ax.axis("off")
     if row_labels:
         for r, label in enumerate(row_labels[:rows]):
@@ -121,6 +130,46 @@ def plot_grid(images: np.ndarray, rows: int = 8, cols: int = 8, out: str | Path 
         with atomic_path(out) as tmp:
             fig.savefig(tmp, format=Path(out).suffix[1:] or "png")
     return fig
+
+
+# Host memory per sample: float32 pixels, and one copy (an export, a conversion for scoring).
+SAMPLE_BYTES = 2 * IMAGE_PIXELS * 4
+LAYOUTS = ((28, 28), (IMAGE_PIXELS,), (28, 28, 1), (1, 28, 28))
+
+
+def check_images(images: Any, name: str = "images", error: type[Exception] = EvaluationError,
+                 min_count: int = 2) -> np.ndarray:
+    """Images as (N, 784) float32 in [-1, 1], or one line naming `name` and what is wrong.
+
+    Accepted layouts: (N, 28, 28), (N, 784), (N, 28, 28, 1), (N, 1, 28, 28); pixel ranges: uint8
+    (or integers) 0..255, floats in [0, 1] or in [-1, 1]; every pixel finite; at least
+    `min_count` images, and no more than half the machine's memory holds. Anything else is
+    refused, not converted."""
+    try:
+        images = np.asarray(images)
+    except ValueError:  # ragged nested lists
+        raise error(f"{name}: not an array of images of one shape (ragged or nested input)") from None
+    if images.ndim < 2 or images.shape[1:] not in LAYOUTS:
+        raise error(f"{name}: images of shape {images.shape}; expected (N, 28, 28), "
+                    f"(N, 784), (N, 28, 28, 1) or (N, 1, 28, 28)")
+    if images.dtype == bool or not (np.issubdtype(images.dtype, np.integer)
+                                    or np.issubdtype(images.dtype, np.floating)):
+        raise error(f"{name}: images of dtype {images.dtype}, not numbers")
+    if len(images) < min_count:
+        raise error(f"{name}: {len(images)} image(s); at least {min_count} are needed")
+    check_host_memory(len(images), SAMPLE_BYTES, f"{name}: {len(images):,} images", error)
+    images = images.reshape(len(images), IMAGE_PIXELS)
+    if np.issubdtype(images.dtype, np.floating) and not np.isfinite(images).all():
+        raise error(f"{name}: {int((~np.isfinite(images)).sum())} pixels are NaN or infinite")
+    low, high = float(images.min()), float(images.max())
+    if np.issubdtype(images.dtype, np.integer) and 0 <= low and high <= 255:
+        return images.astype(np.float32) / 127.5 - 1
+    if 0 <= low and high <= 1:
+        return images.astype(np.float32) * 2 - 1
+    if not (-1 <= low and high <= 1) or np.issubdtype(images.dtype, np.integer):
+        raise error(f"{name}: pixel values span [{low:g}, {high:g}]; expected "
+                    f"[-1, 1], [0, 1] or integers 0..255")
+    return images.astype(np.float32)
 
 
 @functools.cache
@@ -184,8 +233,10 @@ class Model:
         """n images (n, 28, 28) float32 in [-1, 1] from the noise of `seed`. `digit` (an int or n
         ints in 0..9) is required for a conditional model and refused otherwise; `code` (in
         0..codes-1) fixes an InfoGAN model's categorical code."""
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ConfigError(f"n must be a positive integer, got {n!r}")
+        if not POSITIVE_INT.ok(n):
+            raise ConfigError(f"n must be {POSITIVE_INT.wants}, got {n!r}")
+        check_host_memory(n, SAMPLE_BYTES, f"n={n:,} samples")
+        seed = checked_seed(seed)
         if self.state.conditional and digit is None:
             raise ConfigError("digit: this model is conditional; pass digit=0..9 (or n digits) to choose them")
         if not self.state.conditional and digit is not None:

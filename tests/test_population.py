@@ -70,8 +70,8 @@ def test_members_are_seeds_times_every_combination_of_the_swept_values():
     ("latent-dim=8,16", "--sweep latent_dim: --latent-dim changes the model's arrays"),
     ("loss=bce,hinge", "--sweep loss: --loss changes the compiled program"),
     ("ema_decay=0,0.9", "--sweep ema_decay: 0.0 and 0.9 give the model different arrays"),
-    ("lr=0.001,-1", "--lr must be a finite number > 0, got -1.0"),
-    ("d_dropout=0.5,1", "--d-dropout must be in [0, 1), got 1.0"),
+    ("lr=0.001,-1", "--sweep lr: --lr must be a finite number > 0, got -1.0"),
+    ("d_dropout=0.5,1", "--sweep d_dropout: --d-dropout must be in [0, 1), got 1.0"),
 ])
 def test_a_malformed_sweep_or_one_members_cannot_share_is_refused(text, message):
     with command_line(), pytest.raises(ConfigError, match="^" + re.escape(message)):

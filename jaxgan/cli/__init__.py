@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from jaxgan.config import GROUPS, PRESETS, Config, flag
+from jaxgan.config import GROUPS, MAX_SEED, PRESETS, Config, checked_seed, flag
 from jaxgan.errors import ConfigError, JaxganError, command_line
 
 
@@ -36,6 +36,13 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
     return value
+
+
+def seed(text: str) -> int:
+    try:
+        return checked_seed(int(text))
+    except (ValueError, ConfigError):
+        raise argparse.ArgumentTypeError(f"expected an integer in 0 .. {MAX_SEED}, got {text!r}") from None
 
 
 def _default_text(field: dataclasses.Field) -> str:
@@ -118,9 +125,9 @@ def execute(main: Callable[[Sequence[str] | None], int | None],
     except JaxganError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return _exit_if_distributed(2)
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # the run's own (after saving) says what was saved
+        print(f"{prog}: interrupted" + (f": {e}" if str(e) else ""), file=sys.stderr)
+        return _exit_if_distributed(130)
     except Exception:  # a bug: the whole traceback, for a report
         traceback.print_exc()
         return 1

@@ -25,7 +25,7 @@ def parse_args(argv: Sequence[str] | None):
     source.add_argument("--samples", help="an .npz from sample.py --export (or an .npy array): "
                                           "images in [-1, 1], [0, 1] or uint8 0..255")
     parser.add_argument("--n", type=cli.positive_int, default=10_000, help="samples to draw (10000)")
-    parser.add_argument("--seed", type=int, default=0, help="latent noise seed (0)")
+    parser.add_argument("--seed", type=cli.seed, default=0, help="latent noise seed (0)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--cas", action="store_true",
                         help="conditional models: also train the classifier on 60,000 generated "

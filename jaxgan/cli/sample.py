@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from jaxgan import cli
 from jaxgan.errors import ConfigError
-from jaxgan.mnist import IMAGE_PIXELS
 
 
 def grid_shape(text: str) -> tuple[int, int]:
@@ -21,13 +19,6 @@ def grid_shape(text: str) -> tuple[int, int]:
     if rows <= 0 or cols <= 0:
         raise argparse.ArgumentTypeError(f"rows and columns must be positive, got {text!r}")
     return rows, cols
-
-
-MEMORY_PER_SAMPLE = 3 * IMAGE_PIXELS * 4  # float32 pixels: on the device, on the host, exported
-
-
-def physical_memory() -> int:
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def check_outputs(args: argparse.Namespace) -> None:
@@ -58,7 +49,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     source.add_argument("--workdir", default="runs/mnist_gan",
                         help="a training workdir: its newest readable checkpoint is used")
     source.add_argument("--checkpoint", help="one saved checkpoint folder (WORKDIR/checkpoints/N)")
-    parser.add_argument("--seed", type=int, default=0, help="latent noise seed (0)")
+    parser.add_argument("--seed", type=cli.seed, default=0, help="latent noise seed (0)")
     parser.add_argument("--n", type=cli.positive_int, default=None,
                         help="samples to draw (default: rows x cols of --grid)")
     parser.add_argument("--grid", type=grid_shape, default=(8, 8), help="ROWSxCOLS (8x8)")
@@ -113,14 +104,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     import numpy as np
 
     from jaxgan.config import Config
+    from jaxgan.parallel import check_host_memory
     from jaxgan.population import restore_path
-    from jaxgan.sampling import generate_in_batches, plot_grid, save_npz
+    from jaxgan.sampling import SAMPLE_BYTES, generate_in_batches, plot_grid, save_npz
 
     rows, cols = args.grid
     n = args.n or rows * cols
-    if n * MEMORY_PER_SAMPLE > physical_memory() / 2:
-        raise ConfigError(f"--n {n:,} needs {n * MEMORY_PER_SAMPLE / 2**30:,.0f} GiB for the images; "
-                          f"at most {int(physical_memory() / 2 / MEMORY_PER_SAMPLE):,} fit in memory")
+    check_host_memory(n, SAMPLE_BYTES, f"--n {n:,}")
     check_outputs(args)
     source = Path(args.checkpoint or args.workdir)
     state, meta = restore_path(source)

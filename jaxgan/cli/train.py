@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from jaxgan import cli
 from jaxgan.config import Config
-from jaxgan.errors import ConfigError
+from jaxgan.errors import ConfigError, stop_signals
 
 if TYPE_CHECKING:
     from jaxgan.population import Population
@@ -65,14 +65,14 @@ def build_config(args: argparse.Namespace) -> tuple[Config, Population | None]:
     newest checkpoint (WORKDIR/config.json is only a copy for people). A population comes from
     --seeds and --sweep, or on --resume from the checkpoint."""
     from jaxgan import checkpoint
-    from jaxgan.population import Population, parse_sweep
+    from jaxgan.population import Population, parse_sweep, run_record
     from jaxgan.workdir import has_checkpoints
 
     checkpoints = checkpoint.checkpoint_dir(args.workdir)
     asked = args.seeds is not None or args.sweep
     sweep = tuple(parse_sweep(text) for text in args.sweep)
     if args.resume and has_checkpoints(checkpoints):
-        record = checkpoint.saved_record(checkpoints)
+        record = checkpoint.saved_record(checkpoints, read=run_record)
         base = Config.from_json(record["config"])
         saved = Population.from_json(record["population"]) if "population" in record else None
         if saved is None and asked:
@@ -90,25 +90,29 @@ def build_config(args: argparse.Namespace) -> tuple[Config, Population | None]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    from jaxgan.parallel import deterministic_gpu
-
-    deterministic_gpu(args.deterministic_gpu)  # before JAX starts a backend
-    import jax
-
     launch = (args.coordinator_address, args.num_processes, args.process_id)
-    if args.distributed or any(v is not None for v in launch):
-        from jaxgan.parallel import initialize_distributed
+    distributed = args.distributed or any(v is not None for v in launch)
+    # A process of a multi-process run that is stopped before it joins would leave the others
+    # waiting for it: it joins, and every process stops together at the first epoch's end.
+    with stop_signals(defer=distributed):
+        from jaxgan.parallel import deterministic_gpu
 
-        initialize_distributed(*launch, timeout_s=args.connect_timeout)
-    if (cache := cli.cache_dir(args)) is not None:  # compiled epochs are reused across runs
-        jax.config.update("jax_compilation_cache_dir", str(Path(cache) / "xla"))
-    from jaxgan.loop import train_and_evaluate
+        deterministic_gpu(args.deterministic_gpu)  # before JAX starts a backend
+        import jax
 
-    config, population = build_config(args)
-    train_and_evaluate(config, args.workdir, population=population, data_dir=args.data_dir,
-                       cache_dir=cache, num_devices=args.devices,
-                       resume=args.resume, overwrite=args.overwrite, progress=args.progress,
-                       tensorboard=args.tensorboard)
+        if distributed:
+            from jaxgan.parallel import initialize_distributed
+
+            initialize_distributed(*launch, timeout_s=args.connect_timeout)
+        if (cache := cli.cache_dir(args)) is not None:  # compiled epochs are reused across runs
+            jax.config.update("jax_compilation_cache_dir", str(Path(cache) / "xla"))
+        from jaxgan.loop import train_and_evaluate
+
+        config, population = build_config(args)
+        train_and_evaluate(config, args.workdir, population=population, data_dir=args.data_dir,
+                           cache_dir=cache, num_devices=args.devices,
+                           resume=args.resume, overwrite=args.overwrite, progress=args.progress,
+                           tensorboard=args.tensorboard)
 
 
 def entry() -> int:
