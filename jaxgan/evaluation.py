@@ -211,6 +211,7 @@ def read_samples(path: str | Path) -> np.ndarray:
             if f.read(6) == b"\x93NUMPY":
                 f.seek(0)
                 _check_header(f, name)
+                f.seek(0)
                 return check_images(np.load(f, allow_pickle=False), name)
         with zipfile.ZipFile(path) as archive:
             if "images.npy" not in archive.namelist():
@@ -227,7 +228,8 @@ def read_samples(path: str | Path) -> np.ndarray:
 def _check_header(f: Any, name: str) -> None:
     """The array an .npy header announces: a layout `check_images` takes, and a size that fits."""
     version = np.lib.format.read_magic(f)
-    shape, _, dtype = np.lib.format._read_array_header(f, version)  # numpy's reader of the header alone
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read(f)
     if len(shape) < 2 or tuple(shape[1:]) not in LAYOUTS:
         raise EvaluationError(f"{name}: images of shape {shape}; expected (N, 28, 28), (N, 784), "
                               f"(N, 28, 28, 1) or (N, 1, 28, 28)")
