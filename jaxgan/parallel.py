@@ -75,12 +75,12 @@ def host_memory() -> int:
 
 def check_host_memory(count: int, bytes_each: int, name: str, error: type[Exception] = ConfigError) -> None:
     """Refuse, from arithmetic and before allocating anything, `count` items of `bytes_each` bytes
-    (samples, images) that would need more than half the machine's memory; `name` says which
+    (samples, images) that would need more than half of the host memory; `name` says which
     argument asked for them."""
     limit = host_memory() // 2
     if count * bytes_each > limit:
         raise error(f"{name} needs {count * bytes_each / 2**30:,.1f} GiB of memory; at most "
-                    f"{limit // bytes_each:,} fit in half of this machine's {2 * limit / 2**30:,.1f} GiB")
+                    f"{limit // bytes_each:,} fit in half of the host memory ({2 * limit / 2**30:,.1f} GiB)")
 
 
 def check_fits(config: Config, device: jax.Device, copies: int = 1) -> None:
