@@ -12,7 +12,7 @@ import pytest
 from jaxgan import classifier, cli, data
 from jaxgan.cli import evaluate as evaluate_tool
 from jaxgan.cli import plot as plot_tool
-from jaxgan.errors import (
+from jaxgan.errors import ConfigError, (
     TrainingError,
 )
 from jaxgan.files import content_digest
@@ -37,8 +37,8 @@ def test_a_folder_that_is_not_a_run_is_never_written(idx_mnist, tmp_path, monkey
     for overwrite in (False, True):
         with pytest.raises(TrainingError, match="not empty and is not a jaxgan run"):
             train(user, idx_mnist, overwrite=overwrite)
-    monkeypatch.chdir(user)  # --workdir "" is the current folder
-    with pytest.raises(TrainingError, match="not a jaxgan run"):
+    monkeypatch.chdir(user)  # an empty workdir is refused, never taken as the current folder
+    with pytest.raises(ConfigError, match="workdir must be a path"):
         train("", idx_mnist, overwrite=True)
     assert tree(user) == before
 
