@@ -12,9 +12,7 @@ import pytest
 from jaxgan import classifier, cli, data
 from jaxgan.cli import evaluate as evaluate_tool
 from jaxgan.cli import plot as plot_tool
-from jaxgan.errors import ConfigError, (
-    TrainingError,
-)
+from jaxgan.errors import ConfigError, TrainingError
 from jaxgan.files import content_digest
 from jaxgan.runlog import MetricsLog
 from jaxgan.workdir import MARKER, Workdir, open_workdir
