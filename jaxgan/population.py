@@ -329,5 +329,5 @@ def restore_path(path: str | Path) -> tuple[GANState, dict[str, Any]]:
         return checkpoint.restore_latest(path.parent, epoch=int(path.name))
     if path.is_dir() and any(is_checkpoint(p) for p in path.iterdir()):
         return checkpoint.restore_latest(path)
-    raise CheckpointError(f"{path} is not a jaxgan run, a checkpoints/ folder, one checkpoint or a "
-                          f"population member's folder")
+    raise CheckpointError(f"no checkpoints in {path}: it is not a jaxgan run, a checkpoints/ folder, "
+                          f"one checkpoint or a population member's folder")
