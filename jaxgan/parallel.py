@@ -116,8 +116,11 @@ def initialize_distributed(coordinator_address: str | None = None, num_processes
     values = {k: v if v is not None else env[k] for k, v in given.items()}
     timeouts = dict(initialization_timeout=timeout_s, heartbeat_timeout_seconds=HEARTBEAT_S,
                     shutdown_timeout_seconds=SHUTDOWN_S)
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    # JAX's preemption service catches SIGTERM natively, out of Python's reach: jaxgan's own
+    # stop, agreed by all processes at an epoch's end, handles it like Ctrl-C.
+    jax.config.update("jax_enable_preemption_service", False)
     if all(v is None for v in values.values()):
-        jax.config.update("jax_cpu_collectives_implementation", "gloo")
         try:
             jax.distributed.initialize(**timeouts)
         except Exception as e:  # no cluster found
@@ -127,7 +130,6 @@ def initialize_distributed(coordinator_address: str | None = None, num_processes
                               f"or run under SLURM or on Cloud TPU") from None
         return
     address, count, index = _checked_launch(values)
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
     deadline = time.monotonic() + timeout_s
     if index != 0:
         _wait_for(address, timeout_s)

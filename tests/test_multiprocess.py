@@ -148,3 +148,46 @@ def test_two_processes_train_a_population_whose_members_equal_the_one_process_po
     rows = [len((tmp_path / "two" / "members" / m / "metrics.jsonl").read_text().splitlines()) for m in "0123"]
     assert rows == [2, 2, 2, 2]
     assert np.isfinite(checkpoint.saved_record(tmp_path / "two" / "checkpoints")["step"])
+
+
+def metrics_rows(workdir: Path) -> int:
+    path = workdir / "metrics.jsonl"
+    return len(path.read_text().splitlines()) if path.is_file() else 0
+
+
+@pytest.mark.parametrize("signalled, sig, when", [
+    ((1,), signal.SIGINT, "mid-run"),
+    ((0,), signal.SIGINT, "mid-run"),
+    ((0, 1), signal.SIGTERM, "mid-run"),  # 0.4 s apart: across an epoch's end
+    ((1,), signal.SIGINT, "while starting"),  # before the processes have joined
+])
+def test_a_stop_signal_to_any_process_stops_both_at_the_same_epoch(idx_mnist, tmp_path, signalled, sig, when):
+    workdir, data = tmp_path / "run", ["--data-dir", idx_mnist, "--checkpoint-every", "1000"]
+    procs = launch(2, *data, "--epochs", "100000", "--workdir", str(workdir))
+    deadline = time.time() + 120
+    if when == "mid-run":
+        while metrics_rows(workdir) < 2 and time.time() < deadline:
+            time.sleep(0.05)
+    else:
+        time.sleep(1.0)
+    t_stop = time.perf_counter()
+    for i in signalled:
+        procs[i].send_signal(sig)
+        time.sleep(0.4)
+    results = finish(procs, timeout=90)
+    stop_s = time.perf_counter() - t_stop
+    epochs = set()
+    for code, _, err in results:
+        line = error_lines(err)[-1]  # after the run's "N examples ... compiled" line
+        assert code == 130 and "Traceback" not in err and err.count("interrupted") == 1, (code, err)
+        assert line.startswith("train.py: interrupted: saved a checkpoint at epoch "), err
+        epochs.add(int(line.split("epoch ")[1].split(";")[0]))
+    (epoch,) = epochs
+    assert stop_s < 60 and checkpoint.saved_record(workdir / "checkpoints")["epoch"] == epoch
+    if signalled == (1,) and when == "mid-run":  # continued exactly: as a run never stopped
+        results = finish(launch(2, *data, "--epochs", str(epoch + 1), "--workdir", str(workdir), "--resume"))
+        assert [r[0] for r in results] == [0, 0], results
+        results = finish(launch(2, *data, "--epochs", str(epoch + 1), "--workdir", str(tmp_path / "whole")))
+        assert [r[0] for r in results] == [0, 0], results
+        assert_trees_equal(restore(workdir, epoch + 1), restore(tmp_path / "whole", epoch + 1))
+    print(f"{when}, signal to {signalled}: both stopped at epoch {epoch} {stop_s:.1f} s after the signal")
