@@ -269,10 +269,10 @@ def restore_latest(directory: str | Path, expected: Config | None = None, templa
 
 
 def saved_record(directory: str | Path, read: Callable[[ocp.CheckpointManager, int], dict] = read_meta,
-                 ) -> dict[str, Any]:
+                 warn: bool = False) -> dict[str, Any]:
     """The record of the newest checkpoint whose record reads (by `read`: `read_meta`, or one
-    that checks more): the run's own config and more."""
-    return _newest(directory, read, warn=False)
+    that checks more): the run's own config and more; `warn`: one line per newer one skipped."""
+    return _newest(directory, read, warn=warn)
 
 
 def set_aside_newer(directory: str | Path, epoch: int) -> list[Path]:

@@ -79,7 +79,7 @@ def check_host_memory(count: int, bytes_each: int, name: str, error: type[Except
     argument asked for them."""
     limit = host_memory() // 2
     if count * bytes_each > limit:
-        raise error(f"{name} needs {count * bytes_each / 2**30:,.1f} GiB of memory; at most "
+        raise error(f"{name} would take {count * bytes_each / 2**30:,.1f} GiB of memory; at most "
                     f"{limit // bytes_each:,} fit in half of the host memory ({2 * limit / 2**30:,.1f} GiB)")
 
 

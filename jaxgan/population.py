@@ -273,7 +273,7 @@ def restore_population(workdir: str | Path, expected: Population | None = None,
                        ) -> tuple[PopulationState, dict[str, Any], Population]:
     """A population's newest readable checkpoint, from its workdir, as `expected` (default: as saved)."""
     directory = checkpoint.checkpoint_dir(workdir)
-    record = checkpoint.saved_record(directory, read=run_record)
+    record = checkpoint.saved_record(directory, read=run_record, warn=True)
     if "population" not in record:
         raise CheckpointError(f"{directory} holds a single run's checkpoints, not a population's")
     saved = Population.from_json(record["population"])

@@ -114,9 +114,11 @@ def plot_grid(images: Any, rows: int = 8, cols: int = 8, out: str | Path | None 
             raise ConfigError(f"{name} must be {POSITIVE_INT.wants}, got {value!r}")
     images = check_images(images, "images", ConfigError, min_count=1).reshape(-1, *IMAGE_SHAPE)
     fig = _figure_class()(figsize=(cols, rows))  # not pyplot's: nothing global, no backend needed
-    if out is not None and (kind := checked_path(out, "out").suffix[1:].lower() or "png") not in (
-            formats := fig.canvas.get_supported_filetypes()):
-        raise ConfigError(f"out: matplotlib writes no {kind!r} files; use one of {', '.join(sorted(formats))}")
+    if out is not None:
+        if (out := checked_path(out, "out")).is_dir():
+            raise ConfigError(f"out: {out} is a folder; name the image file, e.g. {out / 'grid.png'}")
+        if (kind := out.suffix[1:].lower() or "png") not in (formats := fig.canvas.get_supported_filetypes()):
+            raise ConfigError(f"out: matplotlib writes no {kind!r} files; use one of {', '.join(sorted(formats))}")
     axes = fig.subplots(rows, cols, squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i < len(images):
@@ -128,7 +130,7 @@ def plot_grid(images: Any, rows: int = 8, cols: int = 8, out: str | Path | None 
     fig.tight_layout()
     if out is not None:
         with atomic_path(out) as tmp:
-            fig.savefig(tmp, format=Path(out).suffix[1:] or "png")
+            fig.savefig(tmp, format=out.suffix[1:] or "png")
     return fig
 
 

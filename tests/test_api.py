@@ -76,6 +76,38 @@ def test_load_samples_with_an_own_seed_and_matches_the_run(idx_mnist, tmp_path, 
             model.sample(4, **bad)
     with pytest.raises(jaxgan.ConfigError, match="n must be a positive integer"):
         model.sample(0)
+    with pytest.raises(jaxgan.ConfigError, match=r"^n=1,000,000,000,000 samples would take [\d,.]+ GiB of memory"):
+        model.sample(10**12)  # refused from arithmetic: nothing is generated
+    for seed in (-1, 2**32, 1.5, None, "3"):
+        with pytest.raises(jaxgan.ConfigError, match=r"^seed must be an integer in 0 \.\. 4294967295, got"):
+            model.sample(4, seed=seed)
+    for path, message in [(5, "path must be a path"), ("", "path must be a path"),
+                          (tmp_path / "run" / "checkpoints" / "2" / "state", "no checkpoints in")]:
+        with pytest.raises((jaxgan.ConfigError, jaxgan.CheckpointError), match=message):
+            jaxgan.load(path)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"seeds": -1}, "^seeds must be a positive integer, got -1$"),
+    ({"seeds": 0}, "^seeds must be a positive integer, got 0$"),
+    ({"seeds": 1.5}, "^seeds must be a positive integer, got 1.5$"),
+    ({"seeds": "2"}, "^seeds must be a positive integer, got '2'$"),
+    ({"seeds": True}, "^seeds must be a positive integer, got True$"),
+    ({"sweep": {"lr": (v for v in [1e-3])}}, "^sweep lr: a non-empty list of values, got <generator"),
+    ({"sweep": {"lr": [[1e-3]]}}, r"^sweep lr: values are numbers, strings or booleans, got \[0.001\]$"),
+    ({"sweep": {"lr": [{"a": 1}]}}, "^sweep lr: values are numbers, strings or booleans"),
+    ({"sweep": {"hidden_dim": [8, 16]}}, "^sweep hidden_dim: hidden_dim changes the model's arrays"),
+    ({"resume": True, "overwrite": True}, "^resume=True and overwrite=True exclude each other"),
+    ({"config": {"epochs": 1}}, "^config must be a Config, got dict"),
+    ({"config": tiny(eval_every=1, eval_samples=10**9)}, r"^eval_samples=1000000000 would take [\d,.]+ GiB"),
+    ({"workdir": 5}, r"^workdir must be a path \(a str or pathlib.Path, not empty\), got 5$"),
+    ({"workdir": ""}, "^workdir must be a path"),
+])
+def test_python_arguments_are_checked_before_the_workdir_is_touched(arguments, message, idx_mnist, tmp_path):
+    arguments = {"config": tiny(), "workdir": tmp_path / "run", "data_dir": idx_mnist, **arguments}
+    with pytest.raises(jaxgan.ConfigError, match=message):
+        jaxgan.train(**arguments)
+    assert not (tmp_path / "run").exists() and not list(ROOT.glob("checkpoints"))
 
 
 def test_a_conditional_model_needs_digits_in_range(idx_mnist, tmp_path):
@@ -124,12 +156,17 @@ def test_evaluate_reads_every_pixel_range_alike_and_refuses_what_it_cannot_score
     assert jaxgan.evaluate(pixels, n=256)["num_samples"] == 256
     labels = np.arange(300) % 10
     assert 0 <= jaxgan.evaluate(pixels, labels=labels)["conditional_accuracy"] <= 1
+    assert jaxgan.evaluate(pixels, labels=3, n=100)["num_samples"] == 100  # one digit for every image
     nan = pixels.astype(np.float32) / 255
     nan[0, 0, 0] = np.nan
     for images, kwargs, message in [
         (nan, {}, "images: 1 pixels are NaN"), (pixels[:1], {}, "1 image"), (np.zeros((5, 30, 30)), {}, "shape"),
         (pixels, {"labels": labels + 3}, "labels must be in 0 .. 9"), (pixels, {"labels": labels[:5]}, "300"),
         (pixels, {"n": 1}, "n must be an integer >= 2"),
+        (pixels.reshape(300, 56, 14), {}, r"shape \(300, 56, 14\); expected \(N, 28, 28\), \(N, 784\)"),
+        (pixels.reshape(300, 784, 1), {}, r"shape \(300, 784, 1\)"), (pixels.reshape(300, 7, 4, 28), {}, "shape"),
+        ([pixels[0], pixels[0, :27]], {}, "not an array of images of one shape"),
+        (np.broadcast_to(pixels[:1], (10**9, 28, 28)), {}, r"1,000,000,000 images would take [\d,.]+ GiB"),
     ]:
         with pytest.raises(jaxgan.EvaluationError, match=message):
             jaxgan.evaluate(images, **kwargs)
@@ -157,3 +194,14 @@ def test_plot_grid_returns_a_figure_and_writes_only_when_asked(tmp_path):
     assert len(figure.axes) == 16 and not list(tmp_path.iterdir())
     jaxgan.plot_grid(images, 4, 4, out=tmp_path / "grid.png")
     assert (tmp_path / "grid.png").read_bytes()[:4] == b"\x89PNG"
+    for args, kwargs, message in [
+        ((images * 127.5 + 127.5, 4, 4), {}, r"pixel values span \[0, 255\]; expected \[-1, 1\], \[0, 1\]"),
+        ((images, 0, 4), {}, "^rows must be a positive integer, got 0$"),
+        ((images, 4, "4"), {}, "^cols must be a positive integer, got '4'$"),
+        ((images[:0], 4, 4), {}, "images"),
+        ((images, 4, 4), {"out": tmp_path / "grid.xyz"}, "^out: matplotlib writes no 'xyz' files; use one of"),
+        ((images, 4, 4), {"out": tmp_path}, "^out: .* is a folder; name the image file"),
+    ]:
+        with pytest.raises(jaxgan.ConfigError, match=message):
+            jaxgan.plot_grid(*args, **kwargs)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.png"]

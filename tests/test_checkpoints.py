@@ -19,9 +19,11 @@ from jaxgan.errors import (
     CheckpointError,
     TrainingError,
 )
+from jaxgan.population import Population
 from jaxgan.runlog import MetricsLog
 
 from conftest import (
+    TINY,
     TINY_FLAGS,
     assert_trees_equal,
     error_lines,
@@ -124,6 +126,7 @@ def edit_record(checkpoint_dir: Path, *, redigest: bool, **changes) -> None:
     ({"step": 5}, True, "its record says step 5, its state 6"),
     ({"config": {"lr": 1.0}}, False, "does not match its digest"),
     ({"config": {"hidden_dim": 32}}, True, "arrays' shapes do not match its record's config"),
+    ({"config": {"batch_size": "64"}}, True, "its record's config is invalid"),
 ])
 def test_an_edited_record_is_a_corrupt_checkpoint(changes, redigest, reason, idx_mnist, tmp_path, capsys):
     train(tmp_path / "run", idx_mnist, epochs=2)
@@ -135,6 +138,23 @@ def test_an_edited_record_is_a_corrupt_checkpoint(changes, redigest, reason, idx
     assert len(err) == 1 and reason in err[0], err
     resumed = train(tmp_path / "run", idx_mnist, epochs=2, resume=True)
     assert int(resumed.step) == 6 and "resuming from epoch 1" in capsys.readouterr().err
+
+
+def test_an_edited_population_record_is_refused_before_any_member_is_built(idx_mnist, tmp_path, capsys):
+    train(tmp_path / "run", idx_mnist, epochs=2, population=Population(TINY, 2))
+    for i, (changes, reason) in enumerate([
+        ({"seeds": 10**6}, "its record's population is invalid (1000000 members' models do not fit"),
+        ({"seeds": 3}, "its record names 3 members, its arrays (2,)"),
+        ({"seeds": 0}, "its record's population is invalid (seeds must be a positive integer"),
+        ({"sweep": [["hidden_dim", [8, 16]]]}, "hidden_dim changes the model's arrays"),
+    ]):
+        shutil.copytree(tmp_path / "run", tmp_path / str(i))
+        edit_record(tmp_path / str(i) / "checkpoints" / "2", redigest=True, population=changes)
+        capsys.readouterr()
+        state, meta = population.restore_path(tmp_path / str(i) / "members" / "1")
+        assert meta["epoch"] == 1 and meta["member"] == "1" and int(state.step) == 3
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and reason in err[0], err
 
 
 def test_a_copied_checkpoint_under_another_number_is_not_believed(idx_mnist, tmp_path, capsys):

@@ -3,8 +3,10 @@ never used; and the suite itself never touches the user's caches."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
+import zipfile
 from pathlib import Path
 
 import jax
@@ -156,6 +158,31 @@ def test_sample_layouts_and_ranges_are_converted(tmp_path):
     np.savez(tmp_path / "nokey.npz", pixels=pixels)
     with pytest.raises(EvaluationError, match="no 'images' array"):
         read_samples(tmp_path / "nokey.npz")
+
+
+def npy_claiming(shape: tuple[int, ...]) -> bytes:
+    """A .npy file whose header claims `shape` (float32) and whose data is a few bytes."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    return header.getvalue() + bytes(64)
+
+
+def test_a_samples_file_claiming_more_than_memory_is_refused_from_its_header(tmp_path, monkeypatch, capsys):
+    from jaxgan import evaluation
+
+    (tmp_path / "huge.npy").write_bytes(npy_claiming((10**8, 28, 28)))
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("images.npy", npy_claiming((10**8, 784)))
+    (tmp_path / "short.npy").write_bytes(npy_claiming((300, 28, 28)))
+    monkeypatch.setattr(evaluation.Evaluator, "standard", lambda *a: pytest.fail("classifier loaded"))
+    for name in ("huge.npy", "huge.npz"):
+        with pytest.raises(EvaluationError, match=r"100,000,000 images would take [\d,.]+ GiB of memory"):
+            read_samples(tmp_path / name)
+        assert cli.execute(evaluate_tool.main, ["--samples", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "100,000,000 images would take" in err[0], err
+    with pytest.raises(EvaluationError, match="short.npy"):
+        read_samples(tmp_path / "short.npy")
 
 
 def test_missing_samples_fail_before_the_classifier(tmp_path, monkeypatch, capsys):
