@@ -145,7 +145,7 @@ def train(config: Config, workdir: str | Path, *, seeds: int | None = None,
     ({"lr": [2e-4, 1e-3]}: every combination, times the seeds) a population in one program.
     `progress=False` prints nothing per batch; None shows a bar where stderr is a terminal and
     the reference's batch lines."""
-    quiet_libraries()
+    quiet_libraries().begin()
     parallel.deterministic_gpu()  # effective when no JAX backend has started yet
     population = None
     if seeds is not None or not (sweep is None or isinstance(sweep, dict) and not sweep):

@@ -149,23 +149,33 @@ class DebugLog(logging.Handler):
         self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         self._pending: list[str] = []
         self._file = None
+        self._between_runs = False
 
     def emit(self, record: logging.LogRecord) -> None:
         text = self.format(record) + "\n"
-        if self._file is None:
-            self._pending = self._pending[-1000:] + [text]
-        else:
+        if self._file is not None:
             self._file.write(text)
             self._file.flush()
+        elif not self._between_runs:
+            self._pending = self._pending[-1000:] + [text]
+
+    def begin(self) -> None:
+        """A run begins: its records are held until `attach` names its file."""
+        self._between_runs = False
 
     def detach(self) -> None:
-        """Stop writing to the file `attach` named (a run has ended): later records wait in memory."""
+        """A run has ended: its file is closed, and records until the next run begins belong to
+        none (a notebook's own work) and are dropped."""
+        self._close_file()
+        self._pending, self._between_runs = [], True
+
+    def _close_file(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
 
     def attach(self, path: Path) -> None:
-        self.detach()
+        self._close_file()
         try:
             self._file = open(path, "a")
         except OSError:
@@ -198,9 +208,7 @@ class DebugLog(logging.Handler):
                 target.close()
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        self._close_file()
         super().close()
 
     def install(self, whole_process: bool = True) -> DebugLog:

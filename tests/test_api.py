@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging.handlers
 import shutil
 import subprocess
 import sys
@@ -43,7 +44,12 @@ def test_a_config_is_validated_when_built_naming_the_python_argument():
 
 
 def test_train_returns_state_metrics_and_workdir_and_is_quiet_without_progress(idx_mnist, tmp_path, capsys):
+    own = logging.handlers.BufferingHandler(100)  # a notebook's own handler on a library's logger
+    logging.getLogger("jax").addHandler(own)
     result = jaxgan.train(tiny(epochs=2), tmp_path / "run", data_dir=idx_mnist, progress=False)
+    logging.getLogger("jax").warning("the notebook's own record")
+    assert own in logging.getLogger("jax").handlers and own.buffer[-1].getMessage() == "the notebook's own record"
+    logging.getLogger("jax").removeHandler(own)
     out, err = capsys.readouterr()
     assert "Batch" not in out + err
     assert result.workdir == tmp_path / "run" and result.members is None
@@ -52,6 +58,8 @@ def test_train_returns_state_metrics_and_workdir_and_is_quiet_without_progress(i
     assert isinstance(result.state, jaxgan.GANState) and int(result.state.step) == 6
     jaxgan.train(tiny(epochs=1), tmp_path / "loud", data_dir=idx_mnist)
     assert "Epoch [0/1] Batch 0/3" in capsys.readouterr().out  # the reference's lines by default
+    for run in ("run", "loud"):  # the record belongs to no run
+        assert "the notebook's own record" not in (tmp_path / run / "debug.log").read_text()
     with pytest.raises(jaxgan.TrainingError, match="pass resume=True to continue it, overwrite=True") as e:
         jaxgan.train(tiny(epochs=2), tmp_path / "run", data_dir=idx_mnist, progress=False)
     assert "--" not in str(e.value)
