@@ -131,7 +131,9 @@ def initialize_distributed(coordinator_address: str | None = None, num_processes
         return
     address, count, index = _checked_launch(values)
     deadline = time.monotonic() + timeout_s
-    if index != 0:
+    if index == 0:
+        _check_port_free(address)
+    else:
         _wait_for(address, timeout_s)
     # JAX aborts the process (a native stack, no Python error) when the processes do not all
     # join within its timeout: jaxgan's own deadline comes first and ends it with one line.
@@ -143,9 +145,6 @@ def initialize_distributed(coordinator_address: str | None = None, num_processes
     watchdog.start()
     try:
         jax.distributed.initialize(address, count, index, **{**timeouts, "initialization_timeout": timeout_s + 30})
-    except Exception as e:  # the coordinator could not listen on its port
-        raise ConfigError(f"the coordinator cannot start at {arg('coordinator_address')} {address} "
-                          f"({one_line(e, 120)}); is the port taken by another program?") from None
     finally:
         watchdog.cancel()
     check_same_on_every_process(content_digest(np.int64(count)),
@@ -174,6 +173,23 @@ def _checked_launch(values: dict) -> tuple[str, int, int]:
     if count < 1 or not 0 <= index < count:
         raise ConfigError(f"{arg('process_id')} must be in 0 .. {arg('num_processes')} - 1 = {count - 1}, got {index}")
     return address, count, index
+
+
+def _check_port_free(address: str) -> None:
+    """Process 0's coordinator listens on the port on every interface; a port already taken
+    crashes JAX's service natively (a segfault), so it is tried first."""
+    port = int(address.rpartition(":")[2])
+    try:
+        probe, host = socket.socket(socket.AF_INET6), "::"
+    except OSError:  # a host without IPv6
+        probe, host = socket.socket(socket.AF_INET), "0.0.0.0"
+    with probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a recently closed run's port is free
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise ConfigError(f"the coordinator cannot listen on port {port} of {arg('coordinator_address')} "
+                              f"{address} ({e.strerror or e}): another program holds it; choose another port") from None
 
 
 def _wait_for(address: str, timeout_s: float) -> None:

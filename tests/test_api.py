@@ -192,6 +192,9 @@ def test_the_shipped_classifier_is_verified_before_use(tmp_path, monkeypatch):
     try:
         with pytest.raises(jaxgan.EvaluationError, match="does not match its sha256; reinstall jaxgan"):
             jaxgan.evaluate(uint8_images(300))
+        with pytest.raises(jaxgan.EvaluationError, match="does not match its sha256"):
+            jaxgan.train(tiny(eval_every=1), tmp_path / "run")  # before the workdir or the data
+        assert not (tmp_path / "run").exists()
     finally:
         classifier.shipped.cache_clear()
 

@@ -57,7 +57,11 @@ def test_bad_flags_exit_2_with_one_line(args, message, tmp_path, capsys):
     ("train", ["--batch-size", "70000"], "larger than the dataset"),
     ("train", ["--resume", "--overwrite"], "not allowed with argument"),
     ("train", ["--distributed"], "--distributed: jax.distributed.initialize() failed"),
-    ("sample", ["--n", "1000000000"], "--n 1,000,000,000 needs"),
+    ("train", ["--eval-every", "1", "--eval-samples", "1000000000"], "--eval-samples 1000000000 would take"),
+    ("sample", ["--n", "1000000000"], "--n 1,000,000,000 would take"),
+    ("sample", ["--seed", "18446744073709551616"], "--seed: expected an integer in 0 .. 4294967295"),
+    ("sample", ["--seed", "4294967296"], "--seed: expected an integer in 0 .. 4294967295, got '4294967296'"),
+    ("evaluate", ["--seed", "1.5"], "--seed: expected an integer in 0 .. 4294967295, got '1.5'"),
     ("sample", ["--export", "x.txt"], "--export must be an .npz file"),
 ])
 def test_bad_values_are_one_line_and_leave_nothing(script, args, message, idx_mnist, tmp_path,

@@ -191,3 +191,31 @@ def test_a_stop_signal_to_any_process_stops_both_at_the_same_epoch(idx_mnist, tm
         assert [r[0] for r in results] == [0, 0], results
         assert_trees_equal(restore(workdir, epoch + 1), restore(tmp_path / "whole", epoch + 1))
     print(f"{when}, signal to {signalled}: both stopped at epoch {epoch} {stop_s:.1f} s after the signal")
+
+
+@pytest.mark.parametrize("mistake", ["the same process id", "a process id out of range", "other process counts",
+                                     "the port taken"])
+def test_launch_mistakes_are_one_line_within_the_connect_timeout(mistake, tmp_path):
+    port = free_port()
+    flags = {"the same process id": lambda i: ["--num-processes", "2", "--process-id", "0"],
+             "a process id out of range": lambda i: ["--num-processes", "2", "--process-id", str(2 * i)],
+             "other process counts": lambda i: ["--num-processes", str(2 + i), "--process-id", str(i)],
+             "the port taken": lambda i: ["--num-processes", "2", "--process-id", str(i)]}[mistake]
+    blocker = socket.socket()
+    if mistake == "the port taken":
+        blocker.bind(("127.0.0.1", port))
+        blocker.listen()
+    t0 = time.perf_counter()
+    try:
+        procs = [subprocess.Popen(
+            [sys.executable, str(ROOT / "scripts" / "train.py"), "--workdir", str(tmp_path / "w"), "--connect-timeout",
+             "5", "--coordinator-address", f"127.0.0.1:{port}", *flags(i)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env()) for i in range(2)]
+        results = finish(procs, timeout=60)
+    finally:
+        blocker.close()
+    assert time.perf_counter() - t0 < 5 + 30
+    for code, _, err in results:
+        lines = error_lines(err)
+        assert code == 2 and len(lines) == 1 and lines[0].startswith("train.py: error: "), (mistake, err)
+    assert not (tmp_path / "w").exists()
