@@ -69,7 +69,7 @@ def check_divisible(mesh: Mesh, num_examples: int, batch_size: int, drop_last: b
 
 
 def host_memory() -> int:
-    """The machine's physical memory, in bytes."""
+    """The host's physical memory, in bytes."""
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 

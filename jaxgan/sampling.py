@@ -145,7 +145,7 @@ def check_images(images: Any, name: str = "images", error: type[Exception] = Eva
 
     Accepted layouts: (N, 28, 28), (N, 784), (N, 28, 28, 1), (N, 1, 28, 28); pixel ranges: uint8
     (or integers) 0..255, floats in [0, 1] or in [-1, 1]; every pixel finite; at least
-    `min_count` images, and no more than half the machine's memory holds. Anything else is
+    `min_count` images, and no more than half of the host memory holds. Anything else is
     refused, not converted."""
     try:
         images = np.asarray(images)
