@@ -17,7 +17,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxgan.checkpoint import state_template
 from jaxgan.config import Config
-from jaxgan.errors import ConfigError, JaxganError, TrainingError, arg, one_line
+from jaxgan.errors import ConfigError, JaxganError, TrainingError, arg
 from jaxgan.files import content_digest
 
 DATA_AXIS = "data"
