@@ -4,6 +4,7 @@ The public API (docs/api.md); every other name is internal:
 
     config = jaxgan.Config(epochs=20)             # validated when built
     result = jaxgan.train(config, "runs/a")       # .state, .metrics, .workdir, .members
+    fns = jaxgan.make_train(config)               # the pure functions: init, step, epoch, train
     model = jaxgan.load("runs/a")                 # .config, .state, .metrics, .sample(n, seed=)
     jaxgan.evaluate(model.sample(10_000))         # MNIST-FID and more, the shipped classifier
     jaxgan.plot_grid(model.sample(64))            # a matplotlib Figure
@@ -24,9 +25,8 @@ _OWNERS = {
     "train": "loop", "TrainResult": "loop", "MemberResult": "loop",
     "load": "sampling", "Model": "sampling", "plot_grid": "sampling",
     "evaluate": "evaluation", "Evaluator": "evaluation", "Scores": "evaluation",
-    "create_train_state": "step", "train_step": "step", "GANState": "step", "Batch": "step",
-    "Metrics": "step",
-    "train_epoch": "epoch", "run_keys": "epoch", "RunKeys": "epoch",
+    "GANState": "step", "Batch": "step", "Metrics": "step", "hyperparams": "step",
+    "make_train": "epoch", "TrainFunctions": "epoch", "run_keys": "epoch", "RunKeys": "epoch",
     "load_dataset": "data",
     "EpochMetrics": "runlog",
     "CheckpointRecord": "checkpoint",
@@ -50,17 +50,17 @@ __all__ = [
     "Model",
     "RunKeys",
     "Scores",
+    "TrainFunctions",
     "TrainResult",
     "TrainingError",
-    "create_train_state",
     "evaluate",
+    "hyperparams",
     "load",
     "load_dataset",
+    "make_train",
     "plot_grid",
     "run_keys",
     "train",
-    "train_epoch",
-    "train_step",
 ]
 
 
@@ -82,10 +82,10 @@ if TYPE_CHECKING:
     from jaxgan.checkpoint import CheckpointRecord
     from jaxgan.config import Config
     from jaxgan.data import load_dataset
-    from jaxgan.epoch import RunKeys, run_keys, train_epoch
+    from jaxgan.epoch import RunKeys, TrainFunctions, make_train, run_keys
     from jaxgan.errors import CheckpointError, ConfigError, DataError, EvaluationError, JaxganError, TrainingError
     from jaxgan.evaluation import Evaluator, Scores, evaluate
     from jaxgan.loop import MemberResult, TrainResult, train
     from jaxgan.runlog import EpochMetrics
     from jaxgan.sampling import Model, load, plot_grid
-    from jaxgan.step import Batch, GANState, Metrics, create_train_state, train_step
+    from jaxgan.step import Batch, GANState, Metrics, hyperparams

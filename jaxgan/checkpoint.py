@@ -22,6 +22,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxgan.config import Config
+from jaxgan.epoch import make_train
 from jaxgan.errors import (
     CheckpointError,
     CheckpointSaveError,
@@ -33,10 +34,9 @@ from jaxgan.errors import (
 )
 from jaxgan.files import content_digest
 from jaxgan.runlog import quiet_native_output
-from jaxgan.step import GANState, create_train_state
+from jaxgan.step import GANState
 
-FORMAT_VERSION = 3  # 2: the record holds the state's digest; 3: and its own
-READABLE_FORMATS = (2, 3)  # format 2 records are checked for consistency, without a digest of their own
+FORMAT_VERSION = 4  # the layout of the state and its record; other formats are refused, not converted
 
 
 def to_host(tree: Any) -> Any:
@@ -131,10 +131,10 @@ def read_meta(manager: ocp.CheckpointManager, epoch: int) -> dict[str, Any]:
     meta = manager.restore(epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
     if not isinstance(meta, dict) or "config" not in meta:
         raise CheckpointError(f"checkpoint {epoch} has no jaxgan record")
-    if meta.get("format") not in READABLE_FORMATS:
-        raise CheckpointError(f"checkpoint {epoch} has record format {meta.get('format')}, not "
-                              f"{FORMAT_VERSION}: written by another jaxgan version, it cannot be verified")
-    if meta["format"] >= 3 and meta.get("record_sha256") != record_digest(meta):
+    if meta.get("format") != FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint {epoch} has record format {meta.get('format')!r}, not "
+                              f"{FORMAT_VERSION}: written by another jaxgan version, it cannot be read")
+    if meta.get("record_sha256") != record_digest(meta):
         raise CheckpointError("its record does not match its digest: corrupt or edited")
     if meta.get("epoch") != epoch or type(meta["epoch"]) is not int:
         raise CheckpointError(f"its record says epoch {meta.get('epoch')!r}, its folder {epoch}: corrupt or edited")
@@ -150,7 +150,7 @@ def read_meta(manager: ocp.CheckpointManager, epoch: int) -> dict[str, Any]:
 @functools.lru_cache(maxsize=16)
 def state_template(config: Config) -> GANState:
     """The state's arrays as shapes and dtypes, without computing them (traced once per config)."""
-    return jax.eval_shape(functools.partial(create_train_state, config), jax.random.key(0))
+    return jax.eval_shape(make_train(config).init, jax.random.key(0))
 
 
 def _structure(config: Config) -> list[tuple[str, tuple[int, ...], str]]:

@@ -1,19 +1,45 @@
-"""A whole training epoch as one compiled function, and the plain per-step loop it must equal.
+"""`make_train(config)`: the pure functions of one GAN — init, step, a whole epoch as one compiled
+function, and a whole run — each jit- and vmap-able, with no I/O. A population is `jax.vmap` of them.
 
-Both derive the epoch's data order and per-step noise keys from the epoch key in the same way, so
-they take identical steps: `train_epoch` is only a faster schedule of `train_epoch_stepwise`.
+The epoch derives its data order and per-step noise keys from the epoch key the same way as the
+plain per-step loop `train_epoch_stepwise`, so both take identical steps: the compiled epoch is
+only a faster schedule.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypedDict
+from typing import Any, NamedTuple, TypedDict
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgan.config import Config
 from jaxgan.data import epoch_order, normalize
-from jaxgan.step import Batch, GANState, Metrics, train_step
+from jaxgan.models import make_models
+from jaxgan.step import Batch, GANState, Metrics, Step, make_init, make_step
+
+
+class RunKeys(TypedDict):
+    root: jax.Array  # the run's key: the others are split from it
+    init: jax.Array  # both networks' initialisation
+    train: jax.Array  # epoch e's data order and noise: fold_in(train, e)
+    sample: jax.Array  # the fixed noise of the sample grids
+
+
+def run_keys(seed: int | jax.Array) -> RunKeys:
+    """Independent key streams of a run (of a seed, or of a key): initialisation, training and
+    sample grids."""
+    is_key = isinstance(seed, jax.Array) and jax.dtypes.issubdtype(seed.dtype, jax.dtypes.prng_key)
+    root = seed if is_key else jax.random.key(seed)
+    init, train, sample = jax.random.split(root, 3)
+    return {"root": root, "init": init, "train": train, "sample": sample}
+
+
+def epoch_key(train_key: jax.Array, epoch: int | jax.Array) -> jax.Array:
+    """Data order and noise of epoch `epoch` (0-based): a pure function of seed and epoch."""
+    return jax.random.fold_in(train_key, epoch)
 
 
 def epoch_plan(epoch_key: jax.Array, num_examples: int, batch_size: int, drop_last: bool):
@@ -35,27 +61,11 @@ def batch_of(images: jax.Array, labels: jax.Array | None, idx: jax.Array,
     return batch
 
 
-def step_on(state: GANState, images: jax.Array, labels: jax.Array | None, idx: jax.Array,
-            key: jax.Array) -> tuple[GANState, Metrics]:
-    """`train_step` on the examples `idx`: what one iteration of the epoch's scan does."""
-    return train_step(state, batch_of(images, labels, idx), key)
-
-
-def train_epoch(
-    state: GANState,
-    images: jax.Array,
-    epoch_key: jax.Array,
-    labels: jax.Array | None = None,
-    *,
-    batch_size: int = 64,
-    drop_last: bool = False,
-    data_sharding: jax.sharding.Sharding | None = None,
-    step: Callable[[Any, Batch, jax.Array], tuple[Any, Metrics]] = train_step,
-) -> tuple[Any, Metrics]:
-    """Shuffle, normalise, batch and train one epoch on the device; metrics are per step (S,).
-
-    `labels` (N,) are needed only by a conditional GAN. `step` updates the carried `state`
-    (default `train_step`: a GANState)."""
+def train_epoch(step: Step, state: Any, images: jax.Array, epoch_key: jax.Array,
+                labels: jax.Array | None = None, *, batch_size: int = 64, drop_last: bool = False,
+                data_sharding: jax.sharding.Sharding | None = None) -> tuple[Any, Metrics]:
+    """Shuffle, normalise, batch and `step` through one epoch on the device; metrics are per step
+    (S,). `labels` (N,) are needed only by a conditional GAN."""
     full, rest, keys = epoch_plan(epoch_key, images.shape[0], batch_size, drop_last)
 
     def body(state, xs):
@@ -69,41 +79,57 @@ def train_epoch(
     return state, metrics
 
 
-def train_epoch_stepwise(
-    state: GANState,
-    images: jax.Array,
-    epoch_key: jax.Array,
-    labels: jax.Array | None = None,
-    *,
-    batch_size: int,
-    drop_last: bool,
-    step_fn: Callable[..., tuple[GANState, Metrics]] | None = None,
-) -> tuple[GANState, Metrics]:
-    """The same epoch as `train_epoch`, one jitted `step_on` call per batch from Python."""
-    step_fn = step_fn or jax.jit(step_on)
+def train_epoch_stepwise(step: Step, state: GANState, images: jax.Array, epoch_key: jax.Array,
+                         labels: jax.Array | None = None, *, batch_size: int, drop_last: bool,
+                         ) -> tuple[GANState, Metrics]:
+    """The same epoch as `train_epoch`, one jitted step per batch from Python."""
+    step_on = jax.jit(lambda state, idx, key: step(state, batch_of(images, labels, idx), key), donate_argnums=0)
     full, rest, keys = epoch_plan(epoch_key, images.shape[0], batch_size, drop_last)
     batches = list(full) + ([rest] if rest is not None else [])
     history = []
     for idx, key in zip(batches, keys, strict=False):
-        state, metrics = step_fn(state, images, labels, idx, key)
+        state, metrics = step_on(state, idx, key)
         history.append(metrics)
     return state, jax.tree.map(lambda *xs: jnp.stack(xs), *history)
 
 
-class RunKeys(TypedDict):
-    root: jax.Array  # key(seed): the others are split from it
-    init: jax.Array  # both networks' initialisation
-    train: jax.Array  # epoch e's data order and noise: fold_in(train, e)
-    sample: jax.Array  # the fixed noise of the sample grids
+class TrainFunctions(NamedTuple):
+    """The pure functions of one GAN config (`make_train`); every one jit- and vmap-able."""
+
+    config: Config
+    generator: nn.Module
+    discriminator: nn.Module
+    init: Callable[..., GANState]  # (key, hparams=None) -> a fresh state
+    step: Step  # (state, batch, key) -> (state, metrics)
+    epoch: Callable[..., tuple[GANState, Metrics]]  # (state, images, epoch_key, labels=None) -> (state, (S,))
+    train: Callable[..., tuple[GANState, Metrics]]  # (key, images, labels=None, hparams=None) -> (state, (E, S))
 
 
-def run_keys(seed: int) -> RunKeys:
-    """Independent key streams of a run: initialisation, training and sample grids."""
-    root = jax.random.key(seed)
-    init, train, sample = jax.random.split(root, 3)
-    return {"root": root, "init": init, "train": train, "sample": sample}
+def make_train(config: Config, *, generator: nn.Module | None = None,
+               discriminator: nn.Module | None = None) -> TrainFunctions:
+    """The pure functions that train `config`'s GAN. `generator`/`discriminator`: Flax modules
+    with the built-in ones' call contract (`G(z, labels)` -> (B, 784) images; `D(x, labels, train)`
+    -> `Logits`) in their place.
 
+    `train(key, images, labels=None, hparams=None)` is a whole run on uint8 images (N, 28, 28):
+    with `key = jax.random.key(seed)` exactly the steps of `jaxgan.train` with that seed. `hparams`
+    (default `step.hyperparams(config)`) are the numbers the state carries; a population is
+    `jax.vmap(train, in_axes=(0, None, None, 0))(keys, images, labels, stacked_hparams)`."""
+    config.validate()
+    built = make_models(config)
+    generator, discriminator = generator or built[0], discriminator or built[1]
+    init = make_init(config, generator, discriminator)
+    step = make_step(config, generator, discriminator)
 
-def epoch_key(train_key: jax.Array, epoch: int) -> jax.Array:
-    """Data order and noise of epoch `epoch` (0-based): a pure function of seed and epoch."""
-    return jax.random.fold_in(train_key, epoch)
+    def epoch(state: GANState, images: jax.Array, key: jax.Array, labels: jax.Array | None = None, *,
+              data_sharding: jax.sharding.Sharding | None = None) -> tuple[GANState, Metrics]:
+        return train_epoch(step, state, images, key, labels, batch_size=config.batch_size,
+                           drop_last=config.drop_last, data_sharding=data_sharding)
+
+    def train(key: jax.Array, images: jax.Array, labels: jax.Array | None = None,
+              hparams: dict[str, Any] | None = None) -> tuple[GANState, Metrics]:
+        keys = run_keys(key)
+        return jax.lax.scan(lambda state, e: epoch(state, images, epoch_key(keys["train"], e), labels),
+                            init(keys["init"], hparams), jnp.arange(config.epochs))
+
+    return TrainFunctions(config, generator, discriminator, init, step, epoch, train)

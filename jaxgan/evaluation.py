@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import sys
 import warnings
@@ -18,11 +19,12 @@ from jaxgan import classifier
 from jaxgan.classifier import gaussian
 from jaxgan.config import checked_seed
 from jaxgan.data import normalize
+from jaxgan.epoch import TrainFunctions
 from jaxgan.errors import EvaluationError, arg, one_line
 from jaxgan.mnist import IMAGE_PIXELS, NUM_CLASSES
 from jaxgan.models import latent_codes
 from jaxgan.parallel import check_host_memory
-from jaxgan.population import Population, PopulationState
+from jaxgan.population import Population
 from jaxgan.sampling import (
     LAYOUTS,
     SAMPLE_BYTES,
@@ -149,18 +151,19 @@ class Evaluator:
             scores.update(code_purity(codes, predicted, num_codes))
         return scores
 
-    def score_generator(self, state: GANState, n: int = 10_000, seed: int = 0) -> dict[str, Any]:
-        """The scores of n samples of a generator (the noise of `seed`)."""
-        return self.score_members(state, n, seed)[0]
+    def score_generator(self, fns: TrainFunctions, state: GANState, n: int = 10_000,
+                        seed: int = 0) -> dict[str, Any]:
+        """The scores of n samples of the generator of `fns` (`make_train`) with the weights of
+        `state` (the noise of `seed`)."""
+        return self.score_members(fns, state, n, seed)[0]
 
-    def score_members(self, state: GANState | PopulationState, n: int = 10_000, seed: int = 0,
+    def score_members(self, fns: TrainFunctions, state: GANState, n: int = 10_000, seed: int = 0,
                       population: Population | None = None) -> list[dict[str, Any]]:
-        """Each member's scores, in member order (a GANState is one member); with the
-        `population` the state belongs to, each row also names its `member` id and its `values`
-        (its seed and swept values)."""
-        codes = _first_member(state).codes
-        rows = [self._scores(images.reshape(n, IMAGE_PIXELS), labels, member_codes, codes)
-                for images, labels, member_codes in member_samples(state, n, seed)]
+        """Each member's scores, in member order: of a population's stacked `state` with its
+        `population` (each row also names its `member` id and its `values`, its seed and swept
+        values), else of the one run."""
+        rows = [self._scores(images.reshape(n, IMAGE_PIXELS), labels, member_codes, fns.config.codes)
+                for images, labels, member_codes in member_samples(fns, state, n, seed, population is not None)]
         if population is not None:
             members = population.members()
             rows = [{"member": m.id, "values": m.values, **row} for m, row in zip(members, rows, strict=True)]
@@ -170,28 +173,24 @@ class Evaluator:
 MEMBERS_PER_PROGRAM = 8  # members generated together: bounds host memory at 8 x n images
 
 
-def _first_member(state: GANState | PopulationState) -> GANState:
-    return state if isinstance(state, GANState) else jax.tree.map(lambda x: x[0], state.state)
-
-
-def member_samples(state: GANState | PopulationState, n: int,
-                   seed: int) -> Iterator[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]:
-    """Per member (a GANState is one; a population's are generated several at once): n images
+def member_samples(fns: TrainFunctions, state: GANState, n: int, seed: int, stacked: bool = False,
+                   ) -> Iterator[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]:
+    """Per member (of `stacked` states, several generated at once; else of the one run): n images
     (n, 28, 28) from the noise of `seed`, the balanced labels i % 10 a conditional generator
     gets, and the InfoGAN codes of the latents (None where they do not apply)."""
-    first = _first_member(state)
-    members = 1 if isinstance(state, GANState) else min(len(state.alive), MEMBERS_PER_PROGRAM)
+    config, total = fns.config, len(state.alive) if stacked else 1
+    members = min(total, MEMBERS_PER_PROGRAM)
     at_once = f" for {members} members at once" if members > 1 else ""
     check_host_memory(n * members, SAMPLE_BYTES, arg("n", n) + at_once)
-    z = latents(jax.random.key(checked_seed(seed)), n, first.latent_dim)
-    labels = np.arange(n, dtype=np.int32) % 10 if first.conditional else None
-    codes = np.asarray(latent_codes(z, first.codes)) if first.codes else None
-    if isinstance(state, GANState):
-        yield generate_in_batches(state, z, labels), labels, codes
+    z = latents(jax.random.key(checked_seed(seed)), n, config.latent_dim)
+    labels = np.arange(n, dtype=np.int32) % 10 if config.conditional else None
+    codes = np.asarray(latent_codes(z, config.codes)) if config.codes else None
+    if not stacked:
+        yield generate_in_batches(fns.generator, state, z, labels), labels, codes
         return
-    generate_members = jax.jit(jax.vmap(generate, in_axes=(0, None, None)))
-    for start in range(0, len(state.alive), MEMBERS_PER_PROGRAM):
-        part = jax.tree.map(lambda x, s=slice(start, start + MEMBERS_PER_PROGRAM): x[s], state.state)
+    generate_members = jax.jit(jax.vmap(functools.partial(generate, fns.generator), in_axes=(0, None, None)))
+    for start in range(0, total, MEMBERS_PER_PROGRAM):
+        part = jax.tree.map(lambda x, s=slice(start, start + MEMBERS_PER_PROGRAM): x[s], state)
         images = np.concatenate([np.asarray(generate_members(part, z[i:i + 1000],
                                                              None if labels is None else labels[i:i + 1000]))
                                  for i in range(0, n, 1000)], axis=1)
@@ -251,12 +250,12 @@ def evaluate(images: Any, *, labels: Any = None, n: int | None = None) -> dict[s
     return Evaluator.standard().score_images(images, labels)
 
 
-def classification_accuracy_score(state: GANState, test_images_u8: np.ndarray,
+def classification_accuracy_score(fns: TrainFunctions, state: GANState, test_images_u8: np.ndarray,
                                   test_labels: np.ndarray, n: int = 60_000, seed: int = 0) -> float:
     """Train the evaluation classifier on n conditional samples only; its real test accuracy."""
-    if not state.conditional:
+    if not fns.config.conditional:
         raise ValueError("the classification accuracy score needs a conditional generator")
-    images, labels, _ = next(member_samples(state, n, seed))
+    images, labels, _ = next(member_samples(fns, state, n, seed))
     pixels = to_uint8(images.reshape(n, -1))
     params = classifier.train(pixels, labels, seed=seed)
     return classifier.accuracy(params, test_images_u8, test_labels)

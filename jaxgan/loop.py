@@ -2,10 +2,9 @@
 any work, the start (fresh or resumed), the epoch compiled once, the outputs on their schedule, and
 what stops a run (NaN/Inf losses, Ctrl-C or SIGTERM, a full disk), each as one line.
 
-A single run stays flat: its state is an unstacked GANState, in memory and on disk, compiled as
-`jit(train_epoch)`. A population's is a `PopulationState`, compiled as `jit(train_population_epoch)`
-(a vmap over members). The branches on that are the start, the compiled program, the NaN policy
-and the outputs' checkpoint record."""
+Both run the functions of `make_train`: a single run's state is one GANState, in memory and on
+disk; a population's is its members' states stacked, the same epoch under `jax.vmap`. The branches
+on that are the start, the compiled program, the NaN policy and the outputs' checkpoint record."""
 
 from __future__ import annotations
 
@@ -18,13 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import flax.linen as nn
 import jax
 import numpy as np
 
 from jaxgan import checkpoint, parallel
 from jaxgan.config import POSITIVE_INT, Config, check_type, checked_path
 from jaxgan.data import load_dataset, steps_per_epoch
-from jaxgan.epoch import epoch_key, run_keys, train_epoch
+from jaxgan.epoch import TrainFunctions, epoch_key, make_train, run_keys
 from jaxgan.errors import (
     ConfigError,
     StopSignals,
@@ -39,31 +39,31 @@ from jaxgan.files import content_digest
 from jaxgan.outputs import Outputs
 from jaxgan.population import (
     Population,
-    PopulationState,
     init_population,
     member_state,
+    population_epoch,
     population_epoch_keys,
+    population_hyperparams,
     restore_population,
     saved_failures,
     sweep_from_dict,
-    train_population_epoch,
 )
 from jaxgan.runlog import EpochMetrics, MetricsLog, installed_debug_log, mean_epochs, quiet_libraries
 from jaxgan.sampling import SAMPLE_BYTES
-from jaxgan.step import GANState, create_train_state
+from jaxgan.step import GANState, hyperparams, with_hyperparams
 from jaxgan.workdir import Workdir, check_writable, has_checkpoints, open_workdir
-
-State = GANState | PopulationState
 
 
 def train_and_evaluate(config: Config, workdir: str | Path, *, population: Population | None = None,
                        data_dir: str | None = None, cache_dir: str | Path | None = None,
                        num_devices: int | None = None, resume: bool = False, overwrite: bool = False,
-                       progress: bool | None = None, batch_lines: bool = True, tensorboard: bool = True) -> State:
+                       progress: bool | None = None, batch_lines: bool = True, tensorboard: bool = True,
+                       generator: nn.Module | None = None, discriminator: nn.Module | None = None) -> GANState:
     """Train the GAN of `config`, or with a `population` (whose base becomes `config`) all its
     members in one program, writing grids, metrics and checkpoints under `workdir`. Returns the
-    final state: a GANState, or a population's PopulationState. `progress`: a progress bar (None:
-    when stderr is a terminal); `batch_lines`: the reference's `Epoch [e/E] Batch i/N` lines.
+    final state (a population's: stacked). `progress`: a progress bar (None: when stderr is a
+    terminal); `batch_lines`: the reference's `Epoch [e/E] Batch i/N` lines; `generator`,
+    `discriminator`: modules in place of the built-in ones (see `make_train`).
 
     Everything that can be checked is checked before the workdir is touched: the config, the
     data, the devices and the memory the model needs."""
@@ -78,6 +78,8 @@ def train_and_evaluate(config: Config, workdir: str | Path, *, population: Popul
     with stop_signals(defer=jax.process_count() > 1) as stop:
         images, labels, mesh, evaluator = _checked_inputs(config, population, workdir, data_dir, cache_dir,
                                                           num_devices)
+        fns = make_train(population.program_config() if population else config, generator=generator,
+                         discriminator=discriminator)
         is_main = jax.process_index() == 0
         if jax.process_count() > 1:
             settings = json.dumps([config.to_json(), population and population.to_json(), str(workdir), resume,
@@ -92,19 +94,20 @@ def train_and_evaluate(config: Config, workdir: str | Path, *, population: Popul
             if debug_log is not None:
                 debug_log.attach(workdir / "debug.log")
                 folder.add_to_manifest("debug.log")
-            state, meta = _start(config, population, folder, resume)
+            state, meta = _start(config, population, folder, resume, fns)
             stop.check()
             start_epoch = meta["epoch"] if meta else 0
             if start_epoch >= config.epochs:
                 print(f"nothing to do: the run already has {start_epoch} of {config.epochs} epochs", file=sys.stderr)
                 return state
-            outputs = Outputs(config, population, folder, steps=steps_per_epoch(len(images), config.batch_size,
+            outputs = Outputs(fns, config, population, folder, steps=steps_per_epoch(len(images), config.batch_size,
                                                                                 config.drop_last),
                               start_epoch=start_epoch, failures=(meta or {}).get("failures", {}), is_main=is_main,
                               tensorboard=tensorboard, progress=progress, batch_lines=batch_lines,
                               evaluator=evaluator if is_main else None)
             try:
-                return _train(config, population, state, start_epoch, images, labels, mesh, outputs, t_start, stop)
+                return _train(fns, config, population, state, start_epoch, images, labels, mesh, outputs, t_start,
+                              stop)
             finally:
                 outputs.close()
         finally:
@@ -131,7 +134,7 @@ class TrainResult:
     in metrics.jsonl (a population's: the mean over its members that trained that epoch), the
     workdir, and a population's members (None for a single run)."""
 
-    state: State
+    state: GANState
     metrics: list[EpochMetrics]
     workdir: Path
     members: list[MemberResult] | None = None
@@ -140,11 +143,13 @@ class TrainResult:
 def train(config: Config, workdir: str | Path, *, seeds: int | None = None,
           sweep: dict[str, list[Any]] | None = None, data_dir: str | None = None,
           cache_dir: str | Path | None = None, resume: bool = False, overwrite: bool = False,
-          progress: bool | None = None) -> TrainResult:
+          progress: bool | None = None, generator: nn.Module | None = None,
+          discriminator: nn.Module | None = None) -> TrainResult:
     """Train `config` into `workdir`; with `seeds` (N seeds from config.seed) and/or `sweep`
     ({"lr": [2e-4, 1e-3]}: every combination, times the seeds) a population in one program.
     `progress=False` prints nothing per batch; None shows a bar where stderr is a terminal and
-    the reference's batch lines."""
+    the reference's batch lines. `generator`, `discriminator`: modules of your own in place of the
+    built-in ones (`make_train`); `load` and the tools rebuild the built-in ones."""
     quiet_libraries().begin()
     parallel.deterministic_gpu()  # effective when no JAX backend has started yet
     population = None
@@ -155,13 +160,14 @@ def train(config: Config, workdir: str | Path, *, seeds: int | None = None,
                                 sweep=sweep_from_dict({} if sweep is None else sweep))
     state = train_and_evaluate(config, workdir, population=population, data_dir=data_dir, cache_dir=cache_dir,
                                resume=resume, overwrite=overwrite, progress=progress,
-                               batch_lines=progress is not False)
+                               batch_lines=progress is not False, generator=generator,
+                               discriminator=discriminator)
     workdir = Path(workdir).absolute()  # checked by train_and_evaluate
     if population is None:
         return TrainResult(state, MetricsLog(workdir).epochs(), workdir)
     failures = saved_failures(workdir)
     members = [MemberResult(m.id, m.values["seed"], {k: v for k, v in m.values.items() if k != "seed"},
-                            MetricsLog(workdir / "members" / m.id).epochs(), member_state(state, i, m.config),
+                            MetricsLog(workdir / "members" / m.id).epochs(), member_state(state, i),
                             failures.get(m.id))
                for i, m in enumerate(population.members())]
     return TrainResult(state, mean_epochs([m.metrics for m in members]), workdir, members)
@@ -195,20 +201,24 @@ def _checked_inputs(config: Config, population: Population | None, workdir: Path
     return images, labels, mesh, evaluator
 
 
-def _start(config: Config, population: Population | None, folder: Workdir,
-           resume: bool) -> tuple[State, dict[str, Any] | None]:
-    """The newest readable checkpoint's state and record on --resume, else a fresh state."""
+def _start(config: Config, population: Population | None, folder: Workdir, resume: bool,
+           fns: TrainFunctions) -> tuple[GANState, dict[str, Any] | None]:
+    """The newest readable checkpoint's state and record on --resume (training on with the numbers
+    of `config`), else a fresh state."""
     ckpt_dir = checkpoint.checkpoint_dir(folder.path)
     if not (resume and has_checkpoints(ckpt_dir)):
         if resume:
             print(f"no checkpoint in {ckpt_dir}; starting a new run", file=sys.stderr)
         if population is not None:
-            return init_population(population), None
-        return create_train_state(config, run_keys(config.seed)["init"]), None
+            return init_population(population, fns), None
+        return fns.init(run_keys(config.seed)["init"]), None
     if population is not None:
-        state, meta, _ = restore_population(folder.path, population)
+        state, meta, _ = restore_population(folder.path, population, fns)
+        state = with_hyperparams(state, population_hyperparams(population))
     else:
-        state, meta = checkpoint.restore_latest(ckpt_dir, expected=config)
+        template = jax.eval_shape(fns.init, jax.random.key(0))
+        state, meta = checkpoint.restore_latest(ckpt_dir, expected=config, template=template)
+        state = with_hyperparams(state, hyperparams(config))
     _check_resumable(Config.from_json(meta["config"]), config, meta)
     for path in checkpoint.set_aside_newer(ckpt_dir, meta["epoch"]):
         if jax.process_index() == 0:
@@ -238,26 +248,24 @@ class CompiledEpoch:
     labels: Any
     keys: Callable[[int], jax.Array]
 
-    def __call__(self, state: State, epoch: int) -> tuple[State, dict[str, jax.Array]]:
+    def __call__(self, state: GANState, epoch: int) -> tuple[GANState, dict[str, jax.Array]]:
         return self.compiled(state, self.images, self.keys(epoch), self.labels)
 
 
-def compile_epoch(config: Config, state: State, images: Any, labels: Any = None, *,
+def compile_epoch(config: Config, state: GANState, images: Any, labels: Any = None, *,
                   population: Population | None = None, mesh: jax.sharding.Mesh | None = None,
-                  first_epoch: int = 0) -> tuple[State, CompiledEpoch]:
+                  first_epoch: int = 0, fns: TrainFunctions | None = None) -> tuple[GANState, CompiledEpoch]:
     """`state` placed on `mesh` (default: one device), and its epoch compiled now, the state's
-    buffers donated: `jit(train_epoch)` for a GANState, `jit(train_population_epoch)` for a
-    population's stacked state."""
+    buffers donated: `fns.epoch` (default: `make_train(config)`'s), vmapped over a population's members."""
     mesh = mesh or parallel.make_mesh(1, members=population.size if population else 0)
-    data_split = mesh.shape[parallel.DATA_AXIS] > 1
-    common = dict(batch_size=config.batch_size, drop_last=config.drop_last,
-                  data_sharding=parallel.batch_sharded(mesh) if data_split else None)
+    fns = fns or make_train(population.program_config() if population else config)
+    data_sharding = parallel.batch_sharded(mesh) if mesh.shape[parallel.DATA_AXIS] > 1 else None
     if population is None:
-        sharding, fn = parallel.replicated(mesh), functools.partial(train_epoch, **common)
+        sharding, fn = parallel.replicated(mesh), functools.partial(fns.epoch, data_sharding=data_sharding)
         keys = functools.partial(epoch_key, run_keys(config.seed)["train"])
     else:
         sharding, keys = parallel.member_sharded(mesh), functools.partial(population_epoch_keys, population)
-        fn = functools.partial(train_population_epoch, **common,
+        fn = functools.partial(population_epoch, fns, data_sharding=data_sharding,
                                member_axis=parallel.MEMBERS_AXIS if mesh.size > 1 else None)
     state = jax.device_put(state, sharding)
     compiled = jax.jit(fn, donate_argnums=0, out_shardings=sharding).lower(
@@ -265,16 +273,16 @@ def compile_epoch(config: Config, state: State, images: Any, labels: Any = None,
     return state, CompiledEpoch(compiled, images, labels, keys)
 
 
-def _train(config: Config, population: Population | None, state: State, start_epoch: int,
-           images: np.ndarray, labels: np.ndarray, mesh: jax.sharding.Mesh, outputs: Outputs,
-           t_start: float, stop: StopSignals) -> State:
+def _train(fns: TrainFunctions, config: Config, population: Population | None, state: GANState,
+           start_epoch: int, images: np.ndarray, labels: np.ndarray, mesh: jax.sharding.Mesh, outputs: Outputs,
+           t_start: float, stop: StopSignals) -> GANState:
     replicated = parallel.replicated(mesh)
     images = jax.device_put(images, replicated)
     labels = jax.device_put(labels, replicated) if config.conditional else None
     t_ready, workdir = time.perf_counter(), outputs.folder.path
     with failures_as_one_line(workdir, lambda: outputs.last_saved):
         state, epoch_fn = compile_epoch(config, state, images, labels, population=population, mesh=mesh,
-                                        first_epoch=start_epoch)
+                                        first_epoch=start_epoch, fns=fns)
     print(f"{len(images)} examples, {outputs.steps} steps/epoch on {mesh.size} "
           f"{mesh.devices.flat[0].platform} device(s); data and state ready in "
           f"{t_ready - t_start:.1f} s, epoch compiled in {time.perf_counter() - t_ready:.1f} s",
@@ -287,6 +295,8 @@ def _train(config: Config, population: Population | None, state: State, start_ep
             t0 = time.perf_counter()
             state, metrics = epoch_fn(state, epoch)
             metrics = checkpoint.to_host(metrics)  # the one host sync of the epoch
+            if population is None:
+                del metrics["alive"]
             _check_losses(population, metrics, epoch, outputs)
             seconds.append(time.perf_counter() - t0)
             stopping = parallel.any_process(bool(stop))  # read once: a signal during the outputs waits an epoch

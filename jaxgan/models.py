@@ -112,16 +112,14 @@ class DiscriminatorHead(nn.Module):
     classifier over 2 x classes (real digit k: k, generated digit k: classes + k)."""
 
     num_classes: int = 0
-    dropout: float | jax.Array = 0.0  # an array: a population member's swept rate
+    dropout: float | jax.Array = 0.0  # training binds the state's rate
     codes: int = 0
     class_head: bool = False
 
     @nn.compact
     def __call__(self, features: jax.Array, labels: jax.Array | None, train: bool) -> Logits:
-        if isinstance(self.dropout, jax.Array):
-            features = SweptDropout(self.dropout, name="Dropout_0")(features, not train)
-        else:
-            features = nn.Dropout(self.dropout, deterministic=not train)(features)  # rate 0: identity
+        if isinstance(self.dropout, jax.Array) or self.dropout:
+            features = Dropout(self.dropout, name="Dropout_0")(features, not train)
         logit = TorchLinear(1, name="out")(features)[..., 0]
         if self.num_classes:
             dim = features.shape[-1]
@@ -133,11 +131,11 @@ class DiscriminatorHead(nn.Module):
         return Logits(logit, code_logits, class_logits)
 
 
-class SweptDropout(nn.Module):
-    """nn.Dropout with a rate that is a swept value: the same mask for the same key and rate, and
-    the identity at rate 0."""
+class Dropout(nn.Module):
+    """nn.Dropout whose rate may be an array (the training state's): the same mask for the same key
+    and rate, and the identity at rate 0."""
 
-    rate: jax.Array
+    rate: float | jax.Array
 
     @nn.compact
     def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from jaxgan import checkpoint
 from jaxgan.config import Config
-from jaxgan.epoch import run_keys
+from jaxgan.epoch import TrainFunctions, run_keys
 from jaxgan.files import write_json_atomic
 from jaxgan.population import MEMBER_FILE, POPULATION_FILE, Member, Population, member_state
 from jaxgan.runlog import MetricsLog, SummaryWriter, epoch_summary, progress_lines
@@ -61,9 +61,9 @@ class MemberFiles:
             self.writer.image(epoch + 1, "samples", grid)
             self.folder.add_to_manifest(*(str(p.relative_to(self.folder.path)) for p in self.writer.files()))
 
-    def evaluate(self, state: GANState, epoch: int) -> None:
+    def evaluate(self, fns: TrainFunctions, state: GANState, epoch: int) -> None:
         config = self.config
-        scores = self.evaluator.score_generator(state, config.eval_samples, config.seed)
+        scores = self.evaluator.score_generator(fns, state, config.eval_samples, config.seed)
         self.log.append({"kind": "eval", "epoch": epoch + 1, **scores})
         self.say(f"{self.label}Epoch [{epoch}/{config.epochs}] MNIST-FID ({config.eval_samples} samples): "
                  f"{scores['fid']:.2f}, classifier score: {scores['classifier_score']:.2f}, "
@@ -84,10 +84,10 @@ def member_means(metrics: dict[str, np.ndarray], alive: np.ndarray) -> dict[str,
 
 
 class Outputs:
-    def __init__(self, config: Config, population: Population | None, folder: Workdir, *, steps: int,
-                 start_epoch: int, failures: Failures, is_main: bool, tensorboard: bool,
+    def __init__(self, fns: TrainFunctions, config: Config, population: Population | None, folder: Workdir, *,
+                 steps: int, start_epoch: int, failures: Failures, is_main: bool, tensorboard: bool,
                  progress: bool | None, batch_lines: bool = True, evaluator: Any = None):
-        self.config, self.population, self.folder, self.steps = config, population, folder, steps
+        self.fns, self.config, self.population, self.folder, self.steps = fns, config, population, folder, steps
         self.is_main, self.evaluator, self.batch_lines = is_main, evaluator, batch_lines
         self.members = population.members() if population else []
         self.failures, self.last_saved = dict(failures), start_epoch
@@ -105,10 +105,8 @@ class Outputs:
             self.files = [files(m.config, self._member_folder(i, m), label=f"member {m.id} ")
                           for i, m in enumerate(self.members)]
             self.write_index()
-        if population is None:
-            self.sample_fn = jax.jit(generate)
-        else:
-            self.sample_fn = jax.jit(jax.vmap(generate, in_axes=(0, 0, None)))
+        draw = functools.partial(generate, fns.generator)
+        self.sample_fn = jax.jit(draw if population is None else jax.vmap(draw, in_axes=(0, 0, None)))
         configs = [config] if population is None else [m.config for m in self.members]
         self.fixed_z = [latents(run_keys(c.seed)["sample"], GRID_SIZE, c.latent_dim) for c in configs]
         self.fixed_labels = grid_labels(GRID_SIZE, 8, 8) if config.conditional else None
@@ -140,7 +138,7 @@ class Outputs:
                 self.files[i].save_grid(images[i], epoch)
             if self.evaluator and ((epoch + 1) % config.eval_every == 0 or last):
                 for i in trained:
-                    self.files[i].evaluate(self.member_view(state, i), epoch)
+                    self.files[i].evaluate(self.fns, self.member_view(state, i), epoch)
         if (epoch + 1) % config.checkpoint_every == 0 or last or save:
             self.checkpoint(state, epoch + 1)
 
@@ -148,12 +146,12 @@ class Outputs:
         """Each member's 64 grid samples from its fixed noise, (members, 64, 28, 28)."""
         if self.population is None:
             return checkpoint.to_host(self.sample_fn(state, self.fixed_z[0], self.fixed_labels))[None]
-        return checkpoint.to_host(self.sample_fn(state.state, jnp.stack(self.fixed_z), self.fixed_labels))
+        return checkpoint.to_host(self.sample_fn(state, jnp.stack(self.fixed_z), self.fixed_labels))
 
     def member_view(self, state: Any, index: int) -> GANState:
         if self.population is None:
             return state
-        return member_state(state, index, self.members[index].config)
+        return member_state(state, index)
 
     def checkpoint(self, state: Any, epochs_done: int) -> None:
         if self.is_main:

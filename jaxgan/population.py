@@ -1,14 +1,13 @@
-"""Populations: many GANs of one config that differ in seed and in hyper-parameters that change
-no array (`--seeds`, `--sweep`). `Population` is the spec and `Member` one row of it;
-`PopulationState` is every member's GANState stacked on a leading axis, trained as one program by
-`jax.vmap`. Member `i` uses exactly the keys of the single run with its seed (initialisation, data
-order, noise), so a population of seeds is N single runs computed side by side; members never
-interact. Also here: reading one member, or any path the tools are given, back as a single run."""
+"""Populations: many GANs of one config that differ in seed and in the numbers a state carries
+(`--seeds`, `--sweep`). `Population` is the spec and `Member` one row of it; their states are
+stacked on a leading axis and trained as one program, `jax.vmap` of the single run's functions.
+Member `i` uses exactly the keys and numbers of the single run of its config (initialisation, data
+order, noise), so a population is N single runs computed side by side; members never interact.
+Also here: reading one member, or any path the tools are given, back as a single run."""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 import json
 import math
@@ -18,14 +17,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import struct
 
 from jaxgan import checkpoint, parallel
-from jaxgan.checkpoint import state_template, structure_changes
+from jaxgan.checkpoint import structure_changes
 from jaxgan.config import MAX_SEED, POSITIVE_INT, Config, checked_path
-from jaxgan.epoch import epoch_key, run_keys, train_epoch
+from jaxgan.epoch import TrainFunctions, epoch_key, make_train, run_keys
 from jaxgan.errors import CheckpointError, ConfigError, IncompatibleCheckpointError, arg, on_command_line, one_line
-from jaxgan.step import SWEEPABLE, Batch, GANState, HParams, Metrics, SweptHParams, create_train_state, train_step
+from jaxgan.step import SWEEPABLE, GANState, Metrics, hyperparams
 
 Sweep = tuple[tuple[str, tuple[Any, ...]], ...]
 POPULATION_FILE = "population.json"  # in the population's workdir: the spec and the members
@@ -102,6 +100,11 @@ class Population:
                                   f"(train one population per value)")
         return self
 
+    def program_config(self) -> Config:
+        """The config whose program trains every member: a term that any member weighs is computed
+        for all (weighed 0 where a member's value is 0)."""
+        return self.base.replace(**{name: max(values, key=abs) for name, values in self.sweep})
+
     def describe(self) -> str:
         if not on_command_line():
             return f"seeds={self.seeds}, sweep={ {name: list(values) for name, values in self.sweep} }"
@@ -177,80 +180,37 @@ def parse_sweep(text: str) -> tuple[str, tuple[Any, ...]]:
 # --- the stacked state ------------------------------------------------------------------------
 
 
-def swept_hparams(config: Config, names: tuple[str, ...]) -> dict[str, jax.Array]:
-    """The member's values of the swept `names`, as arrays (D's learning rate follows G's when it is not set)."""
-    if "lr" in names:
-        names = (*names, "d_lr")
-    hparams = HParams.of(config)
-    return {name: jnp.float32(getattr(hparams, name)) for name in sorted(set(names))}
+def init_population(population: Population, fns: TrainFunctions) -> GANState:
+    """Each member's fresh state, exactly as its single run would create it, stacked."""
+    keys = jnp.stack([run_keys(m.config.seed)["init"] for m in population.members()])
+    return jax.jit(jax.vmap(fns.init))(keys, population_hyperparams(population))
 
 
-class PopulationState(struct.PyTreeNode):
-    """A population's training state: each GANState leaf stacked on a leading member axis, which
-    members still train (a member whose losses became NaN/Inf is frozen), and each member's
-    values of the swept hyper-parameters."""
-
-    state: GANState
-    alive: jax.Array  # (N,) bool
-    swept: SweptHParams  # name -> (N,) float32
-
-    @property
-    def step(self) -> jax.Array:
-        return self.state.step.max()
+def population_hyperparams(population: Population) -> dict[str, np.ndarray]:
+    """Every member's numbers (`step.hyperparams`), stacked."""
+    return jax.tree.map(lambda *v: np.stack(v), *[hyperparams(m.config) for m in population.members()])
 
 
-def init_population(population: Population) -> PopulationState:
-    """Each member's fresh state, exactly as its single run would create it."""
-    members = population.members()
-    keys = jnp.stack([run_keys(m.config.seed)["init"] for m in members])
-    hparams = jax.tree.map(lambda *v: jnp.stack(v), *[swept_hparams(m.config, population.swept) for m in members])
+def population_epoch(fns: TrainFunctions, states: GANState, images: jax.Array, epoch_keys: jax.Array,
+                     labels: jax.Array | None = None, *, data_sharding: jax.sharding.Sharding | None = None,
+                     member_axis: str | None = None) -> tuple[GANState, Metrics]:
+    """One epoch of every member: `fns.epoch` vmapped (metrics (N, S)); `member_axis` names the
+    mesh axis members are split over."""
+    def member_epoch(state: GANState, key: jax.Array) -> tuple[GANState, Metrics]:
+        return fns.epoch(state, images, key, labels, data_sharding=data_sharding)
 
-    states = jax.jit(jax.vmap(functools.partial(create_train_state, members[0].config)))(keys)
-    return PopulationState(states, jnp.ones(len(members), bool), hparams)
-
-
-def population_template(population: Population) -> PopulationState:
-    return jax.eval_shape(functools.partial(init_population, population))
-
-
-def guarded_step(carry: tuple[GANState, jax.Array], batch: Batch, key: jax.Array,
-                 swept: SweptHParams) -> tuple[tuple[GANState, jax.Array], Metrics]:
-    """`train_step`, applied only while the member's losses are finite: a member whose loss
-    becomes NaN/Inf keeps the state it had at that step and stops training."""
-    state, alive = carry
-    new, metrics = train_step(state, batch, key, swept)
-    alive = alive & jnp.isfinite(metrics["d_loss"]) & jnp.isfinite(metrics["g_loss"])
-    state = jax.tree.map(lambda n, o: jnp.where(alive, n, o), new, state)
-    return (state, alive), {**metrics, "alive": alive}
-
-
-def train_population_epoch(members: PopulationState, images: jax.Array, epoch_keys: jax.Array,
-                        labels: jax.Array | None = None, *, batch_size: int, drop_last: bool,
-                        data_sharding: jax.sharding.Sharding | None = None,
-                        member_axis: str | None = None) -> tuple[PopulationState, Metrics]:
-    """One epoch of every member (metrics (N, S)); `member_axis` names the mesh axis members are
-    split over."""
-    def member_epoch(carry, swept, key):
-        return train_epoch(carry, images, key, labels, batch_size=batch_size, drop_last=drop_last,
-                           data_sharding=data_sharding, step=functools.partial(guarded_step, swept=swept))
-
-    inputs = ((members.state, members.alive), members.swept, epoch_keys)
-    if len(members.alive) == 1:  # XLA's batched matmuls with a batch of one are slower than plain ones
-        outputs = member_epoch(*jax.tree.map(lambda x: x[0], inputs))
-        (state, alive), metrics = jax.tree.map(lambda x: x[None], outputs)
-    else:
-        (state, alive), metrics = jax.vmap(member_epoch, spmd_axis_name=member_axis)(*inputs)
-    return PopulationState(state, alive, members.swept), metrics
+    if epoch_keys.shape[0] == 1:  # XLA's batched matmuls with a batch of one are slower than plain ones
+        return jax.tree.map(lambda x: x[None], member_epoch(*jax.tree.map(lambda x: x[0], (states, epoch_keys))))
+    return jax.vmap(member_epoch, spmd_axis_name=member_axis)(states, epoch_keys)
 
 
 def population_epoch_keys(population: Population, epoch: int) -> jax.Array:
     return jnp.stack([epoch_key(run_keys(m.config.seed)["train"], epoch) for m in population.members()])
 
 
-def member_state(members: PopulationState, index: int, config: Config) -> GANState:
-    """Member `index` as the GANState of a single run of `config` (its own config)."""
-    one = jax.tree.map(lambda x: x[index], members.state)
-    return jax.tree.unflatten(jax.tree.structure(state_template(config)), jax.tree.leaves(one))
+def member_state(states: GANState, index: int) -> GANState:
+    """Member `index` of stacked states: a single run's state."""
+    return jax.tree.map(lambda x: x[index], states)
 
 
 def run_record(manager: Any, epoch: int) -> dict[str, Any]:
@@ -269,8 +229,14 @@ def run_record(manager: Any, epoch: int) -> dict[str, Any]:
     return meta
 
 
+def population_template(population: Population, fns: TrainFunctions | None = None) -> GANState:
+    """The population's stacked state as shapes and dtypes."""
+    fns = fns or make_train(population.program_config())
+    return jax.eval_shape(lambda: init_population(population, fns))
+
+
 def restore_population(workdir: str | Path, expected: Population | None = None,
-                       ) -> tuple[PopulationState, dict[str, Any], Population]:
+                       fns: TrainFunctions | None = None) -> tuple[GANState, dict[str, Any], Population]:
     """A population's newest readable checkpoint, from its workdir, as `expected` (default: as saved)."""
     directory = checkpoint.checkpoint_dir(workdir)
     record = checkpoint.saved_record(directory, read=run_record, warn=True)
@@ -281,7 +247,7 @@ def restore_population(workdir: str | Path, expected: Population | None = None,
     if (asked.seeds, asked.sweep) != (saved.seeds, saved.sweep):
         raise ConfigError(f"this population was started with {saved.describe()}; you passed "
                           f"{asked.describe()}: its members cannot change")
-    state, meta = checkpoint.restore_latest(directory, asked.base, template=population_template(asked),
+    state, meta = checkpoint.restore_latest(directory, asked.base, template=population_template(asked, fns),
                                             epoch=record["epoch"])
     return state, meta, Population.from_json(meta["population"]).with_base(asked.base)
 
@@ -305,7 +271,7 @@ def restore_member(path: Path) -> tuple[GANState, dict[str, Any]]:
     if not 0 <= index < len(listed) or listed[index].id != member_id:
         raise CheckpointError(f"{path} names member {member_id!r}, which its population does not have")
     member = listed[index]
-    return member_state(state, index, member.config), {**meta, "config": member.config.to_json(),
+    return member_state(state, index), {**meta, "config": member.config.to_json(),
                                                           "member": member.id}
 
 

@@ -8,6 +8,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,32 +18,29 @@ from jaxgan.config import POSITIVE_INT, Config, checked_path, checked_seed
 from jaxgan.errors import ConfigError, EvaluationError
 from jaxgan.files import atomic_path
 from jaxgan.mnist import IMAGE_PIXELS, IMAGE_SHAPE, NUM_CLASSES
-from jaxgan.models import latent_codes
+from jaxgan.models import latent_codes, make_models
 from jaxgan.parallel import check_host_memory
 from jaxgan.runlog import EpochMetrics, MetricsLog, quiet_libraries
 from jaxgan.step import GANState
 
 
-def generate(state: GANState, z: jax.Array, labels: jax.Array | None = None) -> jax.Array:
+def generate(generator: nn.Module, state: GANState, z: jax.Array, labels: jax.Array | None = None) -> jax.Array:
     """Images (N, 28, 28) in [-1, 1] for latents z (N, latent_dim) and, for a conditional
-    model only, its class labels (N,) in 0..9 (range-checked by `Model.sample`, not here: traced).
+    model only, its class labels (N,) in 0..9 (checked by the callers: here they are traced).
 
     Uses the generator's EMA weights (the trained weights themselves when EMA is off)."""
-    if state.conditional and labels is None:
-        raise ConfigError("labels: a conditional model needs the digits to draw (N integers in 0..9)")
-    if not state.conditional and labels is not None:
-        raise ConfigError("labels: this model is not conditional; it draws no chosen digit (pass labels=None)")
-    return state.generator.apply({"params": state.sampling_params}, z, labels).reshape(-1, *IMAGE_SHAPE)
+    return generator.apply({"params": state.sampling_params}, z, labels).reshape(-1, *IMAGE_SHAPE)
 
 
-def generate_in_batches(state: GANState, z: jax.Array, labels: jax.Array | None = None,
+def generate_in_batches(generator: nn.Module, state: GANState, z: jax.Array, labels: jax.Array | None = None,
                         batch_size: int = 1000) -> np.ndarray:
     """`generate` over any number of latents, a fixed-size batch at a time (one compiled shape
     for full batches), into one preallocated host array."""
-    gen = jax.jit(generate)
+    gen = jax.jit(generate, static_argnums=0)
     out = np.empty((len(z), *IMAGE_SHAPE), np.float32)
     for i in range(0, len(z), batch_size):
-        out[i: i + batch_size] = gen(state, z[i: i + batch_size], None if labels is None else labels[i: i + batch_size])
+        out[i: i + batch_size] = gen(generator, state, z[i: i + batch_size],
+                                     None if labels is None else labels[i: i + batch_size])
     return out
 
 
@@ -239,18 +237,18 @@ class Model:
             raise ConfigError(f"n must be {POSITIVE_INT.wants}, got {n!r}")
         check_host_memory(n, SAMPLE_BYTES, f"n={n:,} samples")
         seed = checked_seed(seed)
-        if self.state.conditional and digit is None:
+        if self.config.conditional and digit is None:
             raise ConfigError("digit: this model is conditional; pass digit=0..9 (or n digits) to choose them")
-        if not self.state.conditional and digit is not None:
+        if not self.config.conditional and digit is not None:
             raise ConfigError("digit: this model is not conditional (trained without conditional=True); "
                               "pass digit=None")
-        if code is not None and not self.state.codes:
+        if code is not None and not self.config.codes:
             raise ConfigError("code: this model has no InfoGAN code (trained with codes=0); pass code=None")
         z = latents(jax.random.key(seed), n, self.config.latent_dim)
         if code is not None:
-            z = with_codes(z, self.state.codes, jnp.asarray(choices(code, n, "code", self.state.codes)))
+            z = with_codes(z, self.config.codes, jnp.asarray(choices(code, n, "code", self.config.codes)))
         labels = None if digit is None else jnp.asarray(choices(digit, n, "digit", NUM_CLASSES))
-        return generate_in_batches(self.state, z, labels)
+        return generate_in_batches(make_models(self.config)[0], self.state, z, labels)
 
 
 def load(path: str | Path) -> Model:

@@ -5,6 +5,7 @@ never reads or writes the user's caches, so mock data can never reach a real run
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import subprocess
@@ -112,6 +113,29 @@ def assert_trees_equal(a, b, **tolerance) -> None:
             np.testing.assert_allclose(np.asarray(x), np.asarray(y), **tolerance)
         else:
             np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@functools.cache
+def fns(config: Config):
+    """`make_train(config)`, once per config."""
+    from jaxgan.epoch import make_train
+
+    return make_train(config)
+
+
+def init(config: Config, key=None):
+    """A fresh state of `config` from `key` (default key(0))."""
+    import jax
+
+    return fns(config).init(jax.random.key(0) if key is None else key)
+
+
+@functools.cache
+def step_of(config: Config):
+    """`config`'s step, jitted once."""
+    import jax
+
+    return jax.jit(fns(config).step)
 
 
 def count(params) -> int:

@@ -7,9 +7,7 @@ import numpy as np
 import pytest
 
 from jaxgan.epoch import train_epoch, train_epoch_stepwise
-from jaxgan.step import create_train_state
-
-from conftest import TINY, assert_trees_equal, uint8_images
+from conftest import TINY, assert_trees_equal, fns, init, uint8_images
 
 
 @pytest.mark.parametrize("changes", [
@@ -30,9 +28,9 @@ def test_compiled_epoch_equals_stepping_one_batch_at_a_time(changes):
     labels = labels if config.conditional else None
     # Adam divides by the gradients' size, so the DCGAN's round-off grows to ~1e-4 in a few steps.
     tolerance = {"rtol": 1e-3, "atol": 1e-3} if config.arch == "dcgan" else {}
-    fast = jax.jit(functools.partial(train_epoch, batch_size=32, drop_last=False))
-    slow = functools.partial(train_epoch_stepwise, batch_size=32, drop_last=False)
-    a = b = create_train_state(config, jax.random.key(0))
+    fast = jax.jit(functools.partial(train_epoch, fns(config).step, batch_size=32, drop_last=False))
+    slow = functools.partial(train_epoch_stepwise, fns(config).step, batch_size=32, drop_last=False)
+    a = b = init(config)
     epochs = 2 if not changes else 1
     for epoch in range(epochs):
         key = jax.random.fold_in(jax.random.key(1), epoch)
@@ -45,11 +43,11 @@ def test_compiled_epoch_equals_stepping_one_batch_at_a_time(changes):
     assert int(a.step) == steps * epochs
     if tolerance:
         key = jax.random.fold_in(jax.random.key(1), 0)
-        again, _ = fast(create_train_state(config, jax.random.key(0)), images, key, labels)
+        again, _ = fast(init(config), images, key, labels)
         assert_trees_equal(again, a)
 
 
 def test_drop_last_skips_the_partial_batch():
-    fast = jax.jit(functools.partial(train_epoch, batch_size=32, drop_last=True))
-    state, metrics = fast(create_train_state(TINY, jax.random.key(0)), uint8_images(200)[0], jax.random.key(1))
+    fast = jax.jit(functools.partial(train_epoch, fns(TINY).step, batch_size=32, drop_last=True))
+    state, metrics = fast(init(TINY), uint8_images(200)[0], jax.random.key(1))
     assert metrics["g_loss"].shape == (6,) and int(state.step) == 6

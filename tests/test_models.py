@@ -18,9 +18,7 @@ from jaxgan.models import (
     latent_codes,
 )
 from jaxgan.sampling import generate, with_codes
-from jaxgan.step import create_train_state
-
-from conftest import count, real_batch
+from conftest import count, fns, init, real_batch
 
 DCGAN = Config(arch="dcgan", channels=4, latent_dim=8, batch_size=16)
 INFO = Config(batch_size=16, hidden_dim=32, latent_dim=12, codes=10)
@@ -28,7 +26,7 @@ INFO = Config(batch_size=16, hidden_dim=32, latent_dim=12, codes=10)
 
 @pytest.fixture(scope="module")
 def state():
-    return create_train_state(Config(), jax.random.key(0))
+    return init(Config())
 
 
 def test_parameter_counts_match_the_reference(state):
@@ -68,14 +66,15 @@ def test_generator_and_discriminator_get_independent_keys(state):
 
 def test_depth_and_conditioning_change_the_networks():
     h = 32
-    deep = create_train_state(Config(hidden_dim=h, depth=2), jax.random.key(0))
+    deep = init(Config(hidden_dim=h, depth=2))
     assert count(deep.g_params) == 100 * h + h + h * h + h + h * 784 + 784
     assert count(deep.d_params) == 784 * h + h + h * h + h + h + 1
-    cond = create_train_state(Config(hidden_dim=h, conditional=True), jax.random.key(0))
+    cond = init(Config(hidden_dim=h, conditional=True))
     assert cond.g_params["hidden"]["kernel"].shape == (110, h)  # z and a one-hot label
     assert cond.d_params["embed"]["embedding"].shape == (10, h)  # projection discriminator
     z = jax.random.normal(jax.random.key(1), (2, 100))
-    sevens, ones = (generate(cond, z, jnp.array([d, d])) for d in (7, 1))
+    sevens, ones = (generate(fns(Config(hidden_dim=h, conditional=True)).generator, cond, z, jnp.array([d, d]))
+                    for d in (7, 1))
     assert not np.allclose(sevens, ones)
 
 
@@ -108,27 +107,27 @@ def test_conv_is_a_torch_conv2d(size, stride, shape):
 
 def test_dcgan_shapes_parameters_and_conditioning():
     c = 4
-    state = create_train_state(DCGAN, jax.random.key(0))
+    state, gan = init(DCGAN), fns(DCGAN)
     assert count(state.g_params) == (8 + 1) * 49 * 2 * c + (9 * 2 * c + 1) * c + (9 * c + 1)
     assert count(state.d_params) == (16 + 1) * c + (16 * c + 1) * 2 * c + 49 * 2 * c + 1
     z = 10 * jax.random.normal(jax.random.key(1), (3, 8))
-    images = generate(state, z)
+    images = generate(gan.generator, state, z)
     assert images.shape == (3, 28, 28) and float(jnp.abs(images).max()) <= 1
-    logits = state.discriminator.apply({"params": state.d_params}, images.reshape(3, 784)).logit
+    logits = gan.discriminator.apply({"params": state.d_params}, images.reshape(3, 784)).logit
     assert logits.shape == (3,)
-    cond = create_train_state(DCGAN.replace(conditional=True), jax.random.key(0))
+    cond, cond_g = init(DCGAN.replace(conditional=True)), fns(DCGAN.replace(conditional=True)).generator
     assert cond.d_params["embed"]["embedding"].shape == (10, 49 * 2 * c)  # projection D
-    assert not np.allclose(generate(cond, z, jnp.full(3, 7)), generate(cond, z, jnp.full(3, 1)))
+    assert not np.allclose(generate(cond_g, cond, z, jnp.full(3, 7)), generate(cond_g, cond, z, jnp.full(3, 1)))
 
 
 def test_d_dropout_is_off_outside_training():
     config = Config(hidden_dim=64, latent_dim=8)
-    plain = create_train_state(config, jax.random.key(0))
-    dropped = create_train_state(config.replace(d_dropout=0.5), jax.random.key(0))
+    plain, dropped = init(config), init(config.replace(d_dropout=0.5))
     images = real_batch()["image"]
-    apply = functools.partial(dropped.discriminator.apply, {"params": dropped.d_params}, images)
+    apply = functools.partial(fns(config.replace(d_dropout=0.5)).discriminator.apply, {"params": dropped.d_params},
+                              images)
     assert_equal = np.testing.assert_array_equal
-    assert_equal(apply()[0], plain.discriminator.apply({"params": plain.d_params}, images)[0])
+    assert_equal(apply()[0], fns(config).discriminator.apply({"params": plain.d_params}, images)[0])
     trained = apply(train=True, rngs={"dropout": jax.random.key(1)})[0]
     assert not np.allclose(trained, apply()[0])
 
@@ -147,15 +146,15 @@ def test_codes_are_uniform_and_with_codes_only_permutes_the_code_coordinates():
 
 
 def test_generator_reads_the_code_only_through_its_argmax():
-    state = create_train_state(INFO, jax.random.key(0))
+    state, generator = init(INFO), fns(INFO).generator
     assert state.g_params["hidden"]["kernel"].shape == (12, 32)  # 2 noise + 10 one-hot
     assert state.d_params["q"]["kernel"].shape == (32, 10)
     z = jax.random.normal(jax.random.key(1), (8, 12))
     code = latent_codes(z, 10)
     flattened = z.at[:, :10].set(jax.nn.one_hot(code, 10))  # other head values: gone
-    np.testing.assert_array_equal(generate(state, z), generate(state, flattened))
+    np.testing.assert_array_equal(generate(generator, state, z), generate(generator, state, flattened))
     other = with_codes(z, 10, (code + 1) % 10)
-    assert not np.allclose(generate(state, z), generate(state, other))
+    assert not np.allclose(generate(generator, state, z), generate(generator, state, other))
 
 
 # --- modulation, ADC-GAN's classifier head ----------------------------------------------------
@@ -178,12 +177,12 @@ def test_a_modulated_layer_at_zero_modulation_is_the_plain_layer():
 
 def test_modulation_and_the_class_head_add_their_parameters():
     config = Config(hidden_dim=16, latent_dim=8, conditional=True)
-    plain = create_train_state(config, jax.random.key(0))
-    extended = create_train_state(config.replace(modulation=True, class_loss=1.0), jax.random.key(0))
+    extended_config = config.replace(modulation=True, class_loss=1.0)
+    plain, extended = init(config), init(extended_config)
     assert set(extended.g_params["hidden"]) == {"linear", "gamma", "beta"}
     assert extended.g_params["hidden"]["gamma"]["kernel"].shape == (8 + 10, 16)  # z and the one-hot label
     assert extended.d_params["classes"]["kernel"].shape == (16, 20)  # real and generated digit k
     images = jnp.zeros((4, 784))
-    out = extended.discriminator.apply({"params": extended.d_params}, images, jnp.arange(4))
+    out = fns(extended_config).discriminator.apply({"params": extended.d_params}, images, jnp.arange(4))
     assert out.class_logits.shape == (4, 20)
-    assert plain.discriminator.apply({"params": plain.d_params}, images, jnp.arange(4)).class_logits is None
+    assert fns(config).discriminator.apply({"params": plain.d_params}, images, jnp.arange(4)).class_logits is None

@@ -62,20 +62,22 @@ def _generators(args) -> tuple[Any, dict[str, Any], Any, list[tuple[str | None, 
 def evaluate_generators(args, cache) -> None:
     """Every member's scores (a single run's: one), each recorded in its own metrics.jsonl; a
     population's printed as a table with mean ± std over seeds, a single run's as one line."""
+    from jaxgan.config import Config
     from jaxgan.data import load_dataset
+    from jaxgan.epoch import make_train
     from jaxgan.evaluation import Evaluator, classification_accuracy_score, summarise
     from jaxgan.population import member_state
 
     state, meta, population, members = _generators(args)
-    configs = [m.config for m in population.members()] if population else [None]
-    view = (lambda i: member_state(state, i, configs[i])) if population else (lambda i: state)
-    if args.cas and not view(0).conditional:
+    fns = make_train(population.program_config() if population else Config.from_json(meta["config"]))
+    view = (lambda i: member_state(state, i)) if population else (lambda i: state)
+    if args.cas and not fns.config.conditional:
         raise ConfigError("--cas needs a conditional model (trained with --conditional)")
-    rows = Evaluator.standard().score_members(state, args.n, args.seed, population)
+    rows = Evaluator.standard().score_members(fns, state, args.n, args.seed, population)
     if args.cas:
         test_images, test_labels = load_dataset("test", args.data_dir, cache)
         for i, row in enumerate(rows):
-            row["cas"] = classification_accuracy_score(view(i), test_images, test_labels, seed=args.seed)
+            row["cas"] = classification_accuracy_score(fns, view(i), test_images, test_labels, seed=args.seed)
     source = {"kind": "eval", "epoch": meta["epoch"], "seed": args.seed}
     for (member_id, folder), row in zip(members, rows, strict=True):
         if folder is not None:

@@ -67,27 +67,27 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _latents_and_labels(state, config, args, rows: int, cols: int, n: int):
+def _latents_and_labels(config, args, rows: int, cols: int, n: int):
     """Latents, class labels (conditional models) and codes (InfoGAN models) of the grid's cells."""
     import jax
 
     from jaxgan.sampling import grid_labels, interpolation_latents, latents, with_codes
 
-    if args.digit is not None and not state.conditional:
+    if args.digit is not None and not config.conditional:
         raise ConfigError("--digit needs a conditional model (trained with --conditional)")
-    if args.code is not None and not 0 <= args.code < state.codes:
-        raise ConfigError(f"--code must be in 0..{state.codes - 1}, got {args.code}" if state.codes
+    if args.code is not None and not 0 <= args.code < config.codes:
+        raise ConfigError(f"--code must be in 0..{config.codes - 1}, got {args.code}" if config.codes
                           else "--code needs an InfoGAN model (trained with --codes)")
     key = jax.random.key(args.seed)
     if args.interpolate:
         z = interpolation_latents(key, rows, cols, config.latent_dim)
     else:
         z = latents(key, n, config.latent_dim)
-    labels = grid_labels(len(z), rows, cols, args.digit) if state.conditional else None
+    labels = grid_labels(len(z), rows, cols, args.digit) if config.conditional else None
     codes = None
-    if state.codes:  # one code per row (an interpolation then walks within its row's code)
-        codes = grid_labels(len(z), rows, cols, args.code, classes=state.codes)
-        z = with_codes(z, state.codes, codes)
+    if config.codes:  # one code per row (an interpolation then walks within its row's code)
+        codes = grid_labels(len(z), rows, cols, args.code, classes=config.codes)
+        z = with_codes(z, config.codes, codes)
     return z, labels, codes
 
 
@@ -104,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     import numpy as np
 
     from jaxgan.config import Config
+    from jaxgan.models import make_models
     from jaxgan.parallel import check_host_memory
     from jaxgan.population import restore_path
     from jaxgan.sampling import SAMPLE_BYTES, generate_in_batches, plot_grid, save_npz
@@ -115,8 +116,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     source = Path(args.checkpoint or args.workdir)
     state, meta = restore_path(source)
     out = grid_path(source, args)
-    z, labels, codes = _latents_and_labels(state, Config.from_json(meta["config"]), args, rows, cols, n)
-    images = generate_in_batches(state, z, labels)
+    config = Config.from_json(meta["config"])
+    z, labels, codes = _latents_and_labels(config, args, rows, cols, n)
+    images = generate_in_batches(make_models(config)[0], state, z, labels)
     try:
         plot_grid(images, rows, cols, out=out, row_labels=_row_labels(labels, codes, args, rows, cols))
         if args.export:
