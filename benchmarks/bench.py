@@ -43,18 +43,19 @@ def worker_scan(args) -> dict:
 
     from jaxgan.config import Config
     from jaxgan.data import steps_per_epoch
+    from jaxgan.epoch import make_train
     from jaxgan.loop import compile_epoch
-    from jaxgan.step import create_train_state, train_step
 
     images, _, source = load_images(args.data_dir)
     images = images[:args.examples]
     config = Config.preset(args.preset).replace(batch_size=args.batch)
-    state = create_train_state(config, jax.random.key(0))
+    fns = make_train(config)
+    state = fns.init(jax.random.key(0))
     data = jax.device_put(images)
     batch = {"image": jax.ShapeDtypeStruct((args.batch, IMAGE), "float32")}
-    step_cost = jax.jit(train_step).lower(state, batch, jax.random.key(0)).compile().cost_analysis()
+    step_cost = jax.jit(fns.step).lower(state, batch, jax.random.key(0)).compile().cost_analysis()
     t0 = time.perf_counter()
-    state, epoch_fn = compile_epoch(config, state, data)
+    state, epoch_fn = compile_epoch(config, state, data, fns=fns)
     compile_s = time.perf_counter() - t0
     state, m = epoch_fn(state, 0)  # warm-up epoch
     jax.block_until_ready(state)
@@ -69,19 +70,17 @@ def worker_scan(args) -> dict:
 
 
 def worker_stepwise(args) -> dict:
-    """jaxgan's plain loop: one jitted train_step call per batch from Python (a whole epoch)."""
+    """jaxgan's plain loop: one jitted step call per batch from Python (a whole epoch)."""
     import jax
 
     from jaxgan.config import Config
-    from jaxgan.epoch import step_on, train_epoch_stepwise
-    from jaxgan.step import create_train_state
+    from jaxgan.epoch import make_train, train_epoch_stepwise
 
     images, _, source = load_images(args.data_dir)
-    state = create_train_state(Config(batch_size=args.batch), jax.random.key(0))
+    fns = make_train(Config(batch_size=args.batch))
+    state = fns.init(jax.random.key(0))
     data = jax.device_put(images)
-    step_fn = jax.jit(step_on, donate_argnums=0)
-    run = functools.partial(train_epoch_stepwise, batch_size=args.batch, drop_last=False,
-                            step_fn=step_fn)
+    run = functools.partial(train_epoch_stepwise, fns.step, batch_size=args.batch, drop_last=False)
     state, m = run(state, data, jax.random.key(0))  # warm-up epoch: compiles both batch shapes
     jax.block_until_ready(state)
     t0 = time.perf_counter()

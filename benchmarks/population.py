@@ -13,13 +13,14 @@ def worker_population(args) -> dict:
 
     from jaxgan.config import Config
     from jaxgan.data import steps_per_epoch
+    from jaxgan.epoch import make_train
     from jaxgan.loop import compile_epoch
     from jaxgan.population import Population, init_population
 
     images, _, source = load_images(args.data_dir)
     data = jax.device_put(images[:args.examples])
     population = Population(Config.preset(args.preset).replace(batch_size=args.batch), seeds=args.members)
-    members = init_population(population)
+    members = init_population(population, make_train(population.program_config()))
     t0 = time.perf_counter()
     members, epoch_fn = compile_epoch(population.base, members, data, population=population)
     compile_s = time.perf_counter() - t0

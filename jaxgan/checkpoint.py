@@ -107,7 +107,7 @@ def save(manager: ocp.CheckpointManager, state: Any, *, epoch: int, config: Conf
     meta = {
         "format": FORMAT_VERSION,
         "epoch": epoch,
-        "step": int(state.step),
+        "step": int(np.max(to_host(state.step))),  # a population's: its furthest member's
         "run_key": np.asarray(jax.random.key_data(run_key)).tolist(),
         "config": config.to_json(),
         "state_sha256": state_digest(state),
@@ -186,22 +186,25 @@ def restore_epoch(manager: ocp.CheckpointManager, epoch: int, expected: Config |
         raise IncompatibleCheckpointError(
             f"checkpoint {epoch} holds a population; open one member's folder (WORKDIR/members/ID)")
     stored = Path(manager.directory) / str(epoch) / "state"
+    changed = structure_changes(saved, expected) if expected is not None else []
     if template is None:  # the record's config must fit its arrays before it is compared with yours
-        _check_stored_shapes(stored, state_template(saved))
-    if expected is not None and (changed := structure_changes(saved, expected)):
+        corrupt = stored_shapes(stored) != _shapes(state_template(saved))
+    else:  # the arrays fit your template exactly when the record names your structure, or it lies
+        corrupt = (stored_shapes(stored) == _shapes(template)) == bool(changed)
+    if corrupt:
+        raise CheckpointError("its arrays' shapes do not match its record's config: corrupt or edited")
+    if changed:
         raise IncompatibleCheckpointError(
             f"this run was trained {', '.join(_describe(saved, f) for f in changed)}; you passed "
             f"{', '.join(_describe(expected, f) for f in changed)}, which changes the model's arrays")
-    if template is not None:
-        _check_stored_shapes(stored, template)
     template = template or state_template(expected or saved)
     placed = placed_on_this_host(template)
     with quiet_native_output():
         restored = manager.restore(epoch, args=ocp.args.Composite(state=ocp.args.StandardRestore(placed)))["state"]
     if state_digest(restored) != meta.get("state_sha256"):
         raise CheckpointError("its arrays do not match the digest in its record: corrupt")
-    if int(restored.step) != meta["step"]:
-        raise CheckpointError(f"its record says step {meta['step']}, its state {int(restored.step)}: corrupt")
+    if (step := int(np.max(to_host(restored.step)))) != meta["step"]:
+        raise CheckpointError(f"its record says step {meta['step']}, its state {step}: corrupt")
     return restored, meta
 
 
@@ -216,13 +219,6 @@ def stored_shapes(directory: Path) -> dict[tuple[str, ...], tuple[tuple[int, ...
     """Each saved array's path, shape and dtype, from Orbax's metadata (no array is read)."""
     stored = ocp.StandardCheckpointer().metadata(directory).item_metadata
     return _shapes(getattr(stored, "tree", stored))
-
-
-def _check_stored_shapes(directory: Path, template: Any) -> None:
-    """The saved arrays have the template's names, shapes and dtypes (read from Orbax's metadata,
-    before any array): a record whose config does not fit its arrays is corrupt."""
-    if stored_shapes(directory) != _shapes(template):
-        raise CheckpointError("its arrays' shapes do not match its record's config: corrupt or edited")
 
 
 def placed_on_this_host(template: Any) -> Any:

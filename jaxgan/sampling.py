@@ -29,6 +29,11 @@ def generate(generator: nn.Module, state: GANState, z: jax.Array, labels: jax.Ar
     model only, its class labels (N,) in 0..9 (checked by the callers: here they are traced).
 
     Uses the generator's EMA weights (the trained weights themselves when EMA is off)."""
+    conditional = getattr(generator, "num_classes", None)  # a module of the user's own may not say
+    if conditional and labels is None:
+        raise ConfigError("labels: a conditional model needs the digits to draw (N integers in 0..9)")
+    if conditional == 0 and labels is not None:
+        raise ConfigError("labels: this model is not conditional; it draws no chosen digit (pass labels=None)")
     return generator.apply({"params": state.sampling_params}, z, labels).reshape(-1, *IMAGE_SHAPE)
 
 

@@ -130,7 +130,8 @@ def test_a_conditional_model_needs_digits_in_range(idx_mnist, tmp_path):
     from jaxgan.sampling import generate
 
     with pytest.raises(jaxgan.ConfigError, match="labels: a conditional model needs the digits"):
-        generate(model.state, np.zeros((2, model.config.latent_dim), np.float32))
+        generate(jaxgan.make_train(model.config).generator, model.state,
+                 np.zeros((2, model.config.latent_dim), np.float32))
 
 
 def test_a_population_from_python_returns_each_member(idx_mnist, tmp_path):
@@ -145,9 +146,10 @@ def test_a_population_from_python_returns_each_member(idx_mnist, tmp_path):
     from jaxgan.population import Population
 
     spec = Population(tiny(epochs=2), 2, (("lr", (1e-4, 1e-3)),))
-    rows = jaxgan.Evaluator.standard().score_members(result.state, 300, 0, spec)
+    gan = jaxgan.make_train(tiny(epochs=2))
+    rows = jaxgan.Evaluator.standard().score_members(gan, result.state, 300, 0, spec)
     assert [(r["member"], r["values"]) for r in rows][1] == ("1", {"seed": 1, "lr": 1e-4})
-    single = jaxgan.Evaluator.standard().score_generator(result.members[1].state, 300, 0)
+    single = jaxgan.Evaluator.standard().score_generator(gan, result.members[1].state, 300, 0)
     assert rows[1]["fid"] == pytest.approx(single["fid"], rel=1e-4)
     with pytest.raises(jaxgan.ConfigError, match=r"sweep lr: a value is repeated"):
         jaxgan.train(tiny(), tmp_path / "x", sweep={"lr": [1e-3, 1e-3]}, data_dir=idx_mnist)

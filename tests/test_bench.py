@@ -3,19 +3,20 @@ import pytest
 
 from benchmarks import bench, population
 from jaxgan.config import Config
-from jaxgan.step import create_train_state, train_step
 
-from conftest import ROOT
+from conftest import ROOT, fns, init
 
 
 @pytest.mark.parametrize("batch, hidden", [(64, 128), (256, 128), (32, 64)])
 def test_analytic_step_flops_match_xla_cost_analysis(batch, hidden):
     """The benchmark's FLOP count is XLA's, less the few elementwise ops XLA also counts."""
-    state = create_train_state(Config(hidden_dim=hidden), jax.random.key(0))
+    config = Config(hidden_dim=hidden)
     images = {"image": jax.ShapeDtypeStruct((batch, 784), "float32")}
-    cost = jax.jit(train_step).lower(state, images, jax.random.key(0)).compile().cost_analysis()
+    cost = jax.jit(fns(config).step).lower(init(config), images, jax.random.key(0)).compile().cost_analysis()
     analytic = bench.step_flops(batch, hidden=hidden)
-    assert analytic <= cost["flops"] <= 1.08 * analytic  # + activations, losses, Adam
+    # + activations, losses, Adam and the NaN/Inf freeze: ~25 elementwise ops per parameter,
+    # 9% of the step at batch 32 with hidden width 64
+    assert analytic <= cost["flops"] <= 1.10 * analytic
     assert bench.step_flops(64) == pytest.approx(119.0e6, rel=1e-3)
 
 

@@ -164,19 +164,21 @@ def test_a_copied_checkpoint_under_another_number_is_not_believed(idx_mnist, tmp
     assert meta["epoch"] == 2 and "its record says epoch 1, its folder 150" in capsys.readouterr().err
 
 
-def test_records_of_the_previous_format_still_restore(idx_mnist, tmp_path):
-    state = train(tmp_path / "run", idx_mnist, epochs=1)
-    edit_record(tmp_path / "run" / "checkpoints" / "1", redigest=False, format=2, record_sha256=None)
-    restored, meta = population.restore_path(tmp_path / "run")
-    assert meta["format"] == 2
-    assert_trees_equal(restored, state)
+def test_a_checkpoint_of_another_format_is_refused_naming_it(idx_mnist, tmp_path, capsys):
+    train(tmp_path / "run", idx_mnist, epochs=1)
+    edit_record(tmp_path / "run" / "checkpoints" / "1", redigest=True, format=checkpoint.FORMAT_VERSION - 1)
+    capsys.readouterr()
+    with pytest.raises(CheckpointError, match="no readable checkpoint"):
+        population.restore_path(tmp_path / "run")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and (f"record format {checkpoint.FORMAT_VERSION - 1}, not {checkpoint.FORMAT_VERSION}: "
+                              "written by another jaxgan version") in err[0], err
 
 
 @pytest.mark.slow
 def test_a_record_that_does_not_fit_its_arrays_is_one_warning(idx_mnist, tmp_path):
     train(tmp_path / "run", idx_mnist, epochs=2)
-    edit_record(tmp_path / "run" / "checkpoints" / "2", redigest=False, format=2, record_sha256=None,
-                config={"hidden_dim": 32})
+    edit_record(tmp_path / "run" / "checkpoints" / "2", redigest=True, config={"hidden_dim": 32})
     result = run_cli("sample", "--workdir", str(tmp_path / "run"))
     assert result.returncode == 0 and "epoch 1 checkpoint" in result.stderr
     assert len(error_lines(result.stderr)) == 2, result.stderr  # the warning, the result

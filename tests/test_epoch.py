@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from jaxgan.epoch import train_epoch, train_epoch_stepwise
+
 from conftest import TINY, assert_trees_equal, fns, init, uint8_images
 
 

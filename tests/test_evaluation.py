@@ -1,6 +1,5 @@
 import json
 
-import jax
 import numpy as np
 import pytest
 
@@ -12,7 +11,7 @@ from jaxgan.data import load_dataset, normalize
 from jaxgan.evaluation import Evaluator, classifier_score, frechet_distance, gaussian, mode_coverage
 from jaxgan.loop import train_and_evaluate
 
-from conftest import random_classifier, real_mnist_or_skip
+from conftest import fns, init, random_classifier, real_mnist_or_skip
 
 
 def random_spd(rng, d, rank=None):
@@ -66,14 +65,13 @@ def test_mode_coverage_counts_classes_with_two_percent():
 
 
 def test_generator_metrics_are_deterministic_for_a_seed():
-    from jaxgan.step import create_train_state
-
     rng = np.random.default_rng(0)
     evaluator = Evaluator.from_real_images(random_classifier(), rng.integers(0, 256, (300, 784), dtype=np.uint8))
-    state = create_train_state(Config(hidden_dim=16, latent_dim=8), jax.random.key(0))
-    a = evaluator.score_generator(state, n=200, seed=1)
-    assert a == evaluator.score_generator(state, n=200, seed=1)
-    assert a["fid"] != evaluator.score_generator(state, n=200, seed=2)["fid"]
+    config = Config(hidden_dim=16, latent_dim=8)
+    gan, state = fns(config), init(config)
+    a = evaluator.score_generator(gan, state, n=200, seed=1)
+    assert a == evaluator.score_generator(gan, state, n=200, seed=1)
+    assert a["fid"] != evaluator.score_generator(gan, state, n=200, seed=2)["fid"]
     assert a["num_samples"] == 200
 
 

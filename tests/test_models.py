@@ -18,6 +18,7 @@ from jaxgan.models import (
     latent_codes,
 )
 from jaxgan.sampling import generate, with_codes
+
 from conftest import count, fns, init, real_batch
 
 DCGAN = Config(arch="dcgan", channels=4, latent_dim=8, batch_size=16)

@@ -24,8 +24,7 @@ def test_one_and_eight_devices_train_the_same_parameters():
         import jax, numpy as np
         from jaxgan import parallel
         from jaxgan.config import Config
-        from jaxgan.epoch import train_epoch
-        from jaxgan.step import create_train_state
+        from jaxgan.epoch import make_train
 
         assert len(jax.devices()) == 8
         config = Config(batch_size=64, hidden_dim=32, latent_dim=8)
@@ -36,9 +35,9 @@ def test_one_and_eight_devices_train_the_same_parameters():
             parallel.check_divisible(mesh, len(images), 64, False)
             rep = parallel.replicated(mesh)
             sharding = parallel.batch_sharded(mesh) if num_devices > 1 else None
-            fn = jax.jit(functools.partial(train_epoch, batch_size=64, drop_last=False,
-                                           data_sharding=sharding), out_shardings=rep)
-            state = jax.device_put(create_train_state(config, jax.random.key(0)), rep)
+            fns = make_train(config)
+            fn = jax.jit(functools.partial(fns.epoch, data_sharding=sharding), out_shardings=rep)
+            state = jax.device_put(fns.init(jax.random.key(0)), rep)
             data = jax.device_put(images, rep)
             for epoch in range(2):
                 state, metrics = fn(state, data, jax.random.fold_in(jax.random.key(1), epoch))
@@ -106,6 +105,7 @@ def test_population_members_split_over_devices_train_as_on_one():
         from jaxgan import parallel
         from jaxgan.config import Config
         from jaxgan.loop import compile_epoch
+        from jaxgan.epoch import make_train
         from jaxgan.population import Population, init_population
 
         images = np.random.default_rng(0).integers(0, 256, (160, 784), dtype=np.uint8)  # 2x64 + 32
@@ -114,13 +114,14 @@ def test_population_members_split_over_devices_train_as_on_one():
             trained = {}
             for devices in (1, 8):
                 mesh = parallel.make_mesh(devices, members=population.size)
-                members, epoch_fn = compile_epoch(population.base, init_population(population), images,
+                fns = make_train(population.program_config())
+                members, epoch_fn = compile_epoch(population.base, init_population(population, fns), images,
                                                   population=population, mesh=mesh)
                 for epoch in range(2):
                     members, metrics = epoch_fn(members, epoch)
                 trained[devices] = members
             assert dict(mesh.shape) == shape, mesh.shape
-            kernel = trained[8].state.g_params["out"]["kernel"]
+            kernel = trained[8].g_params["out"]["kernel"]
             assert len(kernel.sharding.device_set) == 8 and kernel.sharding.spec[0] == "members"
             for a, b in zip(jax.tree.leaves(trained[1]), jax.tree.leaves(trained[8])):
                 np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-5)

@@ -25,16 +25,17 @@ from jaxgan.population import (
     restore_path,
     restore_population,
 )
-from jaxgan.step import SWEEPABLE, create_train_state
+from jaxgan.step import SWEEPABLE
 
-from conftest import TINY_FLAGS, assert_trees_equal, file_tree, train_tiny, uint8_images
+from conftest import TINY_FLAGS, assert_trees_equal, file_tree, fns, train_tiny, uint8_images
 
 # Every swept hyper-parameter on, so that each one's path through the step is exercised.
-BASE = Config(batch_size=16, hidden_dim=8, latent_dim=8, codes=4, ema_decay=0.9, d_dropout=0.2)
+BASE = Config(batch_size=16, hidden_dim=8, latent_dim=8, codes=4, ema_decay=0.9, d_dropout=0.2, conditional=True,
+              class_loss=1.0, mode_seeking=0.1)
 
 
 def train_single(config: Config, images, labels, epochs: int):
-    state = create_train_state(config, run_keys(config.seed)["init"])
+    state = fns(config).init(run_keys(config.seed)["init"])
     state, epoch_fn = compile_epoch(config, state, images, labels)
     for epoch in range(epochs):
         state, _ = epoch_fn(state, epoch)
@@ -42,8 +43,8 @@ def train_single(config: Config, images, labels, epochs: int):
 
 
 def train_population(population: Population, images, labels, epochs: int):
-    members, epoch_fn = compile_epoch(population.base, init_population(population), images, labels,
-                                      population=population)
+    members, epoch_fn = compile_epoch(population.base, init_population(population, fns(population.program_config())),
+                                      images, labels, population=population)
     for epoch in range(epochs):
         members, metrics = epoch_fn(members, epoch)
     return members, metrics
@@ -81,17 +82,17 @@ def test_a_malformed_sweep_or_one_members_cannot_share_is_refused(text, message)
 def test_each_member_equals_its_single_run():
     """Every swept hyper-parameter differs from the base; each member is compared with the single
     run of its own config. vmap's batched kernels round differently, so to float tolerance."""
-    images, _ = uint8_images(64)
+    images, labels = uint8_images(64)
     values = {"lr": 1e-3, "d_lr": 5e-4, "beta1": 0.5, "beta2": 0.99, "eps": 1e-6, "ema_decay": 0.8,
-              "info_weight": 2.0, "d_dropout": 0.4}
+              "info_weight": 2.0, "d_dropout": 0.4, "class_loss": 2.0, "mode_seeking": 0.3}
     assert set(values) == set(SWEEPABLE)
     sweep = (("lr", (1e-3, 3e-3)), *((name, (value,)) for name, value in values.items() if name != "lr"))
     population = Population(BASE.replace(seed=1), sweep=sweep)
-    members, metrics = train_population(population, images, None, epochs=2)
+    members, metrics = train_population(population, images, labels, epochs=2)
     assert metrics["d_loss"].shape == (2, 4) and bool(members.alive.all())
     for i, member in enumerate(population.members()):
-        single = train_single(member.config, images, None, epochs=2)
-        assert_trees_equal(member_state(members, i, member.config), single, rtol=1e-4, atol=1e-6)
+        single = train_single(member.config, images, labels, epochs=2)
+        assert_trees_equal(member_state(members, i), single, rtol=1e-4, atol=1e-6)
 
 
 def test_a_population_of_one_is_its_single_run_bit_for_bit():
@@ -101,26 +102,27 @@ def test_a_population_of_one_is_its_single_run_bit_for_bit():
     population = Population(Config(batch_size=16, hidden_dim=8, latent_dim=8, seed=3), sweep=(("lr", (1e-3,)),))
     members, _ = train_population(population, images, None, epochs=2)
     member = population.members()[0]
-    assert_trees_equal(member_state(members, 0, member.config), train_single(member.config, images, None, 2))
+    assert_trees_equal(member_state(members, 0), train_single(member.config, images, None, 2))
 
 
 def test_a_member_whose_loss_diverges_is_frozen_and_the_others_train_on():
     images, _ = uint8_images(72)
     config = Config(batch_size=16, hidden_dim=8, latent_dim=8)
     population = Population(config, seeds=1, sweep=(("lr", (1e-3, 1e30)),))
-    members, epoch_fn = compile_epoch(config, init_population(population), images, population=population)
+    members, epoch_fn = compile_epoch(config, init_population(population, fns(population.program_config())), images,
+                                      population=population)
     members, metrics = epoch_fn(members, 0)
     alive = np.asarray(metrics["alive"])
     assert alive[0].all() and not alive[1].all()
     failed_at = int(np.argmin(alive[1]))
     assert not np.isfinite(metrics["g_loss"][1, failed_at]) or not np.isfinite(metrics["d_loss"][1, failed_at])
-    frozen = member_state(members, 1, population.members()[1].config)
+    frozen = member_state(members, 1)
     assert int(frozen.step) == failed_at  # the steps before the failing one were applied
     for leaf in jax.tree.leaves(frozen):
         assert np.isfinite(np.asarray(leaf)).all()
     again, _ = epoch_fn(members, 1)
-    assert_trees_equal(member_state(again, 1, population.members()[1].config), frozen)
-    assert int(member_state(again, 0, config).step) == 10
+    assert_trees_equal(member_state(again, 1), frozen)
+    assert int(member_state(again, 0).step) == 10
 
 
 def test_a_population_run_writes_member_folders_resumes_exactly_and_serves_the_tools(
@@ -144,7 +146,7 @@ def test_a_population_run_writes_member_folders_resumes_exactly_and_serves_the_t
     assert (member / "images" / "1.png").is_file()
     state, meta = restore_path(member)
     assert meta["member"] == "3" and Config.from_json(meta["config"]).seed == 1
-    assert_trees_equal(state.g_params, jax.tree.map(lambda x: x[3], a.state.g_params))
+    assert_trees_equal(state.g_params, jax.tree.map(lambda x: x[3], a.g_params))
 
     sample_tool.main(["--workdir", str(member), "--n", "8", "--grid", "2x4"])
     assert (member / "samples.png").is_file()

@@ -12,11 +12,12 @@ import pytest
 from jaxgan import classifier, cli
 from jaxgan.cli import sample as sample_tool
 from jaxgan.cli import train as train_tool
+from jaxgan.config import Config
 from jaxgan.evaluation import Evaluator, classification_accuracy_score, code_purity, member_samples
 from jaxgan.population import restore_path
 from jaxgan.sampling import to_uint8
 
-from conftest import ROOT, TINY_FLAGS
+from conftest import ROOT, TINY_FLAGS, fns
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +51,14 @@ def test_conditional_run_samples_asked_digits_and_scores_them(idx_mnist, tmp_pat
     assert sample(workdir, "--grid", "10x4", "--export", str(npz)) == 0
     assert np.load(npz)["labels"].reshape(10, 4)[:, 0].tolist() == list(range(10))
 
-    state, _ = restore_path(workdir)
-    scores = evaluator.score_generator(state, n=100)
-    images, labels, _ = next(member_samples(state, 100, seed=0))
+    state, meta = restore_path(workdir)
+    gan = fns(Config.from_json(meta["config"]))
+    scores = evaluator.score_generator(gan, state, n=100)
+    images, labels, _ = next(member_samples(gan, state, 100, seed=0))
     assert scores["conditional_accuracy"] == np.mean(predicted_digits(evaluator, images) == labels)
     test_pixels, test_labels = np.random.default_rng(1).integers(0, 256, (50, 784), np.uint8), np.arange(50) % 10
-    cas = classification_accuracy_score(state, test_pixels, test_labels, n=200)
-    generated, labels, _ = next(member_samples(state, 200, seed=0))
+    cas = classification_accuracy_score(gan, state, test_pixels, test_labels, n=200)
+    generated, labels, _ = next(member_samples(gan, state, 200, seed=0))
     trained = classifier.train(to_uint8(generated.reshape(200, -1)), labels, seed=0)
     assert cas == classifier.accuracy(trained, test_pixels, test_labels)
 
@@ -94,9 +96,10 @@ def test_infogan_run_samples_by_code_and_scores_the_codes(idx_mnist, tmp_path, c
     assert sample(workdir, "--code", "4") == 2
     assert "--code must be in 0..3" in capsys.readouterr().err
 
-    state, _ = restore_path(workdir)
-    scores = evaluator.score_generator(state, n=200)
-    images, _, codes = next(member_samples(state, 200, seed=0))
+    state, meta = restore_path(workdir)
+    gan = fns(Config.from_json(meta["config"]))
+    scores = evaluator.score_generator(gan, state, n=200)
+    images, _, codes = next(member_samples(gan, state, 200, seed=0))
     expected = code_purity(codes, predicted_digits(evaluator, images), 4)
     assert scores["code_purity"] == expected["code_purity"] and scores["code_digits"] == expected["code_digits"]
 

@@ -1,4 +1,4 @@
-"""One jaxgan train_step equals one iteration of the PyTorch reference loop (torch optional).
+"""One jaxgan step equals one iteration of the PyTorch reference loop (torch optional).
 
 The comparison runs in its own process: torch and TensorFlow (loaded by other tests) crash when
 they share one.
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from jaxgan.config import Config
-from jaxgan.step import create_train_state, train_step
+from jaxgan.epoch import make_train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +36,8 @@ def compare_with_torch() -> None:
     from benchmarks.torch_reference import Discriminator, Generator
 
     torch.manual_seed(0)
-    state = create_train_state(Config(), jax.random.key(0))
+    fns = make_train(Config())
+    state = fns.init(jax.random.key(0))
     gen, disc = Generator(100), Discriminator()
     with torch.no_grad():  # copy jaxgan's init into the torch modules (weight is kernel.T)
         for module, params in ((gen.model, state.g_params), (disc.model, state.d_params)):
@@ -47,11 +48,11 @@ def compare_with_torch() -> None:
     bce = torch.nn.BCELoss()
     opt_g = torch.optim.Adam(gen.parameters(), lr=2e-4)
     opt_d = torch.optim.Adam(disc.parameters(), lr=2e-4)
-    step = jax.jit(train_step)
+    step = jax.jit(fns.step)
     for i in range(5):
         key = jax.random.key(100 + i)
         real = np.random.default_rng(i).uniform(-1, 1, (64, 784)).astype(np.float32)
-        z = np.asarray(jax.random.normal(key, (64, 100)))  # the z train_step draws from `key`
+        z = np.asarray(jax.random.normal(key, (64, 100)))  # the z the step draws from `key`
         state, metrics = step(state, {"image": jnp.asarray(real)}, key)
 
         real_t, z_t = torch.from_numpy(real), torch.from_numpy(z.copy())
