@@ -179,12 +179,14 @@ def _describe(config: Config, name: str) -> str:
 def restore_epoch(manager: ocp.CheckpointManager, epoch: int, expected: Config | None = None,
                   template: Any = None) -> tuple[Any, dict[str, Any]]:
     """The state and record saved after `epoch`, as `expected` (default: its own config), into
-    `template`'s arrays (default: a single run's state)."""
+    `template`'s arrays (or those of `template(saved_config)`; default: a single run's state)."""
     meta = read_meta(manager, epoch)
     saved = Config.from_json(meta["config"])
-    if template is None and "population" in meta:
+    if (template is None or callable(template)) and "population" in meta:
         raise IncompatibleCheckpointError(
             f"checkpoint {epoch} holds a population; open one member's folder (WORKDIR/members/ID)")
+    if callable(template):
+        template = template(saved)
     stored = Path(manager.directory) / str(epoch) / "state"
     changed = structure_changes(saved, expected) if expected is not None else []
     if template is None:  # the record's config must fit its arrays before it is compared with yours

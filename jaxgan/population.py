@@ -11,6 +11,7 @@ import dataclasses
 import itertools
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -235,9 +236,11 @@ def population_template(population: Population, fns: TrainFunctions | None = Non
     return jax.eval_shape(lambda: init_population(population, fns))
 
 
-def restore_population(workdir: str | Path, expected: Population | None = None,
-                       fns: TrainFunctions | None = None) -> tuple[GANState, dict[str, Any], Population]:
-    """A population's newest readable checkpoint, from its workdir, as `expected` (default: as saved)."""
+def restore_population(workdir: str | Path, expected: Population | None = None, fns: TrainFunctions | None = None,
+                       make: Callable[[Config], TrainFunctions] = make_train,
+                       ) -> tuple[GANState, dict[str, Any], Population]:
+    """A population's newest readable checkpoint, from its workdir, as `expected` (default: as saved),
+    into the arrays of `fns` (default: `make(program config)`, the built-in modules')."""
     directory = checkpoint.checkpoint_dir(workdir)
     record = checkpoint.saved_record(directory, read=run_record, warn=True)
     if "population" not in record:
@@ -247,7 +250,8 @@ def restore_population(workdir: str | Path, expected: Population | None = None,
     if (asked.seeds, asked.sweep) != (saved.seeds, saved.sweep):
         raise ConfigError(f"this population was started with {saved.describe()}; you passed "
                           f"{asked.describe()}: its members cannot change")
-    state, meta = checkpoint.restore_latest(directory, asked.base, template=population_template(asked, fns),
+    template = population_template(asked, fns or make(asked.program_config()))
+    state, meta = checkpoint.restore_latest(directory, asked.base, template=template,
                                             epoch=record["epoch"])
     return state, meta, Population.from_json(meta["population"]).with_base(asked.base)
 
@@ -259,14 +263,16 @@ def is_population(path: str | Path) -> bool:
     return (Path(path) / POPULATION_FILE).is_file() and (Path(path) / "checkpoints").is_dir()
 
 
-def restore_member(path: Path) -> tuple[GANState, dict[str, Any]]:
-    """One member of a population, from its folder WORKDIR/members/<id>/, as a single run's state."""
+def restore_member(path: Path, make: Callable[[Config], TrainFunctions] = make_train,
+                   ) -> tuple[GANState, dict[str, Any]]:
+    """One member of a population, from its folder WORKDIR/members/<id>/, as a single run's state
+    (of the modules `make` builds)."""
     try:
         record = json.loads((path / MEMBER_FILE).read_text())
         index, member_id = int(record["index"]), str(record["id"])
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"{path / MEMBER_FILE} is unreadable ({one_line(e)})") from None
-    state, meta, population = restore_population(path.parent.parent)
+    state, meta, population = restore_population(path.parent.parent, make=make)
     listed = population.members()
     if not 0 <= index < len(listed) or listed[index].id != member_id:
         raise CheckpointError(f"{path} names member {member_id!r}, which its population does not have")
@@ -280,20 +286,27 @@ def is_checkpoint(path: Path) -> bool:
     return path.name.isdigit() and (path / "state").is_dir() and (path / "meta").is_dir()
 
 
-def restore_path(path: str | Path) -> tuple[GANState, dict[str, Any]]:
+def restore_path(path: str | Path, make: Callable[[Config], TrainFunctions] | None = None,
+                 ) -> tuple[GANState, dict[str, Any]]:
     """A single run's state, from its workdir, its checkpoints/ folder, one saved step's folder
-    or a population member's folder."""
+    or a population member's folder; into the arrays of `make(config)`'s modules (default: the
+    built-in ones)."""
     path = checked_path(path, "path")
+
+    def own_template(config: Config) -> GANState:
+        return jax.eval_shape(make(config).init, jax.random.key(0))
+
+    template = None if make is None else own_template
     if (path / MEMBER_FILE).is_file():
-        return restore_member(path)
+        return restore_member(path, make or make_train)
     if is_population(path):
         raise IncompatibleCheckpointError(f"{path} is a population; open one member's folder "
                                           f"({path / 'members'}/ID)")
     if (path / "checkpoints").is_dir():
-        return checkpoint.restore_latest(path / "checkpoints")
+        return checkpoint.restore_latest(path / "checkpoints", template=template)
     if is_checkpoint(path):
-        return checkpoint.restore_latest(path.parent, epoch=int(path.name))
+        return checkpoint.restore_latest(path.parent, template=template, epoch=int(path.name))
     if path.is_dir() and any(is_checkpoint(p) for p in path.iterdir()):
-        return checkpoint.restore_latest(path)
+        return checkpoint.restore_latest(path, template=template)
     raise CheckpointError(f"no checkpoints in {path}: it is not a jaxgan run, a checkpoints/ folder, "
                           f"one checkpoint or a population member's folder")

@@ -227,12 +227,14 @@ def choices(value: Any, n: int, name: str, count: int, error: type[Exception] = 
 
 @dataclasses.dataclass(frozen=True)
 class Model:
-    """A trained generator: its config, state, per-epoch metrics and checkpoint record."""
+    """A trained generator: its config, state, per-epoch metrics and checkpoint record (and the
+    generator module, where it is one of your own)."""
 
     config: Config
     state: GANState
     metrics: list[EpochMetrics]
     record: CheckpointRecord
+    generator: nn.Module | None = None
 
     def sample(self, n: int, *, seed: int = 0, digit: Any = None, code: Any = None) -> np.ndarray:
         """n images (n, 28, 28) float32 in [-1, 1] from the noise of `seed`. `digit` (an int or n
@@ -253,17 +255,21 @@ class Model:
         if code is not None:
             z = with_codes(z, self.config.codes, jnp.asarray(choices(code, n, "code", self.config.codes)))
         labels = None if digit is None else jnp.asarray(choices(digit, n, "digit", NUM_CLASSES))
-        return generate_in_batches(make_models(self.config)[0], self.state, z, labels)
+        return generate_in_batches(self.generator or make_models(self.config)[0], self.state, z, labels)
 
 
-def load(path: str | Path) -> Model:
+def load(path: str | Path, *, generator: nn.Module | None = None, discriminator: nn.Module | None = None) -> Model:
     """The model of a run folder (its newest readable checkpoint), of one checkpoint folder
-    (WORKDIR/checkpoints/N) or of a population member's folder (WORKDIR/members/ID)."""
+    (WORKDIR/checkpoints/N) or of a population member's folder (WORKDIR/members/ID).
+    `generator`/`discriminator`: the modules of your own the run was trained with."""
+    from jaxgan.epoch import make_train
     from jaxgan.population import restore_path
     from jaxgan.workdir import workdir_of
 
     quiet_libraries()
-    state, meta = restore_path(path)
+    own = generator is not None or discriminator is not None
+    make = functools.partial(make_train, generator=generator, discriminator=discriminator) if own else None
+    state, meta = restore_path(path, make)
     folder = Path(path) if (Path(path) / "metrics.jsonl").is_file() else workdir_of(path)
     return Model(Config.from_json(meta["config"]), state, MetricsLog(folder).epochs() if folder else [],
-                 CheckpointRecord.from_meta(meta))
+                 CheckpointRecord.from_meta(meta), generator)

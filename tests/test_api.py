@@ -143,6 +143,10 @@ def test_a_population_from_python_returns_each_member(idx_mnist, tmp_path):
         assert [r["epoch"] for r in member.metrics] == [1, 2] and member.failed is None
         assert_trees_equal(member.state, jaxgan.load(tmp_path / "pop" / "members" / member.id).state)
     assert result.metrics[0]["d_loss"] == pytest.approx(np.mean([m.metrics[0]["d_loss"] for m in result.members]))
+    # Each member's state carries its own numbers, and the stacked state all of them.
+    np.testing.assert_array_equal(result.state.hyperparameters()["lr"], np.float32([1e-4, 1e-4, 1e-3, 1e-3]))
+    assert [float(m.state.hyperparameters()["lr"]) for m in result.members] == [np.float32(1e-4)] * 2 + [
+        np.float32(1e-3)] * 2
     from jaxgan.population import Population
 
     spec = Population(tiny(epochs=2), 2, (("lr", (1e-4, 1e-3)),))
@@ -218,3 +222,12 @@ def test_plot_grid_returns_a_figure_and_writes_only_when_asked(tmp_path):
         with pytest.raises(jaxgan.ConfigError, match=message):
             jaxgan.plot_grid(*args, **kwargs)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.png"]
+
+
+def test_a_resumed_run_trains_on_with_the_numbers_asked(idx_mnist, tmp_path):
+    jaxgan.train(tiny(epochs=1, lr=1e-4, beta1=0.5), tmp_path / "run", data_dir=idx_mnist, progress=False)
+    resumed = jaxgan.train(tiny(epochs=2, lr=1e-3, beta1=0.5), tmp_path / "run", data_dir=idx_mnist,
+                           progress=False, resume=True)
+    numbers = resumed.state.hyperparameters()
+    assert (float(numbers["lr"]), float(numbers["beta1"])) == (np.float32(1e-3), np.float32(0.5))
+    assert float(jaxgan.load(tmp_path / "run").state.hyperparameters()["lr"]) == np.float32(1e-3)

@@ -27,6 +27,7 @@ def test_the_tutorial_runs_end_to_end(idx_mnist, tmp_path):
     assert len(figures) == 2, "the data grid and the sample grid are shown"
     text = "".join(o.get("text", "") for o in outputs)
     assert "refused: lr must be a finite number > 0" in text and "same inputs, same bits: True" in text
+    assert "seed 1, lr 1e-03: last epoch" in text and "seed 0, lr 2e-04" in text
     assert "2 members: MNIST-FID" in text and "Batch" not in text
     assert (tmp_path / "runs" / "tutorial_seeds" / "members" / "1" / "metrics.jsonl").is_file()
 
