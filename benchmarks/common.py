@@ -6,7 +6,7 @@ from jaxgan.mnist import IMAGE_PIXELS as IMAGE
 
 
 def step_flops(batch: int, latent: int = 100, hidden: int = 128) -> int:
-    """Matmul FLOPs of one train_step (2 per multiply-add), counted from the maths.
+    """Matmul FLOPs of one step (2 per multiply-add), counted from the maths.
 
     G forward (once); D forward on real and fake, with weight gradients; D forward on fake after
     the update, with input gradients only; G backward (weight gradients, hidden input gradient).

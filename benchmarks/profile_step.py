@@ -33,7 +33,7 @@ def timed(fn, *args, repeats: int = 3) -> float:
 
 def main() -> None:
     fns = make_train(Config())
-    train_step, state = fns.step, fns.init(jax.random.key(0))
+    step, state = fns.step, fns.init(jax.random.key(0))
     images = jnp.asarray(np.random.default_rng(0).integers(0, 256, (STEPS * B, 784), np.uint8))
     idx = jnp.arange(STEPS * B).reshape(STEPS, B)
     keys = jax.random.split(jax.random.key(1), STEPS)
@@ -42,8 +42,8 @@ def main() -> None:
     def scan(body):
         return jax.jit(lambda s: jax.lax.scan(body, s, (idx, keys, z_all))[1])
 
-    full = scan(lambda s, x: train_step(s, {"image": normalize(images[x[0]])}, x[1]))
-    no_gather = scan(lambda s, x: train_step(s, {"image": jnp.zeros((B, 784)) + x[2][0, 0]}, x[1]))
+    full = scan(lambda s, x: step(s, {"image": normalize(images[x[0]])}, x[1]))
+    no_gather = scan(lambda s, x: step(s, {"image": jnp.zeros((B, 784)) + x[2][0, 0]}, x[1]))
 
     results = {"full step": timed(full, state), "no image gather/normalise": timed(no_gather, state)}
 

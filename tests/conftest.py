@@ -83,7 +83,7 @@ def assert_one_line_error(result, *fragments: str) -> None:
 
 
 def real_batch(n: int = 16, seed: int = 0, labels: bool = False) -> dict:
-    """A train_step batch of n uniform images in [-1, 1] (and random class labels)."""
+    """A step's batch of n uniform images in [-1, 1] (and random class labels)."""
     import jax
 
     batch = {"image": jax.random.uniform(jax.random.key(seed), (n, 784), minval=-1, maxval=1)}

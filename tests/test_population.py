@@ -105,6 +105,20 @@ def test_a_population_of_one_is_its_single_run_bit_for_bit():
     assert_trees_equal(member_state(members, 0), train_single(member.config, images, None, 2))
 
 
+def test_a_population_of_one_is_its_single_run_bit_for_bit_whatever_it_sweeps():
+    """Every number lives in the state for a single run too, so sweeping them changes no rounding
+    (Adam's and the EMA's 1 - v included); class_loss needs a conditional model (see above)."""
+    images, _ = uint8_images(64)
+    base = Config(batch_size=16, hidden_dim=8, latent_dim=8, seed=3, ema_decay=0.5, d_dropout=0.1, codes=3,
+                  mode_seeking=0.1)
+    values = {"lr": 1e-3, "d_lr": 5e-4, "beta1": 0.5, "beta2": 0.99, "eps": 1e-6, "ema_decay": 0.8,
+              "info_weight": 2.0, "d_dropout": 0.4, "mode_seeking": 0.3}
+    assert set(values) == set(SWEEPABLE) - {"class_loss"}
+    population = Population(base, sweep=tuple((name, (value,)) for name, value in values.items()))
+    members, _ = train_population(population, images, None, epochs=2)
+    assert_trees_equal(member_state(members, 0), train_single(population.members()[0].config, images, None, 2))
+
+
 def test_a_member_whose_loss_diverges_is_frozen_and_the_others_train_on():
     images, _ = uint8_images(72)
     config = Config(batch_size=16, hidden_dim=8, latent_dim=8)
