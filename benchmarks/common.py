@@ -23,8 +23,9 @@ def step_flops(batch: int, latent: int = 100, hidden: int = 128) -> int:
 def load_images(data_dir: str | None):
     import numpy as np
 
-    from jaxgan.data import default_cache_dir, load_dataset
+    from jaxgan.data import load_dataset
     from jaxgan.errors import DataError
+    from jaxgan.files import default_cache_dir
 
     try:
         return (*load_dataset("train", data_dir, default_cache_dir()), "MNIST")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from jaxgan.errors import stop_signals
+from jaxgan.signals import stop_signals
 
 __version__ = "0.1.0"
 
@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 _OWNERS = {
     "Config": "config",
     "train": "loop", "TrainResult": "loop", "MemberResult": "loop",
-    "load": "sampling", "Model": "sampling", "plot_grid": "sampling",
+    "load": "sampling", "Model": "sampling", "plot_grid": "images",
     "evaluate": "evaluation", "Evaluator": "evaluation", "Scores": "evaluation",
     "GANState": "step", "Batch": "step", "Metrics": "step", "hyperparams": "step",
     "make_train": "epoch", "TrainFunctions": "epoch", "run_keys": "epoch", "RunKeys": "epoch",
@@ -85,7 +85,8 @@ if TYPE_CHECKING:
     from jaxgan.epoch import RunKeys, TrainFunctions, make_train, run_keys
     from jaxgan.errors import CheckpointError, ConfigError, DataError, EvaluationError, JaxganError, TrainingError
     from jaxgan.evaluation import Evaluator, Scores, evaluate
+    from jaxgan.images import plot_grid
     from jaxgan.loop import MemberResult, TrainResult, train
     from jaxgan.runlog import EpochMetrics
-    from jaxgan.sampling import Model, load, plot_grid
+    from jaxgan.sampling import Model, load
     from jaxgan.step import Batch, GANState, Metrics, hyperparams

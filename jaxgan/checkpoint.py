@@ -22,7 +22,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxgan.config import Config
-from jaxgan.epoch import make_train
+from jaxgan.epoch import state_template
 from jaxgan.errors import (
     CheckpointError,
     CheckpointSaveError,
@@ -33,25 +33,10 @@ from jaxgan.errors import (
     one_line,
 )
 from jaxgan.files import content_digest
+from jaxgan.parallel import to_host
 from jaxgan.runlog import quiet_native_output
-from jaxgan.step import GANState
 
 FORMAT_VERSION = 4  # the layout of the state and its record; other formats are refused, not converted
-
-
-def to_host(tree: Any) -> Any:
-    """Every array of `tree` whole, as numpy: one copy of a replicated array; one split over
-    several processes (a population's members) gathered from all, so all must call this."""
-    def whole(x: Any) -> np.ndarray:
-        if not isinstance(x, jax.Array) or x.is_fully_addressable:
-            return np.asarray(x)
-        if x.is_fully_replicated:
-            return np.asarray(x.addressable_data(0))
-        from jax.experimental import multihost_utils
-
-        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
-
-    return jax.device_get(tree) if jax.process_count() == 1 else jax.tree.map(whole, tree)
 
 
 def state_digest(state: Any) -> str:
@@ -145,12 +130,6 @@ def read_meta(manager: ocp.CheckpointManager, epoch: int) -> dict[str, Any]:
     except ConfigError as e:
         raise CheckpointError(f"its record's config is invalid ({e})") from None
     return meta
-
-
-@functools.lru_cache(maxsize=16)
-def state_template(config: Config) -> GANState:
-    """The state's arrays as shapes and dtypes, without computing them (traced once per config)."""
-    return jax.eval_shape(make_train(config).init, jax.random.key(0))
 
 
 def _structure(config: Config) -> list[tuple[str, tuple[int, ...], str]]:

@@ -25,7 +25,7 @@ import numpy as np
 import optax
 
 from jaxgan import checkpoint
-from jaxgan.data import PARTIAL_DATA_ENV, load_dataset, normalize
+from jaxgan.data import PARTIAL_DATA_ENV, epoch_order, in_batches, load_dataset, normalize
 from jaxgan.errors import EvaluationError
 from jaxgan.files import content_digest, write_json_atomic
 from jaxgan.mnist import IMAGE_PIXELS, IMAGE_SHAPE, NUM_CLASSES
@@ -64,9 +64,7 @@ def _loss(params, images, labels):
 
 @functools.partial(jax.jit, static_argnums=(4, 5), donate_argnums=(0, 1))
 def _train_epoch(params, opt_state, images_u8, labels, batch_size: int, tx, key):
-    perm = jax.random.permutation(key, len(images_u8))
-    n = len(images_u8) // batch_size
-    order = perm[: n * batch_size].reshape(n, batch_size)
+    order, _ = epoch_order(key, len(images_u8), batch_size, drop_last=True)
 
     def body(carry, idx):
         params, opt_state = carry
@@ -107,9 +105,7 @@ def apply(params, images: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 def batched(params, images: np.ndarray, batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
     """(features, logits) of float images (N, 784) in [-1, 1], in fixed-size batches."""
-    out = [jax.device_get(apply(params, jnp.asarray(images[i: i + batch_size])))
-           for i in range(0, len(images), batch_size)]
-    return np.concatenate([f for f, _ in out]), np.concatenate([logits for _, logits in out])
+    return in_batches(functools.partial(apply, params), images, size=batch_size)
 
 
 def accuracy(params, images_u8: np.ndarray, labels: np.ndarray) -> float:

@@ -10,7 +10,9 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -24,11 +26,6 @@ from jaxgan.sources import DATASET, VERSION, Source, data_source, read_idx_split
 SPLIT_SIZES = {"train": 60_000, "test": 10_000}
 PARTIAL_DATA_ENV = "JAXGAN_ALLOW_PARTIAL_DATA"  # accept splits of other sizes (test data)
 CACHE_FORMAT = 2
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(os.environ.get("JAXGAN_CACHE_DIR") or Path(base) / "jaxgan")
 
 
 def verify_split(split: str, images: np.ndarray, labels: np.ndarray, origin: str) -> None:
@@ -136,6 +133,15 @@ def epoch_order(key: jax.Array, num_examples: int, batch_size: int,
     full = perm[: num_full * batch_size].reshape(num_full, batch_size)
     rest = None if drop_last or num_examples % batch_size == 0 else perm[num_full * batch_size:]
     return full, rest
+
+
+def in_batches(fn: Callable[..., Any], *arrays: Any, size: int = 1000, axis: int = 0) -> Any:
+    """`fn` over `size`-row slices of `arrays` (None stays None), its outputs (a pytree) joined
+    on the host along `axis`: one compiled shape for every full slice, device memory for one."""
+    n = len(next(a for a in arrays if a is not None))
+    parts = [jax.device_get(fn(*(None if a is None else a[i: i + size] for a in arrays)))
+             for i in range(0, n, size)]
+    return jax.tree.map(lambda *p: np.concatenate(p, axis), *parts)
 
 
 def steps_per_epoch(num_examples: int, batch_size: int, drop_last: bool) -> int:

@@ -8,6 +8,7 @@ only a faster schedule.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple, TypedDict
 
@@ -133,3 +134,9 @@ def make_train(config: Config, *, generator: nn.Module | None = None,
                             init(keys["init"], hparams), jnp.arange(config.epochs))
 
     return TrainFunctions(config, generator, discriminator, init, step, epoch, train)
+
+
+@functools.lru_cache(maxsize=16)
+def state_template(config: Config) -> GANState:
+    """The state's arrays as shapes and dtypes, without computing them (traced once per config)."""
+    return jax.eval_shape(make_train(config).init, jax.random.key(0))

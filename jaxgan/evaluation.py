@@ -6,9 +6,7 @@ import functools
 import itertools
 import sys
 import warnings
-import zipfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, TypedDict
 
 import jax
@@ -18,22 +16,19 @@ import scipy.linalg
 from jaxgan import classifier
 from jaxgan.classifier import gaussian
 from jaxgan.config import checked_seed
-from jaxgan.data import normalize
+from jaxgan.data import in_batches, normalize
 from jaxgan.epoch import TrainFunctions
-from jaxgan.errors import EvaluationError, arg, one_line
+from jaxgan.errors import EvaluationError, arg
+from jaxgan.images import SAMPLE_BYTES, check_images, to_uint8
 from jaxgan.mnist import IMAGE_PIXELS, NUM_CLASSES
 from jaxgan.models import latent_codes
 from jaxgan.parallel import check_host_memory
 from jaxgan.population import Population
 from jaxgan.sampling import (
-    LAYOUTS,
-    SAMPLE_BYTES,
-    check_images,
     choices,
-    generate,
     generate_in_batches,
+    generate_members,
     latents,
-    to_uint8,
 )
 from jaxgan.step import GANState
 
@@ -188,52 +183,11 @@ def member_samples(fns: TrainFunctions, state: GANState, n: int, seed: int, stac
     if not stacked:
         yield generate_in_batches(fns.generator, state, z, labels), labels, codes
         return
-    generate_members = jax.jit(jax.vmap(functools.partial(generate, fns.generator), in_axes=(0, None, None)))
+    draw = jax.jit(generate_members, static_argnums=0)
     for start in range(0, total, MEMBERS_PER_PROGRAM):
         part = jax.tree.map(lambda x, s=slice(start, start + MEMBERS_PER_PROGRAM): x[s], state)
-        images = np.concatenate([np.asarray(generate_members(part, z[i:i + 1000],
-                                                             None if labels is None else labels[i:i + 1000]))
-                                 for i in range(0, n, 1000)], axis=1)
-        for member_images in images:
+        for member_images in in_batches(functools.partial(draw, fns.generator, part), z, labels, axis=1):
             yield member_images, labels, codes
-
-
-def read_samples(path: str | Path) -> np.ndarray:
-    """Images (N, 784) float32 in [-1, 1] from an .npz (key `images`) or .npy file, checked by
-    `check_images`; the array's header (shape, dtype) is checked before the array is read."""
-    name = arg("samples", str(path))
-    path = Path(path)
-    if not path.is_file():
-        raise EvaluationError(f"{name}: no such file")
-    try:
-        with open(path, "rb") as f:
-            if f.read(6) == b"\x93NUMPY":
-                f.seek(0)
-                _check_header(f, name)
-                f.seek(0)
-                return check_images(np.load(f, allow_pickle=False), name)
-        with zipfile.ZipFile(path) as archive:
-            if "images.npy" not in archive.namelist():
-                raise EvaluationError(f"{name}: the .npz has no 'images' array "
-                                      f"(write it with scripts/sample.py --export)")
-            with archive.open("images.npy") as member:
-                _check_header(member, name)
-            with archive.open("images.npy") as member:
-                return check_images(np.lib.format.read_array(member, allow_pickle=False), name)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # not numpy data, truncated, pickled objects
-        raise EvaluationError(f"{name}: not a readable .npz/.npy file ({one_line(e, 120)})") from None
-
-
-def _check_header(f: Any, name: str) -> None:
-    """The array an .npy header announces: a layout `check_images` takes, and a size that fits."""
-    version = np.lib.format.read_magic(f)
-    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-    shape, _, dtype = read(f)
-    if len(shape) < 2 or tuple(shape[1:]) not in LAYOUTS:
-        raise EvaluationError(f"{name}: images of shape {shape}; expected (N, 28, 28), (N, 784), "
-                              f"(N, 28, 28, 1) or (N, 1, 28, 28)")
-    check_host_memory(shape[0], SAMPLE_BYTES + IMAGE_PIXELS * dtype.itemsize,
-                      f"{name}: {shape[0]:,} images", EvaluationError)
 
 
 def evaluate(images: Any, *, labels: Any = None, n: int | None = None) -> dict[str, Any]:

@@ -51,3 +51,8 @@ def content_digest(*arrays: Any) -> str:
         digest.update(f"{a.dtype.str}{a.shape}".encode())
         digest.update(a.data)
     return digest.hexdigest()
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(os.environ.get("JAXGAN_CACHE_DIR") or Path(base) / "jaxgan")

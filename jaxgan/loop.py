@@ -27,15 +27,14 @@ from jaxgan.data import load_dataset, steps_per_epoch
 from jaxgan.epoch import TrainFunctions, epoch_key, make_train, run_keys
 from jaxgan.errors import (
     ConfigError,
-    StopSignals,
     TrainingError,
     arg,
     failures_as_one_line,
     kept_checkpoints,
-    stop_signals,
 )
 from jaxgan.evaluation import Evaluator
 from jaxgan.files import content_digest
+from jaxgan.images import SAMPLE_BYTES
 from jaxgan.outputs import Outputs
 from jaxgan.population import (
     Population,
@@ -49,7 +48,7 @@ from jaxgan.population import (
     sweep_from_dict,
 )
 from jaxgan.runlog import EpochMetrics, MetricsLog, installed_debug_log, mean_epochs, quiet_libraries
-from jaxgan.sampling import SAMPLE_BYTES
+from jaxgan.signals import StopSignals, stop_signals
 from jaxgan.step import GANState, hyperparams, with_hyperparams
 from jaxgan.workdir import Workdir, check_writable, has_checkpoints, open_workdir
 
@@ -294,7 +293,7 @@ def _train(fns: TrainFunctions, config: Config, population: Population | None, s
         for epoch in range(start_epoch, config.epochs):
             t0 = time.perf_counter()
             state, metrics = epoch_fn(state, epoch)
-            metrics = checkpoint.to_host(metrics)  # the one host sync of the epoch
+            metrics = parallel.to_host(metrics)  # the one host sync of the epoch
             if population is None:
                 del metrics["alive"]
             _check_losses(population, metrics, epoch, outputs)

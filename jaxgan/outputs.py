@@ -15,13 +15,14 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from jaxgan import checkpoint
+from jaxgan import checkpoint, parallel
 from jaxgan.config import Config
 from jaxgan.epoch import TrainFunctions, run_keys
 from jaxgan.files import write_json_atomic
-from jaxgan.population import MEMBER_FILE, POPULATION_FILE, Member, Population, member_state
+from jaxgan.images import save_png_atomic, tile
+from jaxgan.population import MEMBER_FILE, POPULATION_FILE, Member, Population, member_state, write_index
 from jaxgan.runlog import MetricsLog, SummaryWriter, epoch_summary, progress_lines
-from jaxgan.sampling import generate, grid_labels, latents, save_png_atomic, tile
+from jaxgan.sampling import generate, generate_members, grid_labels, latents
 from jaxgan.step import GANState
 from jaxgan.workdir import Workdir
 
@@ -105,8 +106,8 @@ class Outputs:
             self.files = [files(m.config, self._member_folder(i, m), label=f"member {m.id} ")
                           for i, m in enumerate(self.members)]
             self.write_index()
-        draw = functools.partial(generate, fns.generator)
-        self.sample_fn = jax.jit(draw if population is None else jax.vmap(draw, in_axes=(0, 0, None)))
+        self.sample_fn = jax.jit(functools.partial(generate if population is None else generate_members,
+                                                   fns.generator))
         configs = [config] if population is None else [m.config for m in self.members]
         self.fixed_z = [latents(run_keys(c.seed)["sample"], GRID_SIZE, c.latent_dim) for c in configs]
         self.fixed_labels = grid_labels(GRID_SIZE, 8, 8) if config.conditional else None
@@ -145,8 +146,8 @@ class Outputs:
     def grids(self, state: Any) -> np.ndarray:
         """Each member's 64 grid samples from its fixed noise, (members, 64, 28, 28)."""
         if self.population is None:
-            return checkpoint.to_host(self.sample_fn(state, self.fixed_z[0], self.fixed_labels))[None]
-        return checkpoint.to_host(self.sample_fn(state, jnp.stack(self.fixed_z), self.fixed_labels))
+            return parallel.to_host(self.sample_fn(state, self.fixed_z[0], self.fixed_labels))[None]
+        return parallel.to_host(self.sample_fn(state, jnp.stack(self.fixed_z), self.fixed_labels))
 
     def member_view(self, state: Any, index: int) -> GANState:
         if self.population is None:
@@ -163,11 +164,7 @@ class Outputs:
         self.last_saved = epochs_done
 
     def write_index(self) -> None:
-        """WORKDIR/population.json: the spec, and each member's values and state."""
-        rows = [{"id": m.id, "folder": f"members/{m.id}", **m.values, "failed": self.failures.get(m.id)}
-                for m in self.members]
-        write_json_atomic(self.folder.path / POPULATION_FILE, {"format": 1, **self.population.to_json(),
-                                                               "members": rows})
+        write_index(self.folder.path, self.population, self.failures)
         self.folder.add_to_manifest(POPULATION_FILE)
 
     def note_failures(self, metrics: dict[str, np.ndarray], epoch: int) -> int:

@@ -9,14 +9,15 @@ import socket
 import sys
 import threading
 import time
+from typing import Any
 
 import jax
 import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxgan.checkpoint import state_template
 from jaxgan.config import Config
+from jaxgan.epoch import state_template
 from jaxgan.errors import ConfigError, JaxganError, TrainingError, arg
 from jaxgan.files import content_digest
 
@@ -258,3 +259,16 @@ def deterministic_gpu(enabled: bool = True) -> None:
     flags = os.environ.get("XLA_FLAGS", "")
     if enabled and "xla_gpu_deterministic_ops" not in flags:
         os.environ["XLA_FLAGS"] = f"{flags} {GPU_DETERMINISM}".strip()
+
+
+def to_host(tree: Any) -> Any:
+    """Every array of `tree` whole, as numpy: one copy of a replicated array; one split over
+    several processes (a population's members) gathered from all, so all must call this."""
+    def whole(x: Any) -> np.ndarray:
+        if not isinstance(x, jax.Array) or x.is_fully_addressable:
+            return np.asarray(x)
+        if x.is_fully_replicated:
+            return np.asarray(x.addressable_data(0))
+        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+    return jax.device_get(tree) if jax.process_count() == 1 else jax.tree.map(whole, tree)

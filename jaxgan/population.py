@@ -2,8 +2,7 @@
 (`--seeds`, `--sweep`). `Population` is the spec and `Member` one row of it; their states are
 stacked on a leading axis and trained as one program, `jax.vmap` of the single run's functions.
 Member `i` uses exactly the keys and numbers of the single run of its config (initialisation, data
-order, noise), so a population is N single runs computed side by side; members never interact.
-Also here: reading one member, or any path the tools are given, back as a single run."""
+order, noise), so a population is N single runs computed side by side; members never interact."""
 
 from __future__ import annotations
 
@@ -21,9 +20,10 @@ import numpy as np
 
 from jaxgan import checkpoint, parallel
 from jaxgan.checkpoint import structure_changes
-from jaxgan.config import MAX_SEED, POSITIVE_INT, Config, checked_path
+from jaxgan.config import MAX_SEED, POSITIVE_INT, Config
 from jaxgan.epoch import TrainFunctions, epoch_key, make_train, run_keys
-from jaxgan.errors import CheckpointError, ConfigError, IncompatibleCheckpointError, arg, on_command_line, one_line
+from jaxgan.errors import CheckpointError, ConfigError, arg, on_command_line, one_line
+from jaxgan.files import write_json_atomic
 from jaxgan.step import SWEEPABLE, GANState, Metrics, hyperparams
 
 Sweep = tuple[tuple[str, tuple[Any, ...]], ...]
@@ -152,13 +152,28 @@ def _checked_sweep(name: str, values: tuple[Any, ...]) -> tuple[str, tuple[Any, 
     return name, values
 
 
+def write_index(workdir: Path, population: Population, failures: dict[str, Any]) -> None:
+    """WORKDIR/population.json: the spec, and each member's folder, values and failure."""
+    rows = [{"id": m.id, "folder": f"members/{m.id}", **m.values, "failed": failures.get(m.id)}
+            for m in population.members()]
+    write_json_atomic(workdir / POPULATION_FILE, {"format": 1, **population.to_json(), "members": rows})
+
+
+def read_index(workdir: str | Path) -> list[dict[str, Any]] | None:
+    """The member rows of WORKDIR/population.json (None: not a population), checked."""
+    index = Path(workdir) / POPULATION_FILE
+    if not index.is_file():
+        return None
+    try:
+        rows = json.loads(index.read_text())["members"]
+        return [{**row, "id": str(row["id"]), "folder": Path(workdir) / row["folder"]} for row in rows]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{index} is unreadable ({one_line(e)})") from None
+
+
 def saved_failures(workdir: str | Path) -> dict[str, Any]:
     """The members of the population in `workdir` that stopped training: id -> where."""
-    try:
-        rows = json.loads((Path(workdir) / POPULATION_FILE).read_text())["members"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-    return {str(r["id"]): r["failed"] for r in rows if isinstance(r, dict) and r.get("failed")}
+    return {row["id"]: row["failed"] for row in read_index(workdir) or [] if row.get("failed")}
 
 
 def parse_sweep(text: str) -> tuple[str, tuple[Any, ...]]:
@@ -263,50 +278,3 @@ def is_population(path: str | Path) -> bool:
     return (Path(path) / POPULATION_FILE).is_file() and (Path(path) / "checkpoints").is_dir()
 
 
-def restore_member(path: Path, make: Callable[[Config], TrainFunctions] = make_train,
-                   ) -> tuple[GANState, dict[str, Any]]:
-    """One member of a population, from its folder WORKDIR/members/<id>/, as a single run's state
-    (of the modules `make` builds)."""
-    try:
-        record = json.loads((path / MEMBER_FILE).read_text())
-        index, member_id = int(record["index"]), str(record["id"])
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{path / MEMBER_FILE} is unreadable ({one_line(e)})") from None
-    state, meta, population = restore_population(path.parent.parent, make=make)
-    listed = population.members()
-    if not 0 <= index < len(listed) or listed[index].id != member_id:
-        raise CheckpointError(f"{path} names member {member_id!r}, which its population does not have")
-    member = listed[index]
-    return member_state(state, index), {**meta, "config": member.config.to_json(),
-                                                          "member": member.id}
-
-
-def is_checkpoint(path: Path) -> bool:
-    """`path` is one saved checkpoint: an epoch's folder with its arrays and record."""
-    return path.name.isdigit() and (path / "state").is_dir() and (path / "meta").is_dir()
-
-
-def restore_path(path: str | Path, make: Callable[[Config], TrainFunctions] | None = None,
-                 ) -> tuple[GANState, dict[str, Any]]:
-    """A single run's state, from its workdir, its checkpoints/ folder, one saved step's folder
-    or a population member's folder; into the arrays of `make(config)`'s modules (default: the
-    built-in ones)."""
-    path = checked_path(path, "path")
-
-    def own_template(config: Config) -> GANState:
-        return jax.eval_shape(make(config).init, jax.random.key(0))
-
-    template = None if make is None else own_template
-    if (path / MEMBER_FILE).is_file():
-        return restore_member(path, make or make_train)
-    if is_population(path):
-        raise IncompatibleCheckpointError(f"{path} is a population; open one member's folder "
-                                          f"({path / 'members'}/ID)")
-    if (path / "checkpoints").is_dir():
-        return checkpoint.restore_latest(path / "checkpoints", template=template)
-    if is_checkpoint(path):
-        return checkpoint.restore_latest(path.parent, template=template, epoch=int(path.name))
-    if path.is_dir() and any(is_checkpoint(p) for p in path.iterdir()):
-        return checkpoint.restore_latest(path, template=template)
-    raise CheckpointError(f"no checkpoints in {path}: it is not a jaxgan run, a checkpoints/ folder, "
-                          f"one checkpoint or a population member's folder")

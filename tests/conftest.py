@@ -35,6 +35,18 @@ def real_mnist_or_skip() -> Path:
     return Path(REAL_TFDS)
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's tmp_path plugin
+def pytest_configure(config: pytest.Config) -> None:
+    """One XLA compilation cache for the session, under pytest's tmp dirs and shared by the xdist
+    workers and the tools' subprocesses: most tests compile the same tiny programs, and compiling
+    is most of their time. Cold at every session's start, so the suite's time is honest."""
+    base = config._tmp_path_factory.getbasetemp()  # noqa: SLF001 (pytest's own session tmp root)
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(shared / "xla-cache")
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+
+
 @pytest.fixture(autouse=True)
 def isolated_caches(tmp_path_factory, monkeypatch):
     """Home, XDG cache, TFDS data dir: all under this test's tmp dirs, for it and its subprocesses.
@@ -201,19 +213,6 @@ def random_classifier():
     from jaxgan import classifier
 
     return classifier.Classifier().init(jax.random.key(0), jnp.zeros((1, 784)))["params"]
-
-
-@pytest.fixture
-def classifier_cache(tmp_path, idx_mnist):
-    """A cache dir holding a (random-init) classifier for idx_mnist, so tests need not train one."""
-    from jaxgan import classifier
-    from jaxgan.data import load_dataset
-    from jaxgan.files import content_digest
-
-    digest = content_digest(*load_dataset("train", idx_mnist))
-    classifier.save(random_classifier(), classifier.cache_path(tmp_path / "cache", digest), digest,
-                    test_accuracy=0.1)
-    return str(tmp_path / "cache")
 
 
 def truncate_checkpoint(checkpoint_dir: Path) -> None:

@@ -127,11 +127,6 @@ def test_a_conditional_model_needs_digits_in_range(idx_mnist, tmp_path):
         with pytest.raises(jaxgan.ConfigError, match="digit must be"):
             model.sample(4, digit=digit)
     assert model.sample(4, digit=7).shape == model.sample(4, digit=[0, 1, 2, 3]).shape == (4, 28, 28)
-    from jaxgan.sampling import generate
-
-    with pytest.raises(jaxgan.ConfigError, match="labels: a conditional model needs the digits"):
-        generate(jaxgan.make_train(model.config).generator, model.state,
-                 np.zeros((2, model.config.latent_dim), np.float32))
 
 
 def test_a_population_from_python_returns_each_member(idx_mnist, tmp_path):

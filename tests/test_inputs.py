@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgan import classifier, cli, data
+from jaxgan import classifier, cli, data, files
 from jaxgan.cli import evaluate as evaluate_tool
 from jaxgan.cli import train as train_tool
 from jaxgan.errors import (
@@ -21,8 +21,8 @@ from jaxgan.errors import (
     DataError,
     EvaluationError,
 )
-from jaxgan.evaluation import read_samples
 from jaxgan.files import content_digest
+from jaxgan.images import read_samples
 from jaxgan.sources import IDX_FILES
 
 from conftest import (
@@ -41,7 +41,7 @@ from conftest import (
 @pytest.mark.slow
 def test_tests_write_no_cache_outside_their_tmp_dirs(idx_mnist, isolated_caches, tmp_path):
     before = sorted(USER_CACHE.rglob("*")) if USER_CACHE.exists() else None
-    assert data.default_cache_dir() == isolated_caches / ".cache" / "jaxgan"
+    assert files.default_cache_dir() == isolated_caches / ".cache" / "jaxgan"
     result = run_cli("train", *TINY_FLAGS[:-1], "--epochs", "1", "--data-dir", idx_mnist,
                      "--workdir", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr

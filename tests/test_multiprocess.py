@@ -139,7 +139,7 @@ def test_two_processes_train_a_population_whose_members_equal_the_one_process_po
     assert [r[0] for r in results] == [0, 0], results
     assert sorted(p.name for p in (tmp_path / "two" / "members").iterdir()) == ["0", "1", "2", "3"]
     train_one_process(*data, "--workdir", str(tmp_path / "one"), devices=1)
-    from jaxgan.population import restore_member
+    from jaxgan.sampling import restore_member
 
     for member in "0123":
         two, _ = restore_member(tmp_path / "two" / "members" / member)

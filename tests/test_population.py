@@ -22,9 +22,9 @@ from jaxgan.population import (
     init_population,
     member_state,
     parse_sweep,
-    restore_path,
     restore_population,
 )
+from jaxgan.sampling import restore_path
 from jaxgan.step import SWEEPABLE
 
 from conftest import TINY_FLAGS, assert_trees_equal, file_tree, fns, train_tiny, uint8_images
@@ -199,12 +199,12 @@ def test_a_run_in_which_every_member_fails_is_an_error(idx_mnist, tmp_path):
         plot_tool.main(["--workdir", str(tmp_path / "pop")])
 
 
-def test_evaluate_prints_each_member_and_the_mean_over_seeds(idx_mnist, classifier_cache, tmp_path, capsys):
+def test_evaluate_prints_each_member_and_the_mean_over_seeds(idx_mnist, tmp_path, capsys):
     """The population table's numbers are the members' own single-checkpoint evaluations."""
     train_tool.main(["--workdir", str(tmp_path / "pop"), "--data-dir", idx_mnist, "--epochs", "1",
                      "--seeds", "2", "--sweep", "lr=1e-3,2e-3", *TINY_FLAGS])
     assert "all 4 members trained" in capsys.readouterr().err
-    common = ["--n", "40", "--data-dir", idx_mnist, "--cache-dir", classifier_cache]
+    common = ["--n", "40", "--data-dir", idx_mnist, "--cache-dir", str(tmp_path / "cache")]
     evaluate_tool.main(["--workdir", str(tmp_path / "pop"), "--json", *common])
     table = json.loads(capsys.readouterr().out)
     assert [m["id"] for m in table["members"]] == ["0", "1", "2", "3"]

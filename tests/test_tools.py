@@ -14,8 +14,8 @@ from jaxgan.cli import sample as sample_tool
 from jaxgan.cli import train as train_tool
 from jaxgan.config import Config
 from jaxgan.evaluation import Evaluator, classification_accuracy_score, code_purity, member_samples
-from jaxgan.population import restore_path
-from jaxgan.sampling import to_uint8
+from jaxgan.images import to_uint8
+from jaxgan.sampling import restore_path
 
 from conftest import ROOT, TINY_FLAGS, fns
 
@@ -94,7 +94,7 @@ def test_infogan_run_samples_by_code_and_scores_the_codes(idx_mnist, tmp_path, c
     assert np.load(npz)["codes"].tolist() == [0, 0, 0, 1, 1, 1]
     capsys.readouterr()
     assert sample(workdir, "--code", "4") == 2
-    assert "--code must be in 0..3" in capsys.readouterr().err
+    assert "--code must be in 0 .. 3" in capsys.readouterr().err
 
     state, meta = restore_path(workdir)
     gan = fns(Config.from_json(meta["config"]))

@@ -15,12 +15,13 @@ from typing import NoReturn
 
 from jaxgan.config import GROUPS, MAX_SEED, PRESETS, Config, checked_seed, flag
 from jaxgan.errors import ConfigError, JaxganError, command_line
+from jaxgan.files import default_cache_dir
+from jaxgan.runlog import DebugLog
 
 
 class Parser(argparse.ArgumentParser):
     """argparse with a one-line error (no usage block), exit code 2, and no abbreviated flags
     (a prefix that works today would silently mean another flag tomorrow)."""
-
     def __init__(self, *args, **kwargs):
         super().__init__(*args, allow_abbrev=False, **kwargs)
 
@@ -88,8 +89,6 @@ def add_data_args(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> 
 
 
 def cache_dir(args: argparse.Namespace):
-    from jaxgan.data import default_cache_dir
-
     if args.no_cache:
         return None
     path = args.cache_dir or default_cache_dir()
@@ -113,8 +112,6 @@ def execute(main: Callable[[Sequence[str] | None], int | None],
         argv: Sequence[str] | None = None) -> int:
     """Call `main`; user errors become one line on stderr and exit code 2, Ctrl-C code 130."""
     prog = os.path.basename(sys.argv[0]) or "jaxgan"
-    from jaxgan.runlog import DebugLog
-
     DebugLog().install()  # library logs and thread tracebacks: to WORKDIR/debug.log, not the terminal
     # A polite kill (SIGTERM, e.g. a preempted job) is handled like Ctrl-C: save, then exit.
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:

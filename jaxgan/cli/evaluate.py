@@ -7,13 +7,20 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jaxgan import cli
+from jaxgan.config import Config
+from jaxgan.data import load_dataset
+from jaxgan.epoch import make_train
 from jaxgan.errors import ConfigError
-
-if TYPE_CHECKING:
-    from jaxgan.population import Population
+from jaxgan.evaluation import Evaluator, classification_accuracy_score, summarise
+from jaxgan.files import default_cache_dir
+from jaxgan.images import read_samples
+from jaxgan.population import Population, is_population, member_state, restore_population
+from jaxgan.runlog import MetricsLog
+from jaxgan.sampling import restore_path
+from jaxgan.workdir import workdir_of
 
 
 def parse_args(argv: Sequence[str] | None):
@@ -49,9 +56,6 @@ def describe(source: dict[str, Any], scores: dict[str, Any]) -> str:
 def _generators(args) -> tuple[Any, dict[str, Any], Any, list[tuple[str | None, Path | None]]]:
     """(state, checkpoint record, population or None, and per member its id and run folder):
     a population's members, or a single run as a population of one."""
-    from jaxgan.population import is_population, restore_path, restore_population
-    from jaxgan.workdir import workdir_of
-
     if not args.checkpoint and is_population(args.workdir):
         state, meta, population = restore_population(args.workdir)
         return state, meta, population, [(m.id, Path(args.workdir) / "members" / m.id) for m in population.members()]
@@ -62,12 +66,6 @@ def _generators(args) -> tuple[Any, dict[str, Any], Any, list[tuple[str | None, 
 def evaluate_generators(args, cache) -> None:
     """Every member's scores (a single run's: one), each recorded in its own metrics.jsonl; a
     population's printed as a table with mean ± std over seeds, a single run's as one line."""
-    from jaxgan.config import Config
-    from jaxgan.data import load_dataset
-    from jaxgan.epoch import make_train
-    from jaxgan.evaluation import Evaluator, classification_accuracy_score, summarise
-    from jaxgan.population import member_state
-
     state, meta, population, members = _generators(args)
     fns = make_train(population.program_config() if population else Config.from_json(meta["config"]))
     view = (lambda i: member_state(state, i)) if population else (lambda i: state)
@@ -130,8 +128,6 @@ def format_table(population: Population, rows: list[dict[str, Any]], summary: di
 
 
 def _record(folder: Path, row: dict) -> None:
-    from jaxgan.runlog import MetricsLog
-
     try:
         MetricsLog(folder).append(row)
     except OSError as e:
@@ -141,8 +137,6 @@ def _record(folder: Path, row: dict) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    from jaxgan.data import default_cache_dir
-    from jaxgan.evaluation import Evaluator, read_samples
 
     cache = cli.cache_dir(args) or default_cache_dir()
     if not args.samples:

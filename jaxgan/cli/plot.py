@@ -8,8 +8,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from jaxgan import cli
 from jaxgan.errors import ConfigError
+from jaxgan.files import atomic_path
+from jaxgan.population import read_index
+from jaxgan.runlog import MetricsLog
 
 FORMATS = ("png", "pdf", "svg", "jpg", "jpeg")
 TRAIN_KEYS = {"epoch", "d_loss", "g_loss", "d_real", "d_fake"}
@@ -54,7 +59,6 @@ def draw_time_quality(groups: dict[str, list[tuple[list[dict], list[dict]]]]):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for name, runs in groups.items():
@@ -79,8 +83,6 @@ def draw_time_quality(groups: dict[str, list[tuple[list[dict], list[dict]]]]):
 
 def read_rows(workdir: str) -> tuple[list[dict], list[dict]]:
     """The train rows and the newest eval row per epoch of WORKDIR/metrics.jsonl."""
-    from jaxgan.runlog import MetricsLog
-
     rows = MetricsLog(workdir).read()
     train = [r for r in rows if r.get("kind", "train") == "train" and numbers(r, TRAIN_KEYS)]
     evals = [r for r in rows if r.get("kind") == "eval" and numbers(r, EVAL_KEYS)]
@@ -95,21 +97,12 @@ def read_rows(workdir: str) -> tuple[list[dict], list[dict]]:
 def member_folders(workdir: str) -> dict[str | None, Path]:
     """A population's members (id -> folder), from WORKDIR/population.json; a single run is a
     population of one, with no id."""
-    import json
-
-    index = Path(workdir) / "population.json"
-    if not index.is_file():
-        return {None: Path(workdir)}
-    try:
-        return {str(m["id"]): Path(workdir) / m["folder"] for m in json.loads(index.read_text())["members"]}
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ConfigError(f"{index} is unreadable ({e})") from None
+    rows = read_index(workdir)
+    return {None: Path(workdir)} if rows is None else {row["id"]: row["folder"] for row in rows}
 
 
 def member_rows(folders: dict[str | None, Path]) -> dict[str | None, tuple[list[dict], list[dict]]]:
     """Each member's rows; a population member that failed before its first epoch ended has none."""
-    from jaxgan.runlog import MetricsLog
-
     if list(folders) == [None]:
         return {None: read_rows(str(folders[None]))}
     runs = {m: read_rows(str(f)) for m, f in folders.items() if MetricsLog(f).read()}
@@ -131,7 +124,6 @@ def draw(runs: dict[str | None, tuple[list[dict], list[dict]]]):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     has_evals = any(evals for _, evals in runs.values())
     fig, axes = plt.subplots(1, len(PANELS) + has_evals, figsize=(4.2 * (len(PANELS) + has_evals), 3.6))
@@ -162,8 +154,6 @@ def draw(runs: dict[str | None, tuple[list[dict], list[dict]]]):
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from jaxgan.files import atomic_path
-
     args = parse_args(argv)
     groups = dict(parse_group(g) for g in args.time_quality)
     if groups and not args.out:

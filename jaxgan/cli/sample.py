@@ -7,8 +7,25 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import jax
+import numpy as np
+
 from jaxgan import cli
+from jaxgan.config import Config
 from jaxgan.errors import ConfigError
+from jaxgan.images import SAMPLE_BYTES, plot_grid, save_npz
+from jaxgan.models import make_models
+from jaxgan.parallel import check_host_memory
+from jaxgan.sampling import (
+    check_conditioning,
+    generate_in_batches,
+    grid_labels,
+    interpolation_latents,
+    latents,
+    restore_path,
+    with_codes,
+)
+from jaxgan.workdir import workdir_of
 
 
 def grid_shape(text: str) -> tuple[int, int]:
@@ -34,8 +51,6 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 def grid_path(source: Path, args: argparse.Namespace) -> Path:
     """--out, or the samples.png of the run directory the checkpoint belongs to."""
-    from jaxgan.workdir import workdir_of
-
     if args.out:
         return Path(args.out)
     if (run_dir := workdir_of(source)) is None:
@@ -69,15 +84,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _latents_and_labels(config, args, rows: int, cols: int, n: int):
     """Latents, class labels (conditional models) and codes (InfoGAN models) of the grid's cells."""
-    import jax
-
-    from jaxgan.sampling import grid_labels, interpolation_latents, latents, with_codes
-
-    if args.digit is not None and not config.conditional:
-        raise ConfigError("--digit needs a conditional model (trained with --conditional)")
-    if args.code is not None and not 0 <= args.code < config.codes:
-        raise ConfigError(f"--code must be in 0..{config.codes - 1}, got {args.code}" if config.codes
-                          else "--code needs an InfoGAN model (trained with --codes)")
+    check_conditioning(config, 1, args.digit, args.code)
     key = jax.random.key(args.seed)
     if args.interpolate:
         z = interpolation_latents(key, rows, cols, config.latent_dim)
@@ -101,14 +108,6 @@ def _row_labels(labels, codes, args, rows: int, cols: int) -> list[str] | None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    import numpy as np
-
-    from jaxgan.config import Config
-    from jaxgan.models import make_models
-    from jaxgan.parallel import check_host_memory
-    from jaxgan.population import restore_path
-    from jaxgan.sampling import SAMPLE_BYTES, generate_in_batches, plot_grid, save_npz
-
     rows, cols = args.grid
     n = args.n or rows * cols
     check_host_memory(n, SAMPLE_BYTES, f"--n {n:,}")

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 from jaxgan import cli
 from jaxgan.config import Config
-from jaxgan.errors import ConfigError, stop_signals
+from jaxgan.errors import ConfigError
+from jaxgan.signals import stop_signals
 
 if TYPE_CHECKING:
     from jaxgan.population import Population

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from jaxgan import cli
+from jaxgan import classifier, cli
+from jaxgan.data import load_dataset
+from jaxgan.files import default_cache_dir
 
 
 def parse_args(argv: Sequence[str] | None):
@@ -20,8 +22,6 @@ def parse_args(argv: Sequence[str] | None):
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    from jaxgan import classifier
-    from jaxgan.data import default_cache_dir, load_dataset
 
     cache = cli.cache_dir(args) or default_cache_dir()
     params, test_accuracy = classifier.load_or_train(cache, args.data_dir, force=args.force)
