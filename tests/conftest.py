@@ -192,12 +192,36 @@ TINY = Config(batch_size=32, hidden_dim=16, latent_dim=8, log_every=100, sample_
                     checkpoint_every=1, epochs=1)
 
 
+def tiny(**changes) -> Config:
+    """TINY without its per-epoch grids: the config of a short run from Python."""
+    return TINY.replace(sample_every=100, **changes)
+
+
 def train_tiny(workdir, data_dir, **kwargs):
-    """One epoch (by default) of TINY with every output on; Config fields in kwargs override it."""
+    """One epoch (by default) of TINY with every output on; Config fields in kwargs override it,
+    the others are `train_and_evaluate`'s."""
     from jaxgan.loop import train_and_evaluate
 
     config = TINY.replace(**{k: kwargs.pop(k) for k in list(kwargs) if hasattr(TINY, k)})
-    return train_and_evaluate(config, workdir, data_dir=data_dir, progress=False, tensorboard=False, **kwargs)
+    kwargs.setdefault("tensorboard", False)
+    return train_and_evaluate(config, workdir, data_dir=data_dir, progress=False, **kwargs)
+
+
+def train_cli(workdir, data_dir, *flags: str) -> None:
+    """One epoch of TINY_FLAGS through train.py's main, in this process."""
+    from jaxgan import cli
+    from jaxgan.cli import train
+
+    argv = [*TINY_FLAGS, "--epochs", "1", "--workdir", str(workdir), "--data-dir", data_dir, "--no-tensorboard",
+            *flags]
+    assert cli.execute(train.main, argv) == 0
+
+
+def random_pixels(n: int, seed: int = 0):
+    """n random uint8 images (n, 28, 28)."""
+    import numpy as np
+
+    return np.random.default_rng(seed).integers(0, 256, (n, 28, 28), dtype=np.uint8)
 
 
 def file_tree(path: Path) -> dict[str, bytes]:

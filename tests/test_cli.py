@@ -3,9 +3,10 @@ sample and plot tools' outputs."""
 
 from __future__ import annotations
 
+import importlib
+import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from jaxgan import cli
@@ -15,12 +16,12 @@ from jaxgan.cli import sample as sample_tool
 from jaxgan.cli import train as train_tool
 
 from conftest import (
+    ROOT,
     TINY_FLAGS,
     assert_one_line_error,
     error_lines,
     run_cli,
 )
-from conftest import train_tiny as train
 
 TOOLS = {"train": train_tool, "sample": sample_tool, "evaluate": evaluate_tool, "plot": plot_tool}
 
@@ -99,69 +100,28 @@ def test_bad_runs_are_one_line_errors(idx_mnist, tmp_path):
 # --- the tools' outputs ----------------------------------------------------------------------
 
 
-def test_sample_tool_grids_interpolations_and_exports(idx_mnist, tmp_path, capsys):
-    train(tmp_path / "run", idx_mnist, epochs=2)
-    sample = sample_tool
-    out, npz = tmp_path / "g.png", tmp_path / "x.npz"
-    ckpt = str(tmp_path / "run" / "checkpoints" / "1")
-    assert cli.execute(sample.main, ["--checkpoint", ckpt, "--grid", "3x5", "--out", str(out),
-                                 "--export", str(npz), "--uint8"]) == 0
-    images = np.load(npz)["images"]
-    assert images.shape == (15, 28, 28) and images.dtype == np.uint8 and out.exists()
-    assert cli.execute(sample.main, ["--workdir", str(tmp_path / "run"), "--grid", "2x6",
-                                 "--interpolate", "--out", str(out), "--export", str(npz)]) == 0
-    walk = np.load(npz)["images"]
-    assert walk.shape == (12, 28, 28)
-    # Interpolation is smooth: neighbours in a row differ less than the row's two ends.
-    step = np.abs(walk[1] - walk[0]).mean()
-    assert step < np.abs(walk[5] - walk[0]).mean()
-    with pytest.raises(SystemExit) as e:
-        sample.main(["--workdir", str(tmp_path / "run"), "--grid", "0x4"])
-    assert e.value.code == 2
-    assert cli.execute(sample.main, ["--workdir", str(tmp_path / "run"), "--out", str(tmp_path / "x.jpg")]) == 2
+def test_a_cache_dir_that_is_a_file_is_one_line(idx_mnist, tmp_path, capsys):
+
+    (tmp_path / "cache").write_text("a file")
+    argv = [*TINY_FLAGS[:-1], "--data-dir", idx_mnist, "--workdir", str(tmp_path / "w"),
+            "--cache-dir", str(tmp_path / "cache")]
+    assert cli.execute(train_tool.main, argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a file, not a folder" in err[0], err
+    assert not (tmp_path / "w").exists()
 
 
-def test_plot_skips_bad_rows_and_refuses_bad_outputs(idx_mnist, tmp_path, capsys):
-    train(tmp_path / "run", idx_mnist, epochs=2)
-    plot = plot_tool
-    (tmp_path / "dir.png").mkdir()
-    capsys.readouterr()
-    for out, message in [(tmp_path / "none" / "c.png", "is not a directory"), (tmp_path / "c.xyz", "must end in"),
-                         (tmp_path / "dir.png", "cannot write")]:
-        assert cli.execute(plot.main, ["--workdir", str(tmp_path / "run"), "--out", str(out)]) == 2
-        err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and message in err[0], err
-    with open(tmp_path / "run" / "metrics.jsonl", "a") as f:
-        f.write('[1, 2]\n{"kind": "train", "epoch": 3}\n"text"\n')
-    assert cli.execute(plot.main, ["--workdir", str(tmp_path / "run")]) == 0
-    assert "skipped 1 metrics rows" in capsys.readouterr().err  # the row without losses
-    assert (tmp_path / "run" / "curves.png").read_bytes()[:4] == b"\x89PNG"
-
-
-def _write_metrics(folder: Path, seconds: list[float], fids: dict[int, float]) -> None:
-    import json
-
-    folder.mkdir(parents=True)
-    rows = [{"kind": "train", "epoch": e + 1, "d_loss": 1.0, "g_loss": 1.0, "d_real": 0.5, "d_fake": 0.5,
-             "seconds": s} for e, s in enumerate(seconds)]
-    rows += [{"kind": "eval", "epoch": e, "fid": f} for e, f in fids.items()]
-    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-
-
-def test_time_quality_plots_fid_against_cumulative_training_seconds(tmp_path, capsys):
-    train_rows = [{"epoch": e, "seconds": s} for e, s in [(1, 2.0), (2, 1.5), (3, 1.0), (4, 1.0)]]
-    assert plot_tool.time_quality(train_rows, [{"epoch": 2, "fid": 30.0}, {"epoch": 4, "fid": 10.0}]) == (
-        [3.5, 5.5], [30.0, 10.0])
-    _write_metrics(tmp_path / "a0", [1.0, 1.0], {1: 20.0, 2: 10.0})
-    _write_metrics(tmp_path / "a1", [1.0, 1.0], {1: 24.0, 2: 12.0})
-    _write_metrics(tmp_path / "b", [3.0], {1: 50.0})
-    out = tmp_path / "tq.png"
-    args = ["--time-quality", f"a={tmp_path / 'a0'},{tmp_path / 'a1'}", "--time-quality", f"b={tmp_path / 'b'}"]
-    assert cli.execute(plot_tool.main, [*args, "--out", str(out)]) == 0
-    assert "2 groups of runs" in capsys.readouterr().out and out.read_bytes()[:4] == b"\x89PNG"
-    _write_metrics(tmp_path / "no_eval", [1.0], {})
-    for bad, message in [(["--time-quality", "a"], "must be NAME=DIR"), (args, "needs --out"),
-                         (["--time-quality", f"c={tmp_path / 'no_eval'}", "--out", str(out)], "--eval-every")]:
-        assert cli.execute(plot_tool.main, bad) == 2
-        err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and message in err[0], err
+def test_every_installed_command_and_script_is_a_tool_entry():
+    text = (ROOT / "pyproject.toml").read_text()
+    section = text.split("[project.scripts]\n", 1)[1].split("\n\n", 1)[0]
+    commands = dict(re.findall(r'^([\w-]+) = "([\w.:]+)"$', section, re.M))
+    modules = set()
+    for command, target in commands.items():
+        module, function = target.split(":")
+        assert command == "jaxgan-" + module.rsplit(".", 1)[1].replace("_", "-") and function == "entry"
+        assert callable(importlib.import_module(module).entry)
+        modules.add(module.rsplit(".", 1)[1])
+    scripts = {p.stem for p in (ROOT / "scripts").glob("*.py")}
+    assert scripts == modules and len(modules) == 5
+    for name in scripts:
+        assert f"from jaxgan.cli.{name} import entry" in (ROOT / "scripts" / f"{name}.py").read_text()

@@ -1,4 +1,4 @@
-import gzip
+
 
 import jax
 import numpy as np
@@ -6,9 +6,8 @@ import pytest
 
 from jaxgan import data
 from jaxgan.errors import DataError
-from jaxgan.sources import IDX_FILES
 
-from conftest import MOCK_EXAMPLES, REAL_IDX, make_idx_dir, real_mnist_or_skip
+from conftest import MOCK_EXAMPLES, make_idx_dir
 
 
 def test_mock_mnist_decodes_to_uint8_rows(mock_mnist):
@@ -51,33 +50,6 @@ def test_steps_per_epoch_keeps_or_drops_the_partial_batch():
     assert data.steps_per_epoch(60_000, 64, drop_last=True) == 937
 
 
-def test_idx_files_are_read_without_tensorflow(tmp_path, monkeypatch):
-    images, labels = make_idx_dir(tmp_path)
-    monkeypatch.setattr(data, "read_tfds_split", lambda *a: pytest.fail("TFDS was used"))
-    got_images, got_labels = data.load_dataset("train", str(tmp_path))
-    np.testing.assert_array_equal(got_images, images.reshape(10, 784))
-    np.testing.assert_array_equal(got_labels, labels)
-
-
-def test_truncated_idx_file_is_a_clear_error(tmp_path):
-    make_idx_dir(tmp_path)
-    path = tmp_path / IDX_FILES["train"][0]
-    raw = gzip.decompress(path.read_bytes())
-    path.write_bytes(gzip.compress(raw[:-100]))
-    with pytest.raises(DataError, match="truncated"):
-        data.load_dataset("train", str(tmp_path))
-
-
-def test_missing_dataset_says_how_to_provide_it(tmp_path):
-    with pytest.raises(DataError, match="data_dir"):  # JAXGAN_NO_DOWNLOAD is set in conftest
-        data.load_dataset("train", str(tmp_path))
-
-
-def test_nonexistent_data_dir_is_a_clear_error(tmp_path):
-    with pytest.raises(DataError, match="does not exist"):
-        data.load_dataset("train", str(tmp_path / "nope"))
-
-
 def cached_file(cache, data_dir, split="train"):
     return data.cache_file(cache, split, data.data_source(split, str(data_dir)))
 
@@ -113,15 +85,32 @@ def test_unwritable_cache_dir_still_loads(tmp_path, capsys):
     assert "cannot write data cache" in capsys.readouterr().err
 
 
-def test_real_mnist_from_tfds_matches_the_idx_files(monkeypatch):
-    tfds_dir = real_mnist_or_skip()
-    monkeypatch.delenv(data.PARTIAL_DATA_ENV)  # the real splits have their real sizes
-    images, labels = data.load_dataset("train", str(tfds_dir))
-    assert images.shape == (60_000, 784) and images.dtype == np.uint8
-    assert np.bincount(labels).tolist()[:2] == [5923, 6742]  # MNIST's class counts
-    if not REAL_IDX:
-        pytest.skip("MNIST's IDX files not provided: set JAXGAN_TEST_IDX_DIR")
-    idx_images, idx_labels = data.load_dataset("train", REAL_IDX)
-    # TFDS stores its own example order: compare as sets of (label, pixels) rows.
-    key = lambda im, lb: sorted(zip(lb.tolist(), map(bytes, im), strict=False))  # noqa: E731
-    assert key(images, labels) == key(idx_images, idx_labels)
+def test_data_cache_never_serves_another_source(tmp_path):
+    make_idx_dir(tmp_path / "small", 100, seed=0)
+    other, _ = make_idx_dir(tmp_path / "large", 300, seed=1)
+    cache = tmp_path / "cache"
+    assert len(data.load_dataset("train", str(tmp_path / "small"), cache)[0]) == 100
+    images, _ = data.load_dataset("train", str(tmp_path / "large"), cache)
+    np.testing.assert_array_equal(images, other.reshape(300, -1))
+    make_idx_dir(tmp_path / "small", 120, seed=2)  # the same folder, new files
+    assert len(data.load_dataset("train", str(tmp_path / "small"), cache)[0]) == 120
+
+
+def test_tampered_data_cache_is_not_used(tmp_path, capsys):
+    images, _ = make_idx_dir(tmp_path / "idx", 50)
+    cache = tmp_path / "cache"
+    data.load_dataset("train", str(tmp_path / "idx"), cache)
+    (path,) = cache.glob("*.npz")
+    with np.load(path) as f:
+        entries = dict(f)
+    entries["images"] = np.zeros_like(entries["images"])
+    np.savez(path, **entries)
+    loaded, _ = data.load_dataset("train", str(tmp_path / "idx"), cache)
+    np.testing.assert_array_equal(loaded, images.reshape(50, -1))
+    assert "does not match its source" in capsys.readouterr().err
+
+
+def test_a_split_of_the_wrong_size_is_refused(idx_mnist, monkeypatch):
+    monkeypatch.delenv(data.PARTIAL_DATA_ENV)
+    with pytest.raises(DataError, match=f"holds {MOCK_EXAMPLES} train images; mnist's train split has 60,000"):
+        data.load_dataset("train", idx_mnist)

@@ -1,17 +1,15 @@
-import json
+
 
 import numpy as np
 import pytest
 
-from jaxgan import classifier, cli
-from jaxgan.cli import evaluate as evaluate_tool
-from jaxgan.cli import plot as plot_tool
+import jaxgan
+from jaxgan import classifier
 from jaxgan.config import Config
 from jaxgan.data import load_dataset, normalize
-from jaxgan.evaluation import Evaluator, classifier_score, frechet_distance, gaussian, mode_coverage
-from jaxgan.loop import train_and_evaluate
+from jaxgan.evaluation import Evaluator, classifier_score, code_purity, frechet_distance, gaussian, mode_coverage
 
-from conftest import fns, init, random_classifier, real_mnist_or_skip
+from conftest import fns, init, random_classifier, random_pixels, real_mnist_or_skip
 
 
 def random_spd(rng, d, rank=None):
@@ -89,21 +87,31 @@ def test_the_shipped_classifier_reads_real_digits_and_scores_real_mnist_near_zer
     assert noise["classifier_score"] < real["classifier_score"]
 
 
-def test_training_evaluates_and_logs_to_jsonl_and_tensorboard(idx_mnist, tmp_path):
-    config = Config(batch_size=32, hidden_dim=16, latent_dim=8, epochs=2, eval_every=1,
-                    eval_samples=50, log_every=100)
-    train_and_evaluate(config, tmp_path / "run", data_dir=idx_mnist, cache_dir=tmp_path / "cache",
-                       progress=False)
-    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    evals = [r for r in rows if r["kind"] == "eval"]
-    assert [r["epoch"] for r in evals] == [1, 2] and all(np.isfinite(r["fid"]) for r in evals)
-    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+def test_code_purity_counts_each_codes_most_common_digit():
+    scores = code_purity(np.array([0, 0, 0, 1, 1, 2]), np.array([3, 3, 5, 7, 7, 1]), num_codes=4)
+    assert scores == {"code_purity": pytest.approx(5 / 6), "code_digits": [3, 7, 1, -1]}
 
-    evaluate, plot = evaluate_tool, plot_tool
-    argv = ["--workdir", str(tmp_path / "run"), "--n", "64", "--data-dir", idx_mnist,
-            "--cache-dir", str(tmp_path / "cache")]
-    assert cli.execute(evaluate.main, argv + ["--json"]) == 0
-    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert rows[-1]["kind"] == "eval" and rows[-1]["num_samples"] == 64
-    assert cli.execute(plot.main, ["--workdir", str(tmp_path / "run")]) == 0
-    assert (tmp_path / "run" / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+def test_evaluate_reads_every_pixel_range_alike_and_refuses_what_it_cannot_score():
+    pixels = random_pixels(300)
+    scores = jaxgan.evaluate(pixels)
+    assert set(scores) >= {"fid", "classifier_score", "classes_covered", "histogram", "num_samples"}
+    for same in (pixels.astype(np.float32) / 127.5 - 1, pixels / 255.0, pixels.reshape(300, 784)):
+        assert jaxgan.evaluate(same)["fid"] == pytest.approx(scores["fid"], rel=1e-6)
+    assert jaxgan.evaluate(pixels, n=256)["num_samples"] == 256
+    labels = np.arange(300) % 10
+    assert 0 <= jaxgan.evaluate(pixels, labels=labels)["conditional_accuracy"] <= 1
+    assert jaxgan.evaluate(pixels, labels=3, n=100)["num_samples"] == 100  # one digit for every image
+    nan = pixels.astype(np.float32) / 255
+    nan[0, 0, 0] = np.nan
+    for images, kwargs, message in [
+        (nan, {}, "images: 1 pixels are NaN"), (pixels[:1], {}, "1 image"), (np.zeros((5, 30, 30)), {}, "shape"),
+        (pixels, {"labels": labels + 3}, "labels must be in 0 .. 9"), (pixels, {"labels": labels[:5]}, "300"),
+        (pixels, {"n": 1}, "n must be an integer >= 2"),
+        (pixels.reshape(300, 56, 14), {}, r"shape \(300, 56, 14\); expected \(N, 28, 28\), \(N, 784\)"),
+        (pixels.reshape(300, 784, 1), {}, r"shape \(300, 784, 1\)"), (pixels.reshape(300, 7, 4, 28), {}, "shape"),
+        ([pixels[0], pixels[0, :27]], {}, "not an array of images of one shape"),
+        (np.broadcast_to(pixels[:1], (10**9, 28, 28)), {}, r"1,000,000,000 images would take [\d,.]+ GiB"),
+    ]:
+        with pytest.raises(jaxgan.EvaluationError, match=message):
+            jaxgan.evaluate(images, **kwargs)

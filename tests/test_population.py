@@ -8,14 +8,18 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgan import checkpoint
-from jaxgan.cli import evaluate as evaluate_tool
+from jaxgan import checkpoint, cli
 from jaxgan.cli import plot as plot_tool
 from jaxgan.cli import sample as sample_tool
 from jaxgan.cli import train as train_tool
 from jaxgan.config import Config
 from jaxgan.epoch import run_keys
-from jaxgan.errors import ConfigError, IncompatibleCheckpointError, TrainingError, command_line
+from jaxgan.errors import (
+    ConfigError,
+    IncompatibleCheckpointError,
+    TrainingError,
+    command_line,
+)
 from jaxgan.loop import compile_epoch
 from jaxgan.population import (
     Population,
@@ -27,7 +31,15 @@ from jaxgan.population import (
 from jaxgan.sampling import restore_path
 from jaxgan.step import SWEEPABLE
 
-from conftest import TINY_FLAGS, assert_trees_equal, file_tree, fns, train_tiny, uint8_images
+from conftest import (
+    TINY,
+    TINY_FLAGS,
+    assert_trees_equal,
+    file_tree,
+    fns,
+    train_tiny,
+    uint8_images,
+)
 
 # Every swept hyper-parameter on, so that each one's path through the step is exercised.
 BASE = Config(batch_size=16, hidden_dim=8, latent_dim=8, codes=4, ema_decay=0.9, d_dropout=0.2, conditional=True,
@@ -199,24 +211,23 @@ def test_a_run_in_which_every_member_fails_is_an_error(idx_mnist, tmp_path):
         plot_tool.main(["--workdir", str(tmp_path / "pop")])
 
 
-def test_evaluate_prints_each_member_and_the_mean_over_seeds(idx_mnist, tmp_path, capsys):
-    """The population table's numbers are the members' own single-checkpoint evaluations."""
-    train_tool.main(["--workdir", str(tmp_path / "pop"), "--data-dir", idx_mnist, "--epochs", "1",
-                     "--seeds", "2", "--sweep", "lr=1e-3,2e-3", *TINY_FLAGS])
-    assert "all 4 members trained" in capsys.readouterr().err
-    common = ["--n", "40", "--data-dir", idx_mnist, "--cache-dir", str(tmp_path / "cache")]
-    evaluate_tool.main(["--workdir", str(tmp_path / "pop"), "--json", *common])
-    table = json.loads(capsys.readouterr().out)
-    assert [m["id"] for m in table["members"]] == ["0", "1", "2", "3"]
-    fids = [m["fid"] for m in table["members"]]
-    for member in ("0", "3"):
-        evaluate_tool.main(["--workdir", str(tmp_path / "pop" / "members" / member), "--json", *common])
-        assert json.loads(capsys.readouterr().out)["fid"] == pytest.approx(fids[int(member)], rel=1e-4)
-    low = table["groups"][0]
-    assert low["values"] == {"lr": 1e-3}
-    assert low["fid"]["mean"] == pytest.approx(np.mean(fids[:2]))
-    assert low["fid"]["std"] == pytest.approx(np.std(fids[:2], ddof=1))
-    assert table["best"]["fid"] == str(int(np.argmin(fids)))
-    evaluate_tool.main(["--workdir", str(tmp_path / "pop"), *common])
-    text = capsys.readouterr().out
-    assert "lr=0.001 (2 members): MNIST-FID" in text and "best: MNIST-FID member" in text
+@pytest.mark.parametrize("seeds", [4294967296, 10_000_000])
+def test_a_population_too_large_is_refused_before_any_member_is_built(seeds, monkeypatch):
+    from jaxgan.population import Population
+
+    def never(self):
+        raise AssertionError("a member was built")
+
+    monkeypatch.setattr(Population, "members", never)
+    with pytest.raises(ConfigError, match=f"{seeds} members' models do not fit"):
+        Population(TINY, seeds=seeds).validate()
+
+
+def test_a_repeated_sweep_is_refused(idx_mnist, tmp_path, capsys):
+
+    argv = [*TINY_FLAGS, "--data-dir", idx_mnist, "--workdir", str(tmp_path / "w"),
+            "--sweep", "lr=1e-3", "--sweep", "lr=2e-3"]
+    assert cli.execute(train_tool.main, argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--sweep lr is given more than once; give all its values in one" in err[0], err
+    assert not (tmp_path / "w").exists()

@@ -14,6 +14,7 @@ from jaxgan.signals import stop_signals
 
 
 def test_a_stop_before_the_loop_interrupts_and_a_deferred_one_waits_for_a_second():
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt), stop_signals():
         os.kill(os.getpid(), signal.SIGINT)
     with stop_signals() as stop:
@@ -23,7 +24,7 @@ def test_a_stop_before_the_loop_interrupts_and_a_deferred_one_waits_for_a_second
         stop.check()  # deferred: the loop acts on it at the epoch's end
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)  # the second aborts at once
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers  # the caller's, back
 
 
 def test_an_inner_block_shares_the_outer_stop():

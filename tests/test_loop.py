@@ -26,12 +26,8 @@ from conftest import (
     TINY,
     TINY_FLAGS,
     assert_trees_equal,
+    train_tiny,
 )
-
-
-def train(workdir, data_dir, epochs, **kwargs):
-    return train_and_evaluate(TINY.replace(epochs=epochs, sample_every=100), workdir, data_dir=data_dir,
-                              progress=False, **kwargs)
 
 
 def losses(workdir: Path) -> list[tuple]:
@@ -43,9 +39,9 @@ def losses(workdir: Path) -> list[tuple]:
 
 
 def test_resume_is_exact(idx_mnist, tmp_path):
-    whole = train(tmp_path / "whole", idx_mnist, 4)
-    train(tmp_path / "split", idx_mnist, 2)
-    resumed = train(tmp_path / "split", idx_mnist, 4, resume=True)
+    whole = train_tiny(tmp_path / "whole", idx_mnist, epochs=4, sample_every=100)
+    train_tiny(tmp_path / "split", idx_mnist, epochs=2, sample_every=100)
+    resumed = train_tiny(tmp_path / "split", idx_mnist, epochs=4, sample_every=100, resume=True)
     assert_trees_equal(whole, resumed)
     assert losses(tmp_path / "whole") == losses(tmp_path / "split")
     assert int(resumed.step) == 4 * 3
@@ -59,23 +55,23 @@ def test_keep_limits_the_checkpoints(idx_mnist, tmp_path):
 
 
 def test_a_new_run_never_replaces_an_old_one_silently(idx_mnist, tmp_path):
-    train(tmp_path / "run", idx_mnist, 1)
+    train_tiny(tmp_path / "run", idx_mnist, epochs=1, sample_every=100)
     with pytest.raises(TrainingError, match="resume=True .* overwrite=True"):
-        train(tmp_path / "run", idx_mnist, 1)
+        train_tiny(tmp_path / "run", idx_mnist, epochs=1, sample_every=100)
     assert (tmp_path / "run" / "checkpoints" / "1").is_dir()
-    train(tmp_path / "run", idx_mnist, 1, overwrite=True)
+    train_tiny(tmp_path / "run", idx_mnist, epochs=1, sample_every=100, overwrite=True)
     assert len(losses(tmp_path / "run")) == 1
 
 
 def test_resume_refuses_other_shapes_and_allows_more_epochs(idx_mnist, tmp_path):
-    train(tmp_path / "run", idx_mnist, 1)
+    train_tiny(tmp_path / "run", idx_mnist, epochs=1, sample_every=100)
     with pytest.raises(IncompatibleCheckpointError, match="trained hidden_dim=16; you passed hidden_dim=32"):
         train_and_evaluate(TINY.replace(epochs=2, hidden_dim=32), tmp_path / "run",
                            data_dir=idx_mnist, resume=True, progress=False)
     with pytest.raises(TrainingError, match="seed=5"):
         train_and_evaluate(TINY.replace(epochs=2, seed=5), tmp_path / "run",
                            data_dir=idx_mnist, resume=True, progress=False)
-    state = train(tmp_path / "run", idx_mnist, 2, resume=True)
+    state = train_tiny(tmp_path / "run", idx_mnist, epochs=2, sample_every=100, resume=True)
     assert int(state.step) == 6
 
 
@@ -114,7 +110,7 @@ def test_resume_with_a_structure_change_is_one_line_naming_the_field(idx_mnist, 
 
 
 def test_diverged_training_stops_and_keeps_the_last_good_checkpoint(idx_mnist, tmp_path):
-    train(tmp_path / "run", idx_mnist, 1)
+    train_tiny(tmp_path / "run", idx_mnist, epochs=1, sample_every=100)
     with pytest.raises(TrainingError, match="NaN/Inf in epoch 1 .*checkpoints up to epoch 1 are intact"):
         train_and_evaluate(TINY.replace(epochs=3, lr=1e30), tmp_path / "run", data_dir=idx_mnist,
                            resume=True, progress=False)

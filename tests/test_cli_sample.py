@@ -1,8 +1,7 @@
-"""The command-line tools on the variants: conditional, DCGAN and InfoGAN runs trained, sampled,
-scored, and refused when resumed as another model."""
+"""sample.py: grids, interpolations, exports; the digits of conditional models, the codes of
+InfoGAN models and the dcgan pair, each trained, sampled and scored."""
 
-import importlib
-import re
+from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
@@ -17,7 +16,12 @@ from jaxgan.evaluation import Evaluator, classification_accuracy_score, code_pur
 from jaxgan.images import to_uint8
 from jaxgan.sampling import restore_path
 
-from conftest import ROOT, TINY_FLAGS, fns
+from conftest import (
+    TINY_FLAGS,
+    fns,
+    train_cli,
+    train_tiny,
+)
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +31,6 @@ def evaluator():
     return Evaluator.from_real_images(params, pixels)
 
 
-def train(workdir, data_dir, *flags: str) -> None:
-    argv = [*TINY_FLAGS, "--epochs", "1", "--workdir", str(workdir), "--data-dir", data_dir,
-            "--no-tensorboard", *flags]
-    assert cli.execute(train_tool.main, argv) == 0
 
 
 def sample(workdir, *flags: str) -> int:
@@ -44,7 +44,7 @@ def predicted_digits(evaluator: Evaluator, images: np.ndarray) -> np.ndarray:
 
 def test_conditional_run_samples_asked_digits_and_scores_them(idx_mnist, tmp_path, capsys, evaluator):
     workdir, npz = tmp_path / "run", tmp_path / "s.npz"
-    train(workdir, idx_mnist, "--conditional")
+    train_cli(workdir, idx_mnist, "--conditional")
     assert sample(workdir, "--digit", "7", "--grid", "2x5", "--export", str(npz)) == 0
     exported = np.load(npz)
     assert exported["images"].shape == (10, 28, 28) and (exported["labels"] == 7).all()
@@ -63,7 +63,7 @@ def test_conditional_run_samples_asked_digits_and_scores_them(idx_mnist, tmp_pat
     assert cas == classifier.accuracy(trained, test_pixels, test_labels)
 
     plain = tmp_path / "plain"
-    train(plain, idx_mnist)
+    train_cli(plain, idx_mnist)
     capsys.readouterr()
     assert sample(plain, "--digit", "3") == 2
     assert "needs a conditional model" in capsys.readouterr().err
@@ -71,7 +71,7 @@ def test_conditional_run_samples_asked_digits_and_scores_them(idx_mnist, tmp_pat
 
 def test_dcgan_run_trains_samples_and_refuses_an_mlp_resume(idx_mnist, tmp_path, capsys):
     workdir, npz = tmp_path / "run", tmp_path / "s.npz"
-    train(workdir, idx_mnist, "--arch", "dcgan", "--channels", "4", "--d-dropout", "0.2", "--d-lr", "4e-4")
+    train_cli(workdir, idx_mnist, "--arch", "dcgan", "--channels", "4", "--d-dropout", "0.2", "--d-lr", "4e-4")
     saved = (workdir / "config.json").read_text()
     assert '"arch": "dcgan"' in saved and '"d_dropout": 0.2' in saved and '"d_lr": 0.0004' in saved
     assert sample(workdir, "--n", "6", "--export", str(npz)) == 0
@@ -85,7 +85,7 @@ def test_dcgan_run_trains_samples_and_refuses_an_mlp_resume(idx_mnist, tmp_path,
 
 def test_infogan_run_samples_by_code_and_scores_the_codes(idx_mnist, tmp_path, capsys, evaluator):
     workdir, npz = tmp_path / "run", tmp_path / "s.npz"
-    train(workdir, idx_mnist, "--codes", "4", "--latent-dim", "6", "--depth", "2")
+    train_cli(workdir, idx_mnist, "--codes", "4", "--latent-dim", "6", "--depth", "2")
     assert sample(workdir, "--grid", "8x3", "--export", str(npz)) == 0
     assert np.load(npz)["codes"].reshape(8, 3)[:, 0].tolist() == [0, 1, 2, 3, 0, 1, 2, 3]
     assert sample(workdir, "--code", "2", "--n", "5", "--export", str(npz)) == 0
@@ -104,22 +104,23 @@ def test_infogan_run_samples_by_code_and_scores_the_codes(idx_mnist, tmp_path, c
     assert scores["code_purity"] == expected["code_purity"] and scores["code_digits"] == expected["code_digits"]
 
 
-def test_code_purity_counts_each_codes_most_common_digit():
-    scores = code_purity(np.array([0, 0, 0, 1, 1, 2]), np.array([3, 3, 5, 7, 7, 1]), num_codes=4)
-    assert scores == {"code_purity": pytest.approx(5 / 6), "code_digits": [3, 7, 1, -1]}
-
-
-def test_every_installed_command_and_script_is_a_tool_entry():
-    text = (ROOT / "pyproject.toml").read_text()
-    section = text.split("[project.scripts]\n", 1)[1].split("\n\n", 1)[0]
-    commands = dict(re.findall(r'^([\w-]+) = "([\w.:]+)"$', section, re.M))
-    modules = set()
-    for command, target in commands.items():
-        module, function = target.split(":")
-        assert command == "jaxgan-" + module.rsplit(".", 1)[1].replace("_", "-") and function == "entry"
-        assert callable(importlib.import_module(module).entry)
-        modules.add(module.rsplit(".", 1)[1])
-    scripts = {p.stem for p in (ROOT / "scripts").glob("*.py")}
-    assert scripts == modules and len(modules) == 5
-    for name in scripts:
-        assert f"from jaxgan.cli.{name} import entry" in (ROOT / "scripts" / f"{name}.py").read_text()
+def test_sample_tool_grids_interpolations_and_exports(idx_mnist, tmp_path, capsys):
+    train_tiny(tmp_path / "run", idx_mnist, epochs=2)
+    sample = sample_tool
+    out, npz = tmp_path / "g.png", tmp_path / "x.npz"
+    ckpt = str(tmp_path / "run" / "checkpoints" / "1")
+    assert cli.execute(sample.main, ["--checkpoint", ckpt, "--grid", "3x5", "--out", str(out),
+                                 "--export", str(npz), "--uint8"]) == 0
+    images = np.load(npz)["images"]
+    assert images.shape == (15, 28, 28) and images.dtype == np.uint8 and out.exists()
+    assert cli.execute(sample.main, ["--workdir", str(tmp_path / "run"), "--grid", "2x6",
+                                 "--interpolate", "--out", str(out), "--export", str(npz)]) == 0
+    walk = np.load(npz)["images"]
+    assert walk.shape == (12, 28, 28)
+    # Interpolation is smooth: neighbours in a row differ less than the row's two ends.
+    step = np.abs(walk[1] - walk[0]).mean()
+    assert step < np.abs(walk[5] - walk[0]).mean()
+    with pytest.raises(SystemExit) as e:
+        sample.main(["--workdir", str(tmp_path / "run"), "--grid", "0x4"])
+    assert e.value.code == 2
+    assert cli.execute(sample.main, ["--workdir", str(tmp_path / "run"), "--out", str(tmp_path / "x.jpg")]) == 2

@@ -9,11 +9,7 @@ import shutil
 
 import pytest
 
-from jaxgan import classifier, cli, data
-from jaxgan.cli import evaluate as evaluate_tool
-from jaxgan.cli import plot as plot_tool
 from jaxgan.errors import ConfigError, TrainingError
-from jaxgan.files import content_digest
 from jaxgan.runlog import MetricsLog
 from jaxgan.workdir import MARKER, Workdir, open_workdir
 
@@ -137,41 +133,3 @@ def test_a_dangling_symlink_workdir_is_named(idx_mnist, tmp_path):
 # --- read-only outputs, damaged metrics ------------------------------------------------------
 
 
-def test_evaluate_prints_its_scores_when_the_run_is_read_only(idx_mnist, tmp_path, capsys):
-    from test_evaluation import random_classifier
-
-    train(tmp_path / "run", idx_mnist)
-    digest = content_digest(*data.load_dataset("train", idx_mnist))
-    classifier.save(random_classifier(), classifier.cache_path(tmp_path / "cache", digest), digest, 0.1)
-    (tmp_path / "run" / "metrics.jsonl").unlink()
-    (tmp_path / "run" / "metrics.jsonl").mkdir()  # cannot be appended to, even by root
-    argv = ["--workdir", str(tmp_path / "run"), "--n", "64", "--data-dir", idx_mnist,
-            "--cache-dir", str(tmp_path / "cache"), "--json"]
-    assert cli.execute(evaluate_tool.main, argv) == 0
-    out, err = capsys.readouterr()
-    assert json.loads(out.splitlines()[-1])["num_samples"] == 64 and "is not recorded" in err
-
-
-def test_a_row_cut_short_is_never_glued_to_the_next(tmp_path):
-    log = MetricsLog(tmp_path)
-    log.append({"epoch": 1})
-    with open(log.path, "a") as f:
-        f.write('{"epoch": 2, "d_lo')  # killed mid-append
-    log.append({"epoch": 3})
-    assert log.read() == [{"epoch": 1}, {"epoch": 3}]
-
-
-def test_bad_bytes_in_metrics_are_named_skipped_and_kept(idx_mnist, tmp_path, capsys):
-    train(tmp_path / "run", idx_mnist, epochs=2)
-    log = MetricsLog(tmp_path / "run")
-    with open(log.path, "ab") as f:
-        f.write(b"\xff\xfe\nnot json\n")
-    capsys.readouterr()
-    assert [r["epoch"] for r in log.read()] == [1, 2]
-    assert "lines 3, 4 are not a JSON row; skipped" in capsys.readouterr().err
-    assert cli.execute(plot_tool.main, ["--workdir", str(tmp_path / "run")]) == 0
-    train(tmp_path / "run", idx_mnist, epochs=3, resume=True)
-    assert "moved to metrics.jsonl.unparsed" in capsys.readouterr().err
-    assert log.aside.read_bytes() == b"\xff\xfe\nnot json\n"
-    assert [r["epoch"] for r in log.read()] == [1, 2, 3]
-    assert capsys.readouterr().err == ""
