@@ -26,7 +26,7 @@ import optax
 
 from jaxgan import checkpoint
 from jaxgan.data import PARTIAL_DATA_ENV, epoch_order, in_batches, load_dataset, normalize
-from jaxgan.errors import EvaluationError
+from jaxgan.errors import DataError, EvaluationError
 from jaxgan.files import content_digest, write_json_atomic
 from jaxgan.mnist import IMAGE_PIXELS, IMAGE_SHAPE, NUM_CLASSES
 from jaxgan.models import Conv
@@ -83,6 +83,9 @@ def train(images: np.ndarray, labels: np.ndarray, *, epochs: int = RECIPE["epoch
 
     Adam with a cosine-decayed learning rate; the defaults reach about 99% MNIST test accuracy.
     """
+    if len(images) < batch_size:
+        raise DataError(f"the classifier's recipe trains on batches of {batch_size}: {len(images)} training "
+                        f"images are too few")
     init_key, data_key = jax.random.split(jax.random.key(seed))
     params = Classifier().init(init_key, jnp.zeros((1, IMAGE_PIXELS)))["params"]
     tx = optax.adam(optax.cosine_decay_schedule(lr, epochs * (len(images) // batch_size)))

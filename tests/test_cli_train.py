@@ -1,0 +1,64 @@
+"""train.py: the config from flags, a preset or the checkpoint on --resume, and what --resume refuses."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from jaxgan import classifier, cli
+from jaxgan.cli import train as train_tool
+from jaxgan.cli import train_classifier
+
+from conftest import TINY_FLAGS, make_idx_dir
+
+
+@pytest.mark.parametrize("damage", ["delete", "truncate"])
+def test_resume_reads_the_config_from_the_checkpoint(idx_mnist, tmp_path, damage):
+    workdir = tmp_path / "run"
+    flags = [*TINY_FLAGS, "--data-dir", idx_mnist, "--workdir", str(workdir)]
+    train_script = train_tool
+    assert cli.execute(train_script.main, flags + ["--epochs", "1", "--loss", "hinge", "--lr", "1e-3"]) == 0
+    config_json = workdir / "config.json"
+    config_json.unlink() if damage == "delete" else config_json.write_text('{"loss": "hin')
+    assert cli.execute(train_script.main, flags + ["--epochs", "2", "--resume"]) == 0
+    saved = json.loads(config_json.read_text())
+    assert (saved["loss"], saved["lr"], saved["epochs"]) == ("hinge", 1e-3, 2)
+
+
+def test_resume_with_a_structure_change_is_one_line_naming_the_field(idx_mnist, tmp_path, capsys):
+    flags = TINY_FLAGS + ["--epochs", "1", "--workdir", str(tmp_path / "run"), "--data-dir", idx_mnist,
+                          "--no-tensorboard"]
+    assert cli.execute(train_tool.main, flags) == 0
+    before = sorted((tmp_path / "run").rglob("*"))
+    for passed, message in [
+        (["--ema-decay", "0.999"], "trained --ema-decay 0.0; you passed --ema-decay 0.999"),
+        (["--codes", "4"], "trained --codes 0; you passed --codes 4"),
+        (["--conditional"], "trained without --conditional; you passed with --conditional"),
+        (["--hidden-dim", "32"], "trained --hidden-dim 16; you passed --hidden-dim 32"),
+    ]:
+        capsys.readouterr()
+        assert cli.execute(train_tool.main, [*flags, "--resume", "--epochs", "2", *passed]) == 2
+        (line,) = [x for x in capsys.readouterr().err.splitlines() if "ALLOW_PARTIAL" not in x]
+        assert message in line and "changes the model's arrays" in line, line
+        assert sorted((tmp_path / "run").rglob("*")) == before
+
+
+def test_train_classifier_trains_caches_and_exports_with_the_recipe(idx_mnist, tmp_path, capsys):
+    argv = ["--data-dir", idx_mnist, "--cache-dir", str(tmp_path / "cache")]
+    assert cli.execute(train_classifier.main, argv) == 2  # 96 images: not one batch of the recipe
+    assert "recipe trains on batches of 128: 96 training images are too few" in capsys.readouterr().err
+    make_idx_dir(tmp_path / "idx", 300)
+    argv = ["--data-dir", str(tmp_path / "idx"), "--cache-dir", str(tmp_path / "cache"),
+            "--export", str(tmp_path / "out")]
+    assert cli.execute(train_classifier.main, argv) == 0
+    out = capsys.readouterr().out
+    assert "evaluation classifier: test accuracy" in out
+    for name in classifier.SHIPPED_SHA256:  # another dataset: other weights than the shipped ones
+        digest = hashlib.sha256((tmp_path / "out" / name).read_bytes()).hexdigest()
+        assert f"{name}: sha256 {digest} (differs from the shipped file)" in out
+    cached = sorted((tmp_path / "cache" / "classifier").iterdir())
+    assert cli.execute(train_classifier.main, argv) == 0  # the second run reads the cache: same files
+    assert sorted((tmp_path / "cache" / "classifier").iterdir()) == cached
+    assert "training the evaluation classifier" not in capsys.readouterr().err
