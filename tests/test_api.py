@@ -14,6 +14,7 @@ import jaxgan
 from conftest import ROOT, assert_trees_equal, tiny
 
 
+@pytest.mark.slow
 def test_import_is_light_and_every_public_name_resolves():
     code = "import sys, jaxgan; assert 'jax' not in sys.modules; print(len(jaxgan.__all__))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
@@ -32,6 +33,7 @@ def test_a_config_is_validated_when_built_naming_the_python_argument():
     assert jaxgan.Config(epochs=3).epochs == 3
 
 
+@pytest.mark.slow
 def test_train_returns_state_metrics_and_workdir_and_is_quiet_without_progress(idx_mnist, tmp_path, capsys):
     own = logging.handlers.BufferingHandler(100)  # a notebook's own handler on a library's logger
     logging.getLogger("jax").addHandler(own)
@@ -77,6 +79,7 @@ def test_python_arguments_are_checked_before_the_workdir_is_touched(arguments, m
     assert not (tmp_path / "run").exists() and not list(ROOT.glob("checkpoints"))
 
 
+@pytest.mark.slow
 def test_a_population_from_python_returns_each_member(idx_mnist, tmp_path):
     result = jaxgan.train(tiny(epochs=2), tmp_path / "pop", seeds=2, sweep={"lr": [1e-4, 1e-3]},
                           data_dir=idx_mnist, progress=False)
@@ -104,6 +107,7 @@ def test_a_population_from_python_returns_each_member(idx_mnist, tmp_path):
         jaxgan.train(tiny(), tmp_path / "x", sweep={"learning_rate": [1e-3]}, data_dir=idx_mnist)
 
 
+@pytest.mark.slow
 def test_a_resumed_run_trains_on_with_the_numbers_asked(idx_mnist, tmp_path):
     jaxgan.train(tiny(epochs=1, lr=1e-4, beta1=0.5), tmp_path / "run", data_dir=idx_mnist, progress=False)
     resumed = jaxgan.train(tiny(epochs=2, lr=1e-3, beta1=0.5), tmp_path / "run", data_dir=idx_mnist,

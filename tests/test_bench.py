@@ -7,6 +7,7 @@ from jaxgan.config import Config
 from conftest import ROOT, fns, init
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch, hidden", [(64, 128), (256, 128), (32, 64)])
 def test_analytic_step_flops_match_xla_cost_analysis(batch, hidden):
     """The benchmark's FLOP count is XLA's, less the few elementwise ops XLA also counts."""
@@ -20,6 +21,7 @@ def test_analytic_step_flops_match_xla_cost_analysis(batch, hidden):
     assert bench.step_flops(64) == pytest.approx(119.0e6, rel=1e-3)
 
 
+@pytest.mark.slow
 def test_population_worker_reports_throughput_and_memory_that_grows_with_members():
     import argparse
 
@@ -30,6 +32,7 @@ def test_population_worker_reports_throughput_and_memory_that_grows_with_members
     assert four["program_bytes"] - two["program_bytes"] >= 2 * 3 * 4 * 214_000
 
 
+@pytest.mark.slow
 def test_the_device_script_is_valid_bash():
     import subprocess
 

@@ -56,6 +56,7 @@ def flip_a_byte(checkpoint_dir: Path) -> None:
 CORRUPTIONS = {"truncated": truncate_checkpoint, "a flipped byte": flip_a_byte}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", CORRUPTIONS)
 def test_a_damaged_newest_checkpoint_is_skipped_with_one_line(damage, idx_mnist, tmp_path, capfd):
     whole = train(tmp_path / "whole", idx_mnist, epochs=3)
@@ -85,6 +86,7 @@ def test_no_readable_checkpoint_is_a_clear_error(idx_mnist, tmp_path):
 # --- checkpoints are verified against their digest -------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_checkpoint_whose_arrays_differ_from_its_digest_is_refused(idx_mnist, tmp_path, capsys):
     train(tmp_path / "run", idx_mnist, epochs=2)
     record = tmp_path / "run" / "checkpoints" / "2" / "meta" / "metadata"
@@ -118,6 +120,7 @@ def edit_record(checkpoint_dir: Path, *, redigest: bool, **changes) -> None:
     path.write_text(json.dumps(meta))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("changes, redigest, reason", [
     ({"epoch": None}, False, "does not match its digest"),
     ({"epoch": None}, True, "its record says epoch None, its folder 2"),
@@ -140,6 +143,7 @@ def test_an_edited_record_is_a_corrupt_checkpoint(changes, redigest, reason, idx
     assert int(resumed.step) == 6 and "resuming from epoch 1" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_an_edited_population_record_is_refused_before_any_member_is_built(idx_mnist, tmp_path, capsys):
     train(tmp_path / "run", idx_mnist, epochs=2, population=Population(TINY, 2))
     for i, (changes, reason) in enumerate([
@@ -187,6 +191,7 @@ def test_a_record_that_does_not_fit_its_arrays_is_one_warning(idx_mnist, tmp_pat
 # --- paths derived from --checkpoint stay in the run -----------------------------------------
 
 
+@pytest.mark.slow
 def test_outputs_of_a_checkpoint_go_to_its_own_run(idx_mnist, tmp_path):
     run = tmp_path / "runs" / "x"
     train(run, idx_mnist)

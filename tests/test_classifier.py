@@ -24,6 +24,7 @@ from conftest import (
 )
 
 
+@pytest.mark.slow
 def test_classifier_cache_is_keyed_by_data_and_refuses_a_weak_classifier(tmp_path, monkeypatch):
     make_idx_dir(tmp_path / "a", 40, seed=0)
     make_idx_dir(tmp_path / "b", 40, seed=1)

@@ -18,6 +18,7 @@ from conftest import (
 from conftest import train_tiny as train
 
 
+@pytest.mark.slow
 def test_evaluate_prints_its_scores_when_the_run_is_read_only(idx_mnist, tmp_path, capsys):
     from test_evaluation import random_classifier
 
@@ -33,6 +34,7 @@ def test_evaluate_prints_its_scores_when_the_run_is_read_only(idx_mnist, tmp_pat
     assert json.loads(out.splitlines()[-1])["num_samples"] == 64 and "is not recorded" in err
 
 
+@pytest.mark.slow
 def test_evaluate_prints_each_member_and_the_mean_over_seeds(idx_mnist, tmp_path, capsys):
     """The population table's numbers are the members' own single-checkpoint evaluations."""
     train_tool.main(["--workdir", str(tmp_path / "pop"), "--data-dir", idx_mnist, "--epochs", "1",

@@ -42,6 +42,7 @@ def predicted_digits(evaluator: Evaluator, images: np.ndarray) -> np.ndarray:
     return logits.argmax(1)
 
 
+@pytest.mark.slow
 def test_conditional_run_samples_asked_digits_and_scores_them(idx_mnist, tmp_path, capsys, evaluator):
     workdir, npz = tmp_path / "run", tmp_path / "s.npz"
     train_cli(workdir, idx_mnist, "--conditional")
@@ -69,6 +70,7 @@ def test_conditional_run_samples_asked_digits_and_scores_them(idx_mnist, tmp_pat
     assert "needs a conditional model" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_dcgan_run_trains_samples_and_refuses_an_mlp_resume(idx_mnist, tmp_path, capsys):
     workdir, npz = tmp_path / "run", tmp_path / "s.npz"
     train_cli(workdir, idx_mnist, "--arch", "dcgan", "--channels", "4", "--d-dropout", "0.2", "--d-lr", "4e-4")
@@ -83,6 +85,7 @@ def test_dcgan_run_trains_samples_and_refuses_an_mlp_resume(idx_mnist, tmp_path,
     assert "this run was trained --arch dcgan; you passed --arch mlp" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_infogan_run_samples_by_code_and_scores_the_codes(idx_mnist, tmp_path, capsys, evaluator):
     workdir, npz = tmp_path / "run", tmp_path / "s.npz"
     train_cli(workdir, idx_mnist, "--codes", "4", "--latent-dim", "6", "--depth", "2")
@@ -104,6 +107,7 @@ def test_infogan_run_samples_by_code_and_scores_the_codes(idx_mnist, tmp_path, c
     assert scores["code_purity"] == expected["code_purity"] and scores["code_digits"] == expected["code_digits"]
 
 
+@pytest.mark.slow
 def test_sample_tool_grids_interpolations_and_exports(idx_mnist, tmp_path, capsys):
     train_tiny(tmp_path / "run", idx_mnist, epochs=2)
     sample = sample_tool

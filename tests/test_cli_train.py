@@ -14,6 +14,7 @@ from jaxgan.cli import train_classifier
 from conftest import TINY_FLAGS, make_idx_dir
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["delete", "truncate"])
 def test_resume_reads_the_config_from_the_checkpoint(idx_mnist, tmp_path, damage):
     workdir = tmp_path / "run"
@@ -45,6 +46,7 @@ def test_resume_with_a_structure_change_is_one_line_naming_the_field(idx_mnist, 
         assert sorted((tmp_path / "run").rglob("*")) == before
 
 
+@pytest.mark.slow
 def test_train_classifier_trains_caches_and_exports_with_the_recipe(idx_mnist, tmp_path, capsys):
     argv = ["--data-dir", idx_mnist, "--cache-dir", str(tmp_path / "cache")]
     assert cli.execute(train_classifier.main, argv) == 2  # 96 images: not one batch of the recipe

@@ -115,6 +115,7 @@ def test_structure_changes_are_derived_from_the_state_arrays(changes, fields):
     assert structure_changes(base, base.replace(**changes)) == fields
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_each_preset_trains_an_epoch_on_mock_data(name, mock_mnist, tmp_path):
     # 96 mock examples: a batch of 64 and a partial one (a preset's larger batch would not fit)

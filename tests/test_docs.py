@@ -90,6 +90,7 @@ def test_the_readme_is_short_and_starts_with_install_and_test():
         assert needed in head, needed
 
 
+@pytest.mark.slow
 def test_the_pure_core_examples_of_the_api_page_run_as_written(mock_mnist, tmp_path, monkeypatch):
     """docs/api.md's "The pure core" code, block after block, on a tiny MNIST: one run, a vmapped
     population that carries each member's learning rate, and modules of one's own end to end."""

@@ -61,6 +61,7 @@ def run_script(*args, env=None, timeout=300):
                           env={**os.environ, **(env or {})})
 
 
+@pytest.mark.slow
 def test_real_mnist_smoke_run(tmp_path, monkeypatch):
     """One epoch of the reference model on real MNIST through the CLI, then sampling from it."""
     tfds_dir = real_mnist_or_skip()

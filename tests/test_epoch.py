@@ -17,6 +17,7 @@ from jaxgan.step import SWEEPABLE, GANState, hyperparams
 from conftest import TINY, assert_trees_equal, fns, init, uint8_images
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("changes", [
     {},
     {"arch": "dcgan", "channels": 4, "conditional": True, "d_dropout": 0.5},
@@ -89,6 +90,7 @@ def test_the_state_holds_arrays_only_and_every_number_a_sweep_varies():
     assert float(numbers["lr"]) == np.float32(2e-4) and float(numbers["d_dropout"]) == np.float32(0.2)
 
 
+@pytest.mark.slow
 def test_train_is_a_pure_whole_run_and_a_population_is_its_vmap():
     config = TINY.replace(epochs=2, batch_size=16)
     images, _ = uint8_images(48)
@@ -117,6 +119,7 @@ def test_train_is_a_pure_whole_run_and_a_population_is_its_vmap():
     assert_trees_equal(members[0], one, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_modules_of_ones_own_train_as_pure_functions_and_as_a_run(idx_mnist, tmp_path):
     import jaxgan
 

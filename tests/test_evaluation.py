@@ -73,6 +73,7 @@ def test_generator_metrics_are_deterministic_for_a_seed():
     assert a["num_samples"] == 200
 
 
+@pytest.mark.slow
 def test_the_shipped_classifier_reads_real_digits_and_scores_real_mnist_near_zero():
     test_images, test_labels = load_dataset("test", str(real_mnist_or_skip()))
     evaluator = Evaluator.standard()
@@ -92,6 +93,7 @@ def test_code_purity_counts_each_codes_most_common_digit():
     assert scores == {"code_purity": pytest.approx(5 / 6), "code_digits": [3, 7, 1, -1]}
 
 
+@pytest.mark.slow
 def test_evaluate_reads_every_pixel_range_alike_and_refuses_what_it_cannot_score():
     pixels = random_pixels(300)
     scores = jaxgan.evaluate(pixels)

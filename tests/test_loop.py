@@ -46,6 +46,7 @@ def test_resume_is_exact(idx_mnist, tmp_path):
     assert int(resumed.step) == 4 * 3
 
 
+@pytest.mark.slow
 def test_keep_limits_the_checkpoints(idx_mnist, tmp_path):
     train_and_evaluate(TINY.replace(epochs=5, keep=2), tmp_path / "run", data_dir=idx_mnist,
                        progress=False)

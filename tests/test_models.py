@@ -65,6 +65,7 @@ def test_generator_and_discriminator_get_independent_keys(state):
     assert not np.allclose(g0 * math.sqrt(100), d0 * math.sqrt(784))
 
 
+@pytest.mark.slow
 def test_depth_and_conditioning_change_the_networks():
     h = 32
     deep = init(Config(hidden_dim=h, depth=2))
@@ -92,6 +93,7 @@ def naive_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pad: in
     return y
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size, stride, shape", [(3, 1, (2, 7, 7, 3)), (4, 2, (2, 8, 8, 2))])
 def test_conv_is_a_torch_conv2d(size, stride, shape):
     x = jax.random.normal(jax.random.key(0), shape)
@@ -106,6 +108,7 @@ def test_conv_is_a_torch_conv2d(size, stride, shape):
     np.testing.assert_allclose(conv.apply({"params": {"linear": params}}, x), want, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_dcgan_shapes_parameters_and_conditioning():
     c = 4
     state, gan = init(DCGAN), fns(DCGAN)
@@ -146,6 +149,7 @@ def test_codes_are_uniform_and_with_codes_only_permutes_the_code_coordinates():
     np.testing.assert_array_equal(moved[unchanged], z[unchanged])
 
 
+@pytest.mark.slow
 def test_generator_reads_the_code_only_through_its_argmax():
     state, generator = init(INFO), fns(INFO).generator
     assert state.g_params["hidden"]["kernel"].shape == (12, 32)  # 2 noise + 10 one-hot

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from jaxgan import cli
 from jaxgan.cli import evaluate as evaluate_tool
@@ -13,6 +14,7 @@ from jaxgan.config import Config
 from jaxgan.loop import train_and_evaluate
 
 
+@pytest.mark.slow
 def test_training_evaluates_and_logs_to_jsonl_and_tensorboard(idx_mnist, tmp_path):
     config = Config(batch_size=32, hidden_dim=16, latent_dim=8, epochs=2, eval_every=1,
                     eval_samples=50, log_every=100)

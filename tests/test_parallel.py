@@ -18,6 +18,7 @@ def run_python(code: str, timeout: int = 300) -> subprocess.CompletedProcess:
                           text=True, timeout=timeout, cwd=ROOT, env={**os.environ, **EIGHT_DEVICES})
 
 
+@pytest.mark.slow
 def test_one_and_eight_devices_train_the_same_parameters():
     result = run_python("""
         import functools
@@ -55,6 +56,7 @@ def test_one_and_eight_devices_train_the_same_parameters():
     assert "OK 10" in result.stdout
 
 
+@pytest.mark.slow
 def test_indivisible_batches_are_refused_with_a_clear_error():
     result = run_python("""
         from jaxgan import parallel
@@ -98,6 +100,7 @@ def test_train_script_uses_all_devices_by_default(idx_mnist, tmp_path):
     assert result.returncode == 2 and "not divisible by the 8 devices" in result.stderr
 
 
+@pytest.mark.slow
 def test_population_members_split_over_devices_train_as_on_one():
     """4 members on 8 devices, a (members 4, data 2) mesh, train as on one device."""
     result = run_python("""

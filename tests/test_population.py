@@ -91,6 +91,7 @@ def test_a_malformed_sweep_or_one_members_cannot_share_is_refused(text, message)
         Population(Config(), seeds=2, sweep=(parse_sweep(text),)).validate()
 
 
+@pytest.mark.slow
 def test_each_member_equals_its_single_run():
     """Every swept hyper-parameter differs from the base; each member is compared with the single
     run of its own config. vmap's batched kernels round differently, so to float tolerance."""
@@ -107,6 +108,7 @@ def test_each_member_equals_its_single_run():
         assert_trees_equal(member_state(members, i), single, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_population_of_one_is_its_single_run_bit_for_bit():
     """Without vmap, and with a swept learning rate, the reference MLP's program rounds alike.
     (A conditional model's label projection is fused differently, so it agrees to round-off.)"""
@@ -117,6 +119,7 @@ def test_a_population_of_one_is_its_single_run_bit_for_bit():
     assert_trees_equal(member_state(members, 0), train_single(member.config, images, None, 2))
 
 
+@pytest.mark.slow
 def test_a_population_of_one_is_its_single_run_bit_for_bit_whatever_it_sweeps():
     """Every number lives in the state for a single run too, so sweeping them changes no rounding
     (Adam's and the EMA's 1 - v included); class_loss needs a conditional model (see above)."""
@@ -131,6 +134,7 @@ def test_a_population_of_one_is_its_single_run_bit_for_bit_whatever_it_sweeps():
     assert_trees_equal(member_state(members, 0), train_single(population.members()[0].config, images, None, 2))
 
 
+@pytest.mark.slow
 def test_a_member_whose_loss_diverges_is_frozen_and_the_others_train_on():
     images, _ = uint8_images(72)
     config = Config(batch_size=16, hidden_dim=8, latent_dim=8)
@@ -151,6 +155,7 @@ def test_a_member_whose_loss_diverges_is_frozen_and_the_others_train_on():
     assert int(member_state(again, 0).step) == 10
 
 
+@pytest.mark.slow
 def test_a_population_run_writes_member_folders_resumes_exactly_and_serves_the_tools(
         idx_mnist, tmp_path, capsys):
     population = Population(Config(), seeds=2, sweep=(("lr", (1e-3, 2e-3)),))
@@ -184,6 +189,7 @@ def test_a_population_run_writes_member_folders_resumes_exactly_and_serves_the_t
         checkpoint.restore_latest(whole / "checkpoints")
 
 
+@pytest.mark.slow
 def test_resuming_a_population_keeps_its_members_and_overwriting_only_what_jaxgan_wrote(idx_mnist, tmp_path):
     train_tiny(tmp_path / "pop", idx_mnist, population=Population(Config(), seeds=2))
     with pytest.raises(ConfigError, match=r"started with seeds=2, sweep=\{\}; you passed seeds=3"):
@@ -203,6 +209,7 @@ def test_resuming_a_population_keeps_its_members_and_overwriting_only_what_jaxga
     assert sorted(p.name for p in (tmp_path / "pop" / "members").iterdir()) == ["0", "1"]
 
 
+@pytest.mark.slow
 def test_a_run_in_which_every_member_fails_is_an_error(idx_mnist, tmp_path):
     population = Population(Config(), seeds=1, sweep=(("lr", (1e30, 1e31)),))
     with pytest.raises(TrainingError, match="every member's training failed"):

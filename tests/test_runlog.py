@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from jaxgan import cli
 from jaxgan.cli import plot as plot_tool
 from jaxgan.runlog import MetricsLog
@@ -18,6 +20,7 @@ def test_a_row_cut_short_is_never_glued_to_the_next(tmp_path):
     assert log.read() == [{"epoch": 1}, {"epoch": 3}]
 
 
+@pytest.mark.slow
 def test_bad_bytes_in_metrics_are_named_skipped_and_kept(idx_mnist, tmp_path, capsys):
     train(tmp_path / "run", idx_mnist, epochs=2)
     log = MetricsLog(tmp_path / "run")

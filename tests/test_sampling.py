@@ -40,6 +40,7 @@ def test_load_samples_with_an_own_seed_and_matches_the_run(idx_mnist, tmp_path, 
             jaxgan.load(path)
 
 
+@pytest.mark.slow
 def test_a_conditional_model_needs_digits_in_range(idx_mnist, tmp_path):
     jaxgan.train(tiny(conditional=True), tmp_path / "run", data_dir=idx_mnist, progress=False)
     model = jaxgan.load(tmp_path / "run")

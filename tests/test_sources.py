@@ -130,6 +130,7 @@ def test_nonexistent_data_dir_is_a_clear_error(tmp_path):
         data.load_dataset("train", str(tmp_path / "nope"))
 
 
+@pytest.mark.slow
 def test_real_mnist_from_tfds_matches_the_idx_files(monkeypatch):
     tfds_dir = real_mnist_or_skip()
     monkeypatch.delenv(data.PARTIAL_DATA_ENV)  # the real splits have their real sizes

@@ -49,6 +49,7 @@ def test_other_seed_gives_other_state():
                               np.asarray(b.g_params["out"]["kernel"]))
 
 
+@pytest.mark.slow
 def test_jit_and_eager_agree():
     a, ma = run(0, steps=2)
     with jax.disable_jit():
@@ -134,6 +135,7 @@ def test_first_adam_step_moves_each_parameter_by_lr():
     assert np.median(delta) == pytest.approx(2e-4, rel=1e-2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["hinge", "lsgan"])
 def test_alternative_objectives_follow_their_formulas(loss):
     config = CONFIG.replace(loss=loss)
@@ -159,6 +161,7 @@ def test_generator_ema_follows_its_formula():
     assert off.g_ema_params == {} and off.sampling_params is off.g_params
 
 
+@pytest.mark.slow
 def test_info_loss_is_q_cross_entropy_added_to_both_losses():
     on, off, gan = init(INFO), init(INFO.replace(info_weight=0.0)), fns(INFO)
     key = jax.random.key(1)
@@ -176,6 +179,7 @@ def test_info_loss_is_q_cross_entropy_added_to_both_losses():
     assert "info_loss" not in step(init(CONFIG), batch(), key)[1]
 
 
+@pytest.mark.slow
 def test_d_dropout_masks_are_drawn_from_the_step_key():
     config = CONFIG.replace(hidden_dim=64)
     plain, dropped = init(config), init(config.replace(d_dropout=0.5))
@@ -229,6 +233,7 @@ def test_class_losses_match_a_hand_computed_value():
     assert float(d) == pytest.approx(2 * math.log(20), rel=1e-6) and float(g) == pytest.approx(0.0, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_class_loss_is_added_to_d_and_trains_the_classifier_head():
     config = CONFIG.replace(conditional=True, class_loss=0.5)
     state, gan = init(config), fns(config)
@@ -266,6 +271,7 @@ def test_mode_seeking_loss_matches_a_hand_computed_value():
     assert float(unlabelled) == pytest.approx(want([(i, i + 1) for i in range(5)]), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_mode_seeking_adds_its_term_to_g_and_changes_only_g_step():
     config = CONFIG.replace(conditional=True)
     b = {**batch(), "label": jnp.arange(16) % 10}
