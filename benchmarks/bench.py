@@ -44,7 +44,7 @@ def worker_scan(args) -> dict:
     from jaxgan.config import Config
     from jaxgan.data import steps_per_epoch
     from jaxgan.epoch import make_train
-    from jaxgan.loop import compile_epoch
+    from jaxgan.program import compile_epoch
 
     images, _, source = load_images(args.data_dir)
     images = images[:args.examples]

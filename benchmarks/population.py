@@ -14,8 +14,8 @@ def worker_population(args) -> dict:
     from jaxgan.config import Config
     from jaxgan.data import steps_per_epoch
     from jaxgan.epoch import make_train
-    from jaxgan.loop import compile_epoch
     from jaxgan.population import Population, init_population
+    from jaxgan.program import compile_epoch
 
     images, _, source = load_images(args.data_dir)
     data = jax.device_put(images[:args.examples])

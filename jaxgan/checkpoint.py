@@ -22,6 +22,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxgan.config import Config
+from jaxgan.debuglog import quiet_native_output
 from jaxgan.epoch import state_template
 from jaxgan.errors import (
     CheckpointError,
@@ -34,7 +35,6 @@ from jaxgan.errors import (
 )
 from jaxgan.files import content_digest
 from jaxgan.parallel import to_host
-from jaxgan.runlog import quiet_native_output
 
 FORMAT_VERSION = 4  # the layout of the state and its record; other formats are refused, not converted
 

@@ -23,7 +23,6 @@ def to_uint8(images) -> np.ndarray:
     return np.clip((np.asarray(images) + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
 
 
-
 def tile(images: np.ndarray, rows: int, cols: int, pad: int = 2) -> np.ndarray:
     """(N, H, W) in [-1, 1] -> one (rows*(H+pad)+pad, ...) uint8 mosaic, as torchvision's save_image."""
     n, h, w = images.shape
@@ -36,14 +35,12 @@ def tile(images: np.ndarray, rows: int, cols: int, pad: int = 2) -> np.ndarray:
     return canvas
 
 
-
 def save_png_atomic(path: str | Path, array: np.ndarray) -> None:
     """Write a grey image as PNG; a crash mid-write never leaves a truncated file at `path`."""
     import matplotlib.image
 
     with atomic_path(path) as tmp:
         matplotlib.image.imsave(tmp, array, cmap="gray", vmin=0, vmax=255, format="png")
-
 
 
 def plot_grid(images: Any, rows: int = 8, cols: int = 8, out: str | Path | None = None,
@@ -76,14 +73,11 @@ def plot_grid(images: Any, rows: int = 8, cols: int = 8, out: str | Path | None 
     return fig
 
 
-
 # Host memory per sample: float32 pixels, and one copy (an export, a conversion for scoring).
 SAMPLE_BYTES = 2 * IMAGE_PIXELS * 4
 
 
-
 LAYOUTS = ((28, 28), (IMAGE_PIXELS,), (28, 28, 1), (1, 28, 28))
-
 
 
 def check_images(images: Any, name: str = "images", error: type[Exception] = EvaluationError,
@@ -121,7 +115,6 @@ def check_images(images: Any, name: str = "images", error: type[Exception] = Eva
     return images.astype(np.float32)
 
 
-
 @functools.cache
 def _figure_class() -> type:
     """matplotlib's Figure, shown by notebooks as a PNG whatever the matplotlib backend."""
@@ -135,7 +128,6 @@ def _figure_class() -> type:
             return buffer.getvalue()
 
     return GridFigure
-
 
 
 def save_npz(path: str | Path, images: np.ndarray, uint8: bool = False,
@@ -174,7 +166,6 @@ def read_samples(path: str | Path) -> np.ndarray:
                 return check_images(np.lib.format.read_array(member, allow_pickle=False), name)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # not numpy data, truncated, pickled objects
         raise EvaluationError(f"{name}: not a readable .npz/.npy file ({one_line(e, 120)})") from None
-
 
 
 def _check_header(f: Any, name: str) -> None:

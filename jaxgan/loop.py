@@ -9,11 +9,9 @@ on that are the start, the compiled program, the NaN policy and the outputs' che
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,8 @@ import numpy as np
 from jaxgan import checkpoint, parallel
 from jaxgan.config import POSITIVE_INT, Config, check_type, checked_path
 from jaxgan.data import load_dataset, steps_per_epoch
-from jaxgan.epoch import TrainFunctions, epoch_key, make_train, run_keys
+from jaxgan.debuglog import installed_debug_log, quiet_libraries
+from jaxgan.epoch import TrainFunctions, make_train, run_keys
 from jaxgan.errors import (
     ConfigError,
     TrainingError,
@@ -40,14 +39,13 @@ from jaxgan.population import (
     Population,
     init_population,
     member_state,
-    population_epoch,
-    population_epoch_keys,
     population_hyperparams,
     restore_population,
     saved_failures,
     sweep_from_dict,
 )
-from jaxgan.runlog import EpochMetrics, MetricsLog, installed_debug_log, mean_epochs, quiet_libraries
+from jaxgan.program import compile_epoch
+from jaxgan.runlog import EpochMetrics, MetricsLog, mean_epochs
 from jaxgan.signals import StopSignals, stop_signals
 from jaxgan.step import GANState, hyperparams, with_hyperparams
 from jaxgan.workdir import Workdir, check_writable, has_checkpoints, open_workdir
@@ -235,41 +233,6 @@ def _check_resumable(saved: Config, asked: Config, meta: dict) -> None:
     if saved_key is not None and saved_key != np.asarray(jax.random.key_data(run_keys(saved.seed)["root"])).tolist():
         raise TrainingError("the checkpoint's RNG key does not match its seed; it was not "
                             "written by this version of jaxgan")
-
-
-@dataclasses.dataclass(frozen=True)
-class CompiledEpoch:
-    """One epoch of a run (or of every member) as one XLA program: `epoch_fn(state, epoch)`. The
-    data order and noise of each epoch come from the run's seed (each member's own)."""
-
-    compiled: Any  # jax.stages.Compiled: its memory_analysis() and cost_analysis() are XLA's
-    images: Any
-    labels: Any
-    keys: Callable[[int], jax.Array]
-
-    def __call__(self, state: GANState, epoch: int) -> tuple[GANState, dict[str, jax.Array]]:
-        return self.compiled(state, self.images, self.keys(epoch), self.labels)
-
-
-def compile_epoch(config: Config, state: GANState, images: Any, labels: Any = None, *,
-                  population: Population | None = None, mesh: jax.sharding.Mesh | None = None,
-                  first_epoch: int = 0, fns: TrainFunctions | None = None) -> tuple[GANState, CompiledEpoch]:
-    """`state` placed on `mesh` (default: one device), and its epoch compiled now, the state's
-    buffers donated: `fns.epoch` (default: `make_train(config)`'s), vmapped over a population's members."""
-    mesh = mesh or parallel.make_mesh(1, members=population.size if population else 0)
-    fns = fns or make_train(population.program_config() if population else config)
-    data_sharding = parallel.batch_sharded(mesh) if mesh.shape[parallel.DATA_AXIS] > 1 else None
-    if population is None:
-        sharding, fn = parallel.replicated(mesh), functools.partial(fns.epoch, data_sharding=data_sharding)
-        keys = functools.partial(epoch_key, run_keys(config.seed)["train"])
-    else:
-        sharding, keys = parallel.member_sharded(mesh), functools.partial(population_epoch_keys, population)
-        fn = functools.partial(population_epoch, fns, data_sharding=data_sharding,
-                               member_axis=parallel.MEMBERS_AXIS if mesh.size > 1 else None)
-    state = jax.device_put(state, sharding)
-    compiled = jax.jit(fn, donate_argnums=0, out_shardings=sharding).lower(
-        state, images, keys(first_epoch), labels).compile()
-    return state, CompiledEpoch(compiled, images, labels, keys)
 
 
 def _train(fns: TrainFunctions, config: Config, population: Population | None, state: GANState,

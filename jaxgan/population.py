@@ -21,10 +21,10 @@ import numpy as np
 from jaxgan import checkpoint, parallel
 from jaxgan.checkpoint import structure_changes
 from jaxgan.config import MAX_SEED, POSITIVE_INT, Config
-from jaxgan.epoch import TrainFunctions, epoch_key, make_train, run_keys
+from jaxgan.epoch import TrainFunctions, make_train, run_keys
 from jaxgan.errors import CheckpointError, ConfigError, arg, on_command_line, one_line
 from jaxgan.files import write_json_atomic
-from jaxgan.step import SWEEPABLE, GANState, Metrics, hyperparams
+from jaxgan.step import SWEEPABLE, GANState, hyperparams
 
 Sweep = tuple[tuple[str, tuple[Any, ...]], ...]
 POPULATION_FILE = "population.json"  # in the population's workdir: the spec and the members
@@ -205,23 +205,6 @@ def init_population(population: Population, fns: TrainFunctions) -> GANState:
 def population_hyperparams(population: Population) -> dict[str, np.ndarray]:
     """Every member's numbers (`step.hyperparams`), stacked."""
     return jax.tree.map(lambda *v: np.stack(v), *[hyperparams(m.config) for m in population.members()])
-
-
-def population_epoch(fns: TrainFunctions, states: GANState, images: jax.Array, epoch_keys: jax.Array,
-                     labels: jax.Array | None = None, *, data_sharding: jax.sharding.Sharding | None = None,
-                     member_axis: str | None = None) -> tuple[GANState, Metrics]:
-    """One epoch of every member: `fns.epoch` vmapped (metrics (N, S)); `member_axis` names the
-    mesh axis members are split over."""
-    def member_epoch(state: GANState, key: jax.Array) -> tuple[GANState, Metrics]:
-        return fns.epoch(state, images, key, labels, data_sharding=data_sharding)
-
-    if epoch_keys.shape[0] == 1:  # XLA's batched matmuls with a batch of one are slower than plain ones
-        return jax.tree.map(lambda x: x[None], member_epoch(*jax.tree.map(lambda x: x[0], (states, epoch_keys))))
-    return jax.vmap(member_epoch, spmd_axis_name=member_axis)(states, epoch_keys)
-
-
-def population_epoch_keys(population: Population, epoch: int) -> jax.Array:
-    return jnp.stack([epoch_key(run_keys(m.config.seed)["train"], epoch) for m in population.members()])
 
 
 def member_state(states: GANState, index: int) -> GANState:

@@ -19,6 +19,7 @@ from jaxgan import checkpoint
 from jaxgan.checkpoint import CheckpointRecord
 from jaxgan.config import POSITIVE_INT, Config, checked_path, checked_seed
 from jaxgan.data import in_batches
+from jaxgan.debuglog import quiet_libraries
 from jaxgan.epoch import TrainFunctions, make_train
 from jaxgan.errors import CheckpointError, ConfigError, IncompatibleCheckpointError, arg, one_line
 from jaxgan.images import SAMPLE_BYTES
@@ -26,7 +27,7 @@ from jaxgan.mnist import IMAGE_SHAPE, NUM_CLASSES
 from jaxgan.models import latent_codes, make_models
 from jaxgan.parallel import check_host_memory
 from jaxgan.population import MEMBER_FILE, is_population, member_state, restore_population
-from jaxgan.runlog import EpochMetrics, MetricsLog, quiet_libraries
+from jaxgan.runlog import EpochMetrics, MetricsLog
 from jaxgan.step import GANState
 from jaxgan.workdir import workdir_of
 
@@ -182,11 +183,9 @@ def restore_member(path: Path, make: Callable[[Config], TrainFunctions] = make_t
                                                           "member": member.id}
 
 
-
 def is_checkpoint(path: Path) -> bool:
     """`path` is one saved checkpoint: an epoch's folder with its arrays and record."""
     return path.name.isdigit() and (path / "state").is_dir() and (path / "meta").is_dir()
-
 
 
 def restore_path(path: str | Path, make: Callable[[Config], TrainFunctions] | None = None,

@@ -42,7 +42,6 @@ class StopSignals:
             raise KeyboardInterrupt
 
 
-
 def _unsafe_to_raise(frame: Any) -> bool:
     """The interrupted code is an import (raising would leave the module half-imported for the
     rest of the process: JAX's, say) or a garbage-collection callback (JAX has one; Python would
@@ -55,9 +54,7 @@ def _unsafe_to_raise(frame: Any) -> bool:
     return False
 
 
-
 _ACTIVE: list[StopSignals] = []
-
 
 
 @contextlib.contextmanager

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from jaxgan.debuglog import quiet_native_output, quiet_tensorflow
 from jaxgan.errors import DataError, arg, one_line
 from jaxgan.files import sha256_file
 from jaxgan.mnist import IMAGE_SHAPE
-from jaxgan.runlog import quiet_native_output, quiet_tensorflow
 
 DATASET, VERSION = "mnist", "3.0.1"  # pinned: the cache is looked up without importing TensorFlow
 IDX_FILES = {

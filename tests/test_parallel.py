@@ -107,7 +107,7 @@ def test_population_members_split_over_devices_train_as_on_one():
         import jax, numpy as np
         from jaxgan import parallel
         from jaxgan.config import Config
-        from jaxgan.loop import compile_epoch
+        from jaxgan.program import compile_epoch
         from jaxgan.epoch import make_train
         from jaxgan.population import Population, init_population
 

@@ -20,7 +20,6 @@ from jaxgan.errors import (
     TrainingError,
     command_line,
 )
-from jaxgan.loop import compile_epoch
 from jaxgan.population import (
     Population,
     init_population,
@@ -28,6 +27,7 @@ from jaxgan.population import (
     parse_sweep,
     restore_population,
 )
+from jaxgan.program import compile_epoch
 from jaxgan.sampling import restore_path
 from jaxgan.step import SWEEPABLE
 

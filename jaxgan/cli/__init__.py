@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import NoReturn
 
 from jaxgan.config import GROUPS, MAX_SEED, PRESETS, Config, checked_seed, flag
+from jaxgan.debuglog import DebugLog
 from jaxgan.errors import ConfigError, JaxganError, command_line
 from jaxgan.files import default_cache_dir
-from jaxgan.runlog import DebugLog
 
 
 class Parser(argparse.ArgumentParser):
