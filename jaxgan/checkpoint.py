@@ -76,13 +76,7 @@ class CheckpointRecord:
     format: int
     member: str | None = None  # a population member's id
     population: dict[str, Any] | None = None  # a population's spec (its whole checkpoint)
-
-    @classmethod
-    def from_meta(cls, meta: dict[str, Any]) -> CheckpointRecord:
-        return cls(epoch=meta["epoch"], step=meta["step"], config=Config.from_json(meta["config"]),
-                   state_sha256=meta.get("state_sha256", ""), run_key=meta.get("run_key", []),
-                   format=meta.get("format", 0),
-                   member=meta.get("member"), population=meta.get("population"))
+    failures: dict[str, Any] = dataclasses.field(default_factory=dict)  # a population's failed members
 
 
 def save(manager: ocp.CheckpointManager, state: Any, *, epoch: int, config: Config,
@@ -110,7 +104,7 @@ def save(manager: ocp.CheckpointManager, state: Any, *, epoch: int, config: Conf
         raise CheckpointSaveError(f"saving checkpoint {epoch} failed: {e}") from e
 
 
-def read_meta(manager: ocp.CheckpointManager, epoch: int) -> dict[str, Any]:
+def read_record(manager: ocp.CheckpointManager, epoch: int) -> CheckpointRecord:
     """The record of checkpoint `epoch`, verified: its digest, its epoch against the folder's name,
     its step and config against their types. A record that fails is a corrupt checkpoint."""
     meta = manager.restore(epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
@@ -126,10 +120,11 @@ def read_meta(manager: ocp.CheckpointManager, epoch: int) -> dict[str, Any]:
     if type(meta.get("step")) is not int or meta["step"] < epoch or not isinstance(meta["config"], dict):
         raise CheckpointError(f"its record's step {meta.get('step')!r} or config is malformed: corrupt")
     try:  # a record that passes its digest but not the config's checks was edited (or is another version's)
-        Config.from_json(meta["config"])
+        config = Config.from_json(meta["config"])
     except ConfigError as e:
         raise CheckpointError(f"its record's config is invalid ({e})") from None
-    return meta
+    fields = {f.name for f in dataclasses.fields(CheckpointRecord)}
+    return CheckpointRecord(**{k: v for k, v in meta.items() if k in fields and k != "config"}, config=config)
 
 
 def _structure(config: Config) -> list[tuple[str, tuple[int, ...], str]]:
@@ -156,12 +151,12 @@ def _describe(config: Config, name: str) -> str:
 
 
 def restore_epoch(manager: ocp.CheckpointManager, epoch: int, expected: Config | None = None,
-                  template: Any = None) -> tuple[Any, dict[str, Any]]:
+                  template: Any = None) -> tuple[Any, CheckpointRecord]:
     """The state and record saved after `epoch`, as `expected` (default: its own config), into
     `template`'s arrays (or those of `template(saved_config)`; default: a single run's state)."""
-    meta = read_meta(manager, epoch)
-    saved = Config.from_json(meta["config"])
-    if (template is None or callable(template)) and "population" in meta:
+    record = read_record(manager, epoch)
+    saved = record.config
+    if (template is None or callable(template)) and record.population is not None:
         raise IncompatibleCheckpointError(
             f"checkpoint {epoch} holds a population; open one member's folder (WORKDIR/members/ID)")
     if callable(template):
@@ -182,11 +177,11 @@ def restore_epoch(manager: ocp.CheckpointManager, epoch: int, expected: Config |
     placed = placed_on_this_host(template)
     with quiet_native_output():
         restored = manager.restore(epoch, args=ocp.args.Composite(state=ocp.args.StandardRestore(placed)))["state"]
-    if state_digest(restored) != meta.get("state_sha256"):
+    if state_digest(restored) != record.state_sha256:
         raise CheckpointError("its arrays do not match the digest in its record: corrupt")
-    if (step := int(np.max(to_host(restored.step)))) != meta["step"]:
-        raise CheckpointError(f"its record says step {meta['step']}, its state {step}: corrupt")
-    return restored, meta
+    if (step := int(np.max(to_host(restored.step)))) != record.step:
+        raise CheckpointError(f"its record says step {record.step}, its state {step}: corrupt")
+    return restored, record
 
 
 def _shapes(tree: Any) -> dict[tuple[str, ...], tuple[tuple[int, ...], str]]:
@@ -239,15 +234,16 @@ def _newest(directory: str | Path, read: Callable[[ocp.CheckpointManager, int], 
 
 
 def restore_latest(directory: str | Path, expected: Config | None = None, template: Any = None,
-                   epoch: int | None = None) -> tuple[Any, dict[str, Any]]:
+                   epoch: int | None = None) -> tuple[Any, CheckpointRecord]:
     """The state and record of the newest checkpoint in `directory` that restores (or of `epoch`);
     corrupt ones are skipped with a warning."""
     return _newest(directory, functools.partial(restore_epoch, expected=expected, template=template), epoch=epoch)
 
 
-def saved_record(directory: str | Path, read: Callable[[ocp.CheckpointManager, int], dict] = read_meta,
-                 warn: bool = False) -> dict[str, Any]:
-    """The record of the newest checkpoint whose record reads (by `read`: `read_meta`, or one
+def saved_record(directory: str | Path,
+                 read: Callable[[ocp.CheckpointManager, int], CheckpointRecord] = read_record,
+                 warn: bool = False) -> CheckpointRecord:
+    """The record of the newest checkpoint whose record reads (by `read`: `read_record`, or one
     that checks more): the run's own config and more; `warn`: one line per newer one skipped."""
     return _newest(directory, read, warn=warn)
 

@@ -20,6 +20,7 @@ import jax
 import numpy as np
 
 from jaxgan import checkpoint, parallel
+from jaxgan.checkpoint import CheckpointRecord
 from jaxgan.config import POSITIVE_INT, Config, check_type, checked_path
 from jaxgan.data import load_dataset, steps_per_epoch
 from jaxgan.debuglog import installed_debug_log, quiet_libraries
@@ -91,15 +92,15 @@ def train_and_evaluate(config: Config, workdir: str | Path, *, population: Popul
             if debug_log is not None:
                 debug_log.attach(workdir / "debug.log")
                 folder.add_to_manifest("debug.log")
-            state, meta = _start(config, population, folder, resume, fns)
+            state, record = _start(config, population, folder, resume, fns)
             stop.check()
-            start_epoch = meta["epoch"] if meta else 0
+            start_epoch = record.epoch if record else 0
             if start_epoch >= config.epochs:
                 print(f"nothing to do: the run already has {start_epoch} of {config.epochs} epochs", file=sys.stderr)
                 return state
             outputs = Outputs(fns, config, population, folder, steps=steps_per_epoch(len(images), config.batch_size,
                                                                                 config.drop_last),
-                              start_epoch=start_epoch, failures=(meta or {}).get("failures", {}), is_main=is_main,
+                              start_epoch=start_epoch, failures=record.failures if record else {}, is_main=is_main,
                               tensorboard=tensorboard, progress=progress, batch_lines=batch_lines,
                               evaluator=evaluator if is_main else None)
             try:
@@ -210,27 +211,26 @@ def _start(config: Config, population: Population | None, folder: Workdir, resum
             return init_population(population, fns), None
         return fns.init(run_keys(config.seed)["init"]), None
     if population is not None:
-        state, meta, _ = restore_population(folder.path, population, fns)
+        state, record, _ = restore_population(folder.path, population, fns)
         state = with_hyperparams(state, population_hyperparams(population))
     else:
         template = jax.eval_shape(fns.init, jax.random.key(0))
-        state, meta = checkpoint.restore_latest(ckpt_dir, expected=config, template=template)
+        state, record = checkpoint.restore_latest(ckpt_dir, expected=config, template=template)
         state = with_hyperparams(state, hyperparams(config))
-    _check_resumable(Config.from_json(meta["config"]), config, meta)
-    for path in checkpoint.set_aside_newer(ckpt_dir, meta["epoch"]):
+    _check_resumable(record.config, config, record)
+    for path in checkpoint.set_aside_newer(ckpt_dir, record.epoch):
         if jax.process_index() == 0:
             folder.add_to_manifest(str(path.relative_to(folder.path)))
         print(f"warning: moved unreadable checkpoint to {path}", file=sys.stderr)
-    print(f"resuming from epoch {meta['epoch']} (step {meta['step']})", file=sys.stderr)
-    return state, meta
+    print(f"resuming from epoch {record.epoch} (step {record.step})", file=sys.stderr)
+    return state, record
 
 
-def _check_resumable(saved: Config, asked: Config, meta: dict) -> None:
+def _check_resumable(saved: Config, asked: Config, record: CheckpointRecord) -> None:
     """The seed defines the data order and noise a resumed run must continue."""
     if saved.seed != asked.seed:
         raise TrainingError(f"cannot resume with {arg('seed', asked.seed)}: the run was started with {saved.seed}")
-    saved_key = meta.get("run_key")
-    if saved_key is not None and saved_key != np.asarray(jax.random.key_data(run_keys(saved.seed)["root"])).tolist():
+    if record.run_key != np.asarray(jax.random.key_data(run_keys(saved.seed)["root"])).tolist():
         raise TrainingError("the checkpoint's RNG key does not match its seed; it was not "
                             "written by this version of jaxgan")
 

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import checkpoint, parallel
-from jaxgan.checkpoint import structure_changes
+from jaxgan.checkpoint import CheckpointRecord, structure_changes
 from jaxgan.config import MAX_SEED, POSITIVE_INT, Config
 from jaxgan.epoch import TrainFunctions, make_train, run_keys
 from jaxgan.errors import CheckpointError, ConfigError, arg, on_command_line, one_line
@@ -212,20 +212,20 @@ def member_state(states: GANState, index: int) -> GANState:
     return jax.tree.map(lambda x: x[index], states)
 
 
-def run_record(manager: Any, epoch: int) -> dict[str, Any]:
-    """A checkpoint's record, verified as `checkpoint.read_meta` does; a population's also checked
+def run_record(manager: Any, epoch: int) -> CheckpointRecord:
+    """A checkpoint's record, verified as `checkpoint.read_record` does; a population's also checked
     from numbers, and against the stored arrays, before any member is built."""
-    meta = checkpoint.read_meta(manager, epoch)
-    if "population" not in meta:
-        return meta
+    record = checkpoint.read_record(manager, epoch)
+    if record.population is None:
+        return record
     try:
-        population = Population.from_json(meta["population"]).validate()
+        population = Population.from_json(record.population).validate()
     except (ConfigError, KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"its record's population is invalid ({one_line(e)})") from None
     members = checkpoint.stored_shapes(Path(manager.directory) / str(epoch) / "state").get(("alive",), ((),))[0]
     if members != (population.size,):
         raise CheckpointError(f"its record names {population.size} members, its arrays {members}: corrupt or edited")
-    return meta
+    return record
 
 
 def population_template(population: Population, fns: TrainFunctions | None = None) -> GANState:
@@ -236,22 +236,22 @@ def population_template(population: Population, fns: TrainFunctions | None = Non
 
 def restore_population(workdir: str | Path, expected: Population | None = None, fns: TrainFunctions | None = None,
                        make: Callable[[Config], TrainFunctions] = make_train,
-                       ) -> tuple[GANState, dict[str, Any], Population]:
+                       ) -> tuple[GANState, CheckpointRecord, Population]:
     """A population's newest readable checkpoint, from its workdir, as `expected` (default: as saved),
     into the arrays of `fns` (default: `make(program config)`, the built-in modules')."""
     directory = checkpoint.checkpoint_dir(workdir)
     record = checkpoint.saved_record(directory, read=run_record, warn=True)
-    if "population" not in record:
+    if record.population is None:
         raise CheckpointError(f"{directory} holds a single run's checkpoints, not a population's")
-    saved = Population.from_json(record["population"])
+    saved = Population.from_json(record.population)
     asked = expected or saved
     if (asked.seeds, asked.sweep) != (saved.seeds, saved.sweep):
         raise ConfigError(f"this population was started with {saved.describe()}; you passed "
                           f"{asked.describe()}: its members cannot change")
     template = population_template(asked, fns or make(asked.program_config()))
-    state, meta = checkpoint.restore_latest(directory, asked.base, template=template,
-                                            epoch=record["epoch"])
-    return state, meta, Population.from_json(meta["population"]).with_base(asked.base)
+    state, restored = checkpoint.restore_latest(directory, asked.base, template=template,
+                                            epoch=record.epoch)
+    return state, restored, Population.from_json(restored.population).with_base(asked.base)
 
 
 # --- what a path given to the tools names --------------------------------------------------

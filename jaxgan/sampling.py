@@ -159,28 +159,26 @@ def load(path: str | Path, *, generator: nn.Module | None = None, discriminator:
     quiet_libraries()
     own = generator is not None or discriminator is not None
     make = functools.partial(make_train, generator=generator, discriminator=discriminator) if own else None
-    state, meta = restore_path(path, make)
+    state, record = restore_path(path, make)
     folder = Path(path) if (Path(path) / "metrics.jsonl").is_file() else workdir_of(path)
-    return Model(Config.from_json(meta["config"]), state, MetricsLog(folder).epochs() if folder else [],
-                 CheckpointRecord.from_meta(meta), generator)
+    return Model(record.config, state, MetricsLog(folder).epochs() if folder else [], record, generator)
 
 
 def restore_member(path: Path, make: Callable[[Config], TrainFunctions] = make_train,
-                   ) -> tuple[GANState, dict[str, Any]]:
+                   ) -> tuple[GANState, CheckpointRecord]:
     """One member of a population, from its folder WORKDIR/members/<id>/, as a single run's state
     (of the modules `make` builds)."""
     try:
-        record = json.loads((path / MEMBER_FILE).read_text())
-        index, member_id = int(record["index"]), str(record["id"])
+        entry = json.loads((path / MEMBER_FILE).read_text())
+        index, member_id = int(entry["index"]), str(entry["id"])
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"{path / MEMBER_FILE} is unreadable ({one_line(e)})") from None
-    state, meta, population = restore_population(path.parent.parent, make=make)
+    state, record, population = restore_population(path.parent.parent, make=make)
     listed = population.members()
     if not 0 <= index < len(listed) or listed[index].id != member_id:
         raise CheckpointError(f"{path} names member {member_id!r}, which its population does not have")
     member = listed[index]
-    return member_state(state, index), {**meta, "config": member.config.to_json(),
-                                                          "member": member.id}
+    return member_state(state, index), dataclasses.replace(record, config=member.config, member=member.id)
 
 
 def is_checkpoint(path: Path) -> bool:
@@ -189,7 +187,7 @@ def is_checkpoint(path: Path) -> bool:
 
 
 def restore_path(path: str | Path, make: Callable[[Config], TrainFunctions] | None = None,
-                 ) -> tuple[GANState, dict[str, Any]]:
+                 ) -> tuple[GANState, CheckpointRecord]:
     """A single run's state, from its workdir, its checkpoints/ folder, one saved step's folder
     or a population member's folder; into the arrays of `make(config)`'s modules (default: the
     built-in ones)."""

@@ -45,6 +45,21 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["JAX_COMPILATION_CACHE_DIR"] = str(shared / "xla-cache")
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
     os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+    # The tests' programs are tiny and run a few steps: XLA's optimisation passes cost more time
+    # than they save. The tests that pin the product's own programs take `xla_optimized`.
+    os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "1"
+
+
+@pytest.fixture
+def xla_optimized(monkeypatch):
+    """XLA's optimisations on, here and in the processes the test starts: for numerics pinned
+    to a tolerance, the determinism of the programs users run, cost analysis and long runs."""
+    import jax
+
+    monkeypatch.setenv("JAX_DISABLE_MOST_OPTIMIZATIONS", "0")
+    jax.config.update("jax_disable_most_optimizations", False)
+    yield
+    jax.config.update("jax_disable_most_optimizations", True)
 
 
 @pytest.fixture(autouse=True)

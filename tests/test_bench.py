@@ -9,7 +9,7 @@ from conftest import ROOT, fns, init
 
 @pytest.mark.slow
 @pytest.mark.parametrize("batch, hidden", [(64, 128), (256, 128), (32, 64)])
-def test_analytic_step_flops_match_xla_cost_analysis(batch, hidden):
+def test_analytic_step_flops_match_xla_cost_analysis(batch, hidden, xla_optimized):
     """The benchmark's FLOP count is XLA's, less the few elementwise ops XLA also counts."""
     config = Config(hidden_dim=hidden)
     images = {"image": jax.ShapeDtypeStruct((batch, 784), "float32")}

@@ -37,8 +37,8 @@ def test_checkpoint_holds_state_and_a_readable_record(idx_mnist, tmp_path):
     state = train(tmp_path / "run", idx_mnist, epochs=2)
     restored, meta = checkpoint.restore_latest(tmp_path / "run" / "checkpoints")
     assert_trees_equal(state, restored)
-    assert meta["epoch"] == 2 and meta["step"] == 6 and meta["config"]["hidden_dim"] == 16
-    assert meta["run_key"] == np.asarray(jax.random.key_data(jax.random.key(0))).tolist()
+    assert meta.epoch == 2 and meta.step == 6 and meta.config.hidden_dim == 16
+    assert meta.run_key == np.asarray(jax.random.key_data(jax.random.key(0))).tolist()
 
 
 # --- damaged files: the newest readable checkpoint is used, and the resume stays exact -------
@@ -94,7 +94,7 @@ def test_a_checkpoint_whose_arrays_differ_from_its_digest_is_refused(idx_mnist, 
     meta["state_sha256"] = "0" * 64  # a record that lies, with its own digest made to agree
     record.write_text(json.dumps({**meta, "record_sha256": checkpoint.record_digest(meta)}))
     state, meta = checkpoint.restore_latest(tmp_path / "run" / "checkpoints")
-    assert meta["epoch"] == 1
+    assert meta.epoch == 1
     assert "do not match the digest in its record" in capsys.readouterr().err
     with pytest.raises(CheckpointError, match="digest"):
         sampling.restore_path(tmp_path / "run" / "checkpoints" / "2")
@@ -136,7 +136,7 @@ def test_an_edited_record_is_a_corrupt_checkpoint(changes, redigest, reason, idx
     edit_record(tmp_path / "run" / "checkpoints" / "2", redigest=redigest, **changes)
     capsys.readouterr()
     state, meta = sampling.restore_path(tmp_path / "run")
-    assert meta["epoch"] == 1 and int(state.step) == 3
+    assert meta.epoch == 1 and int(state.step) == 3
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and reason in err[0], err
     resumed = train(tmp_path / "run", idx_mnist, epochs=2, resume=True)
@@ -156,7 +156,7 @@ def test_an_edited_population_record_is_refused_before_any_member_is_built(idx_m
         edit_record(tmp_path / str(i) / "checkpoints" / "2", redigest=True, population=changes)
         capsys.readouterr()
         state, meta = sampling.restore_path(tmp_path / str(i) / "members" / "1")
-        assert meta["epoch"] == 1 and meta["member"] == "1" and int(state.step) == 3
+        assert meta.epoch == 1 and meta.member == "1" and int(state.step) == 3
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and reason in err[0], err
 
@@ -165,7 +165,7 @@ def test_a_copied_checkpoint_under_another_number_is_not_believed(idx_mnist, tmp
     train(tmp_path / "run", idx_mnist, epochs=2)
     shutil.copytree(tmp_path / "run" / "checkpoints" / "1", tmp_path / "run" / "checkpoints" / "150")
     state, meta = sampling.restore_path(tmp_path / "run")
-    assert meta["epoch"] == 2 and "its record says epoch 1, its folder 150" in capsys.readouterr().err
+    assert meta.epoch == 2 and "its record says epoch 1, its folder 150" in capsys.readouterr().err
 
 
 def test_a_checkpoint_of_another_format_is_refused_naming_it(idx_mnist, tmp_path, capsys):
@@ -249,7 +249,7 @@ def test_a_checkpoint_of_two_devices_serves_one_and_back(idx_mnist, tmp_path, mo
     flags = [*TINY_FLAGS, "--data-dir", idx_mnist, "--workdir", str(run), "--checkpoint-every", "1"]
     train_on_two_devices(monkeypatch, *flags, "--epochs", "2")
     state, meta = sampling.restore_path(run)
-    assert meta["epoch"] == 2 and len(state.step.sharding.device_set) == 1
+    assert meta.epoch == 2 and len(state.step.sharding.device_set) == 1
     assert cli.execute(sample_tool.main, ["--workdir", str(run)]) == 0
     assert cli.execute(evaluate_tool.main, ["--workdir", str(run), "--n", "64", "--data-dir", idx_mnist,
                                         "--cache-dir", str(tmp_path / "cache")]) == 0
@@ -268,7 +268,7 @@ def test_a_population_saved_on_two_devices_resumes_on_one(idx_mnist, tmp_path, m
     flags = [*TINY_FLAGS, "--data-dir", idx_mnist, "--workdir", str(run), "--seeds", "2"]
     train_on_two_devices(monkeypatch, *flags, "--epochs", "1")
     member, meta = sampling.restore_path(run / "members" / "1")
-    assert meta["member"] == "1" and int(member.step) == 3
+    assert meta.member == "1" and int(member.step) == 3
     assert cli.execute(train_tool.main, [*TINY_FLAGS, "--data-dir", idx_mnist, "--workdir", str(run),
                                      "--epochs", "2", "--resume"]) == 0
     assert "resuming from epoch 1" in capsys.readouterr().err

@@ -53,7 +53,7 @@ def test_conditional_run_samples_asked_digits_and_scores_them(idx_mnist, tmp_pat
     assert np.load(npz)["labels"].reshape(10, 4)[:, 0].tolist() == list(range(10))
 
     state, meta = restore_path(workdir)
-    gan = fns(Config.from_json(meta["config"]))
+    gan = fns(meta.config)
     scores = evaluator.score_generator(gan, state, n=100)
     images, labels, _ = next(member_samples(gan, state, 100, seed=0))
     assert scores["conditional_accuracy"] == np.mean(predicted_digits(evaluator, images) == labels)
@@ -100,7 +100,7 @@ def test_infogan_run_samples_by_code_and_scores_the_codes(idx_mnist, tmp_path, c
     assert "--code must be in 0 .. 3" in capsys.readouterr().err
 
     state, meta = restore_path(workdir)
-    gan = fns(Config.from_json(meta["config"]))
+    gan = fns(meta.config)
     scores = evaluator.score_generator(gan, state, n=200)
     images, _, codes = next(member_samples(gan, state, 200, seed=0))
     expected = code_purity(codes, predicted_digits(evaluator, images), 4)

@@ -62,7 +62,7 @@ def run_script(*args, env=None, timeout=300):
 
 
 @pytest.mark.slow
-def test_real_mnist_smoke_run(tmp_path, monkeypatch):
+def test_real_mnist_smoke_run(tmp_path, monkeypatch, xla_optimized):
     """One epoch of the reference model on real MNIST through the CLI, then sampling from it."""
     tfds_dir = real_mnist_or_skip()
     monkeypatch.delenv("JAXGAN_ALLOW_PARTIAL_DATA")  # all 60,000 images, verified

@@ -84,7 +84,7 @@ def test_diverged_training_stops_and_keeps_the_last_good_checkpoint(idx_mnist, t
         train_and_evaluate(TINY.replace(epochs=3, lr=1e30), tmp_path / "run", data_dir=idx_mnist,
                            resume=True, progress=False)
     restored, meta = checkpoint.restore_latest(tmp_path / "run" / "checkpoints")
-    assert meta["epoch"] == 1
+    assert meta.epoch == 1
     assert all(np.isfinite(x).all() for x in jax.tree.leaves(restored.g_params))
 
 
@@ -125,8 +125,8 @@ def test_sigkill_at_any_moment_leaves_a_resumable_run(idx_mnist, tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         restored, meta = checkpoint.restore_latest(workdir / "checkpoints")
-        assert meta["epoch"] >= 2 and int(restored.step) == 3 * meta["epoch"]
-    proc = start_train(workdir, idx_mnist, "--epochs", str(meta["epoch"] + 1), "--resume")
+        assert meta.epoch >= 2 and int(restored.step) == 3 * meta.epoch
+    proc = start_train(workdir, idx_mnist, "--epochs", str(meta.epoch + 1), "--resume")
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert "resuming from epoch" in err

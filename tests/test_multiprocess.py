@@ -125,7 +125,7 @@ def test_a_killed_process_ends_the_other_within_a_minute_and_the_run_resumes(idx
     (line,) = error_lines(err.split("[Gloo]")[-1].split("\n", 1)[-1] if "[Gloo]" in err else err)[-1:]
     assert "lost another process of this run" in line and "checkpoints up to epoch" in line
     assert "Traceback" not in err
-    newest = checkpoint.saved_record(workdir / "checkpoints")["epoch"]
+    newest = checkpoint.saved_record(workdir / "checkpoints").epoch
     results = finish(launch(2, "--data-dir", idx_mnist, "--epochs", str(newest + 1), "--workdir", str(workdir),
                             "--resume"))
     assert [r[0] for r in results] == [0, 0], results
@@ -147,7 +147,7 @@ def test_two_processes_train_a_population_whose_members_equal_the_one_process_po
         assert_trees_equal(two, one, rtol=1e-5, atol=1e-6)
     rows = [len((tmp_path / "two" / "members" / m / "metrics.jsonl").read_text().splitlines()) for m in "0123"]
     assert rows == [2, 2, 2, 2]
-    assert np.isfinite(checkpoint.saved_record(tmp_path / "two" / "checkpoints")["step"])
+    assert np.isfinite(checkpoint.saved_record(tmp_path / "two" / "checkpoints").step)
 
 
 def metrics_rows(workdir: Path) -> int:
@@ -183,7 +183,7 @@ def test_a_stop_signal_to_any_process_stops_both_at_the_same_epoch(idx_mnist, tm
         assert line.startswith("train.py: interrupted: saved a checkpoint at epoch "), err
         epochs.add(int(line.split("epoch ")[1].split(";")[0]))
     (epoch,) = epochs
-    assert stop_s < 60 and checkpoint.saved_record(workdir / "checkpoints")["epoch"] == epoch
+    assert stop_s < 60 and checkpoint.saved_record(workdir / "checkpoints").epoch == epoch
     if signalled == (1,) and when == "mid-run":  # continued exactly: as a run never stopped
         results = finish(launch(2, *data, "--epochs", str(epoch + 1), "--workdir", str(workdir), "--resume"))
         assert [r[0] for r in results] == [0, 0], results

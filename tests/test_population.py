@@ -176,7 +176,7 @@ def test_a_population_run_writes_member_folders_resumes_exactly_and_serves_the_t
     assert [json.loads(row)["epoch"] for row in (member / "metrics.jsonl").read_text().splitlines()] == [1, 2]
     assert (member / "images" / "1.png").is_file()
     state, meta = restore_path(member)
-    assert meta["member"] == "3" and Config.from_json(meta["config"]).seed == 1
+    assert meta.member == "3" and meta.config.seed == 1
     assert_trees_equal(state.g_params, jax.tree.map(lambda x: x[3], a.g_params))
 
     sample_tool.main(["--workdir", str(member), "--n", "8", "--grid", "2x4"])

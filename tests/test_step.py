@@ -34,7 +34,7 @@ def run(seed: int, steps: int = 3, step_fn=step):
     return state, history
 
 
-def test_same_seed_gives_bit_identical_state():
+def test_same_seed_gives_bit_identical_state(xla_optimized):
     a, ma = run(0)
     b, mb = run(0)
     assert_trees_equal(a, b)
@@ -50,7 +50,7 @@ def test_other_seed_gives_other_state():
 
 
 @pytest.mark.slow
-def test_jit_and_eager_agree():
+def test_jit_and_eager_agree(xla_optimized):
     a, ma = run(0, steps=2)
     with jax.disable_jit():
         b, mb = run(0, steps=2, step_fn=fns(CONFIG).step)
@@ -94,7 +94,7 @@ def test_bce_matches_the_textbook_formula():
     np.testing.assert_allclose(float(bce_with_logits(logits, 0.0)), expected_0, rtol=1e-5)
 
 
-def test_step_follows_the_reference_update_order():
+def test_step_follows_the_reference_update_order(xla_optimized):
     """D is updated on real(1)+fake(0); G is then scored on the same z by the *updated* D."""
     state, gan = init(CONFIG), fns(CONFIG)
     real, key = batch()["image"], jax.random.key(3)

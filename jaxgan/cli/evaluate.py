@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from jaxgan import cli
-from jaxgan.config import Config
 from jaxgan.data import load_dataset
 from jaxgan.epoch import make_train
 from jaxgan.errors import ConfigError
@@ -57,17 +56,17 @@ def _generators(args) -> tuple[Any, dict[str, Any], Any, list[tuple[str | None, 
     """(state, checkpoint record, population or None, and per member its id and run folder):
     a population's members, or a single run as a population of one."""
     if not args.checkpoint and is_population(args.workdir):
-        state, meta, population = restore_population(args.workdir)
-        return state, meta, population, [(m.id, Path(args.workdir) / "members" / m.id) for m in population.members()]
-    state, meta = restore_path(args.checkpoint or args.workdir)
-    return state, meta, None, [(None, workdir_of(args.checkpoint or args.workdir))]
+        state, record, population = restore_population(args.workdir)
+        return state, record, population, [(m.id, Path(args.workdir) / "members" / m.id) for m in population.members()]
+    state, record = restore_path(args.checkpoint or args.workdir)
+    return state, record, None, [(None, workdir_of(args.checkpoint or args.workdir))]
 
 
 def evaluate_generators(args, cache) -> None:
     """Every member's scores (a single run's: one), each recorded in its own metrics.jsonl; a
     population's printed as a table with mean ± std over seeds, a single run's as one line."""
-    state, meta, population, members = _generators(args)
-    fns = make_train(population.program_config() if population else Config.from_json(meta["config"]))
+    state, record, population, members = _generators(args)
+    fns = make_train(population.program_config() if population else record.config)
     view = (lambda i: member_state(state, i)) if population else (lambda i: state)
     if args.cas and not fns.config.conditional:
         raise ConfigError("--cas needs a conditional model (trained with --conditional)")
@@ -76,23 +75,23 @@ def evaluate_generators(args, cache) -> None:
         test_images, test_labels = load_dataset("test", args.data_dir, cache)
         for i, row in enumerate(rows):
             row["cas"] = classification_accuracy_score(fns, view(i), test_images, test_labels, seed=args.seed)
-    source = {"kind": "eval", "epoch": meta["epoch"], "seed": args.seed}
+    source = {"kind": "eval", "epoch": record.epoch, "seed": args.seed}
     for (member_id, folder), row in zip(members, rows, strict=True):
         if folder is not None:
             _record(folder, {**source, **row})
         if population:
-            row["failed"] = meta.get("failures", {}).get(member_id)
+            row["failed"] = record.failures.get(member_id)
     if population is None:
         print(json.dumps({**source, **rows[0]}) if args.json else describe(source, rows[0]))
         return
     summary = summarise(population, rows)
     listed = population.members()
     if args.json:
-        print(json.dumps({"kind": "population_eval", "epoch": meta["epoch"], "seed": args.seed,
+        print(json.dumps({"kind": "population_eval", "epoch": record.epoch, "seed": args.seed,
                           "members": [{"id": m.id, **m.values, **r} for m, r in zip(listed, rows, strict=True)],
                           **summary}))
     else:
-        print(f"{args.workdir}: {len(listed)} members at epoch {meta['epoch']}, {args.n} samples each "
+        print(f"{args.workdir}: {len(listed)} members at epoch {record['epoch']}, {args.n} samples each "
               f"(seed {args.seed})\n" + format_table(population, rows, summary))
 
 

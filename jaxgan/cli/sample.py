@@ -11,7 +11,6 @@ import jax
 import numpy as np
 
 from jaxgan import cli
-from jaxgan.config import Config
 from jaxgan.errors import ConfigError
 from jaxgan.images import SAMPLE_BYTES, plot_grid, save_npz
 from jaxgan.models import make_models
@@ -113,9 +112,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     check_host_memory(n, SAMPLE_BYTES, f"--n {n:,}")
     check_outputs(args)
     source = Path(args.checkpoint or args.workdir)
-    state, meta = restore_path(source)
+    state, record = restore_path(source)
     out = grid_path(source, args)
-    config = Config.from_json(meta["config"])
+    config = record.config
     z, labels, codes = _latents_and_labels(config, args, rows, cols, n)
     images = generate_in_batches(make_models(config)[0], state, z, labels)
     try:
@@ -126,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                      codes=None if codes is None else np.asarray(codes))
     except OSError as e:
         raise ConfigError(f"cannot write {e.filename}: {e.strerror}") from None
-    print(f"epoch {meta['epoch']} checkpoint: {len(images)} samples -> {out}"
+    print(f"epoch {record.epoch} checkpoint: {len(images)} samples -> {out}"
           + (f", {args.export}" if args.export else ""), file=sys.stderr)
     if args.show:
         import matplotlib.pyplot as plt

@@ -74,8 +74,8 @@ def build_config(args: argparse.Namespace) -> tuple[Config, Population | None]:
     sweep = tuple(parse_sweep(text) for text in args.sweep)
     if args.resume and has_checkpoints(checkpoints):
         record = checkpoint.saved_record(checkpoints, read=run_record)
-        base = Config.from_json(record["config"])
-        saved = Population.from_json(record["population"]) if "population" in record else None
+        base = record.config
+        saved = None if record.population is None else Population.from_json(record.population)
         if saved is None and asked:
             raise ConfigError(f"{args.workdir} holds a single run; --seeds and --sweep start a "
                               f"population in a new --workdir")
