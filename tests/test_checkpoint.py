@@ -227,7 +227,7 @@ def test_disk_full_while_checkpointing_is_one_line(idx_mnist, tmp_path, monkeypa
         train(tmp_path / "run", idx_mnist, epochs=3)
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["1"]
     monkeypatch.undo()
-    assert checkpoint.restore_latest(tmp_path / "run" / "checkpoints")[1]["epoch"] == 1
+    assert checkpoint.restore_latest(tmp_path / "run" / "checkpoints")[1].epoch == 1
 
 
 # --- checkpoints move between device counts --------------------------------------------------

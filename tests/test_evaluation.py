@@ -74,7 +74,7 @@ def test_generator_metrics_are_deterministic_for_a_seed():
 
 
 @pytest.mark.slow
-def test_the_shipped_classifier_reads_real_digits_and_scores_real_mnist_near_zero():
+def test_the_shipped_classifier_reads_real_digits_and_scores_real_mnist_near_zero(xla_optimized):
     test_images, test_labels = load_dataset("test", str(real_mnist_or_skip()))
     evaluator = Evaluator.standard()
     assert classifier.accuracy(evaluator.params, test_images, test_labels) >= classifier.MIN_TEST_ACCURACY

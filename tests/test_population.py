@@ -166,7 +166,7 @@ def test_a_population_run_writes_member_folders_resumes_exactly_and_serves_the_t
     a, meta_a, _ = restore_population(whole)
     b, meta_b, _ = restore_population(halves)
     assert_trees_equal(a, b)
-    assert meta_a["state_sha256"] == meta_b["state_sha256"] and meta_b["epoch"] == 2
+    assert meta_a.state_sha256 == meta_b.state_sha256 and meta_b.epoch == 2
 
     index = json.loads((whole / "population.json").read_text())
     assert [(m["id"], m["seed"], m["lr"], m["failed"]) for m in index["members"]] == [

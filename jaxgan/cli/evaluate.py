@@ -91,7 +91,7 @@ def evaluate_generators(args, cache) -> None:
                           "members": [{"id": m.id, **m.values, **r} for m, r in zip(listed, rows, strict=True)],
                           **summary}))
     else:
-        print(f"{args.workdir}: {len(listed)} members at epoch {record['epoch']}, {args.n} samples each "
+        print(f"{args.workdir}: {len(listed)} members at epoch {record.epoch}, {args.n} samples each "
               f"(seed {args.seed})\n" + format_table(population, rows, summary))
 
 
