@@ -31,5 +31,8 @@ def load_images(data_dir: str | None):
         return (*load_dataset("train", data_dir, default_cache_dir()), "MNIST")
     except DataError:
         rng = np.random.default_rng(0)
-        return (rng.integers(0, 256, (60_000, IMAGE), dtype=np.uint8),
-                rng.integers(0, 10, 60_000, dtype=np.uint8), "random uint8 (MNIST not found)")
+        return (
+            rng.integers(0, 256, (60_000, IMAGE), dtype=np.uint8),
+            rng.integers(0, 10, 60_000, dtype=np.uint8),
+            "random uint8 (MNIST not found)",
+        )

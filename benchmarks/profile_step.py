@@ -45,7 +45,10 @@ def main() -> None:
     full = scan(lambda s, x: step(s, {"image": normalize(images[x[0]])}, x[1]))
     no_gather = scan(lambda s, x: step(s, {"image": jnp.zeros((B, 784)) + x[2][0, 0]}, x[1]))
 
-    results = {"full step": timed(full, state), "no image gather/normalise": timed(no_gather, state)}
+    results = {
+        "full step": timed(full, state),
+        "no image gather/normalise": timed(no_gather, state),
+    }
 
     def matmuls_only(s, x):
         # The same 9 matmul shapes as a step, without activations, losses, RNG or Adam.
@@ -61,15 +64,25 @@ def main() -> None:
         dgw = h.T @ dfake
         dh = dfake @ g["out"]["kernel"].T
         dg1 = z.T @ dh
-        s = s.replace(g_params={**g, "out": {**g["out"], "kernel": g["out"]["kernel"] + 1e-9 * dgw},
-                                "hidden": {**g["hidden"], "kernel": g["hidden"]["kernel"] + 1e-9 * dg1}})
+        s = s.replace(
+            g_params={
+                **g,
+                "out": {**g["out"], "kernel": g["out"]["kernel"] + 1e-9 * dgw},
+                "hidden": {**g["hidden"], "kernel": g["hidden"]["kernel"] + 1e-9 * dg1},
+            }
+        )
         return s, jnp.sum(dh)
 
     results["matmuls only"] = timed(scan(matmuls_only), state)
 
     results["RNG: z drawn per step (threefry) alone"] = timed(
-        jax.jit(lambda k: jax.lax.scan(lambda c, kk: (c + jax.random.normal(kk, (B, 100)).sum(), None),
-                                       0.0, k)[0]), keys)
+        jax.jit(
+            lambda k: jax.lax.scan(
+                lambda c, kk: (c + jax.random.normal(kk, (B, 100)).sum(), None), 0.0, k
+            )[0]
+        ),
+        keys,
+    )
     for name, us in results.items():
         print(f"{name:42} {us:8.1f} us/step")
 

@@ -17,12 +17,23 @@ def time_to_first_step(data_dir: str | None) -> list[dict]:
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for attempt in ("first run (decode, fill cache)", "second run (cached)"):
-            cmd = [sys.executable, str(ROOT / "scripts" / "train.py"), "--epochs", "1",
-                   "--workdir", f"{tmp}/run{len(out)}", "--cache-dir", f"{tmp}/cache", "--no-progress"]
+            cmd = [
+                sys.executable,
+                str(ROOT / "scripts" / "train.py"),
+                "--epochs",
+                "1",
+                "--workdir",
+                f"{tmp}/run{len(out)}",
+                "--cache-dir",
+                f"{tmp}/cache",
+                "--no-progress",
+            ]
             if data_dir:
                 cmd += ["--data-dir", data_dir]
             t0 = time.perf_counter()
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+            proc = subprocess.Popen(
+                cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT
+            )
             first_step = None
             for line in proc.stderr:
                 if "epoch compiled in" in line:
@@ -32,6 +43,12 @@ def time_to_first_step(data_dir: str | None) -> list[dict]:
             if first_step is None:
                 print(f"  start-up {attempt}: train.py failed", file=sys.stderr)
                 continue
-            out.append({"run": attempt, "to_first_step_s": first_step, "compile_s": compiled,
-                        "data_ready_s": ready})
+            out.append(
+                {
+                    "run": attempt,
+                    "to_first_step_s": first_step,
+                    "compile_s": compiled,
+                    "data_ready_s": ready,
+                }
+            )
     return out

@@ -21,8 +21,9 @@ from torchvision import transforms
 class Generator(nn.Module):
     def __init__(self, latent_dim):
         super().__init__()
-        self.model = nn.Sequential(nn.Linear(latent_dim, 128), nn.ReLU(True),
-                                   nn.Linear(128, 784), nn.Tanh())
+        self.model = nn.Sequential(
+            nn.Linear(latent_dim, 128), nn.ReLU(True), nn.Linear(128, 784), nn.Tanh()
+        )
 
     def forward(self, z):
         return self.model(z)
@@ -31,8 +32,9 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     def __init__(self):
         super().__init__()
-        self.model = nn.Sequential(nn.Linear(784, 128), nn.LeakyReLU(0.2, inplace=True),
-                                   nn.Linear(128, 1), nn.Sigmoid())
+        self.model = nn.Sequential(
+            nn.Linear(784, 128), nn.LeakyReLU(0.2, inplace=True), nn.Linear(128, 1), nn.Sigmoid()
+        )
 
     def forward(self, img):
         return self.model(img)
@@ -52,14 +54,22 @@ class ArrayMNIST(torch.utils.data.Dataset):
         return self.transform(img), int(self.labels[index])
 
 
-def train_steps(images: np.ndarray, labels: np.ndarray, steps: int, batch_size: int = 64,
-                latent_dim: int = 100, lr: float = 2e-4, seed: int = 0) -> dict[str, float]:
+def train_steps(
+    images: np.ndarray,
+    labels: np.ndarray,
+    steps: int,
+    batch_size: int = 64,
+    latent_dim: int = 100,
+    lr: float = 2e-4,
+    seed: int = 0,
+) -> dict[str, float]:
     """Run `steps` reference iterations (after 5 warm-up ones); return steps/s and final losses."""
     torch.manual_seed(seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize([0.5], [0.5])])
-    dataloader = torch.utils.data.DataLoader(ArrayMNIST(images, labels, transform),
-                                             batch_size=batch_size, shuffle=True)
+    dataloader = torch.utils.data.DataLoader(
+        ArrayMNIST(images, labels, transform), batch_size=batch_size, shuffle=True
+    )
     generator, discriminator = Generator(latent_dim).to(device), Discriminator().to(device)
     adversarial_loss = nn.BCELoss()
     optimizer_G = optim.Adam(generator.parameters(), lr=lr)

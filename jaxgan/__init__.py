@@ -22,16 +22,32 @@ __version__ = "0.1.0"
 # name -> the module that owns it (imported on first use: `import jaxgan` stays light for the CLI)
 _OWNERS = {
     "Config": "config",
-    "train": "loop", "TrainResult": "loop", "MemberResult": "loop",
-    "load": "sampling", "Model": "sampling", "plot_grid": "images",
-    "evaluate": "evaluation", "Evaluator": "evaluation", "Scores": "evaluation",
-    "GANState": "step", "Batch": "step", "Metrics": "step", "hyperparams": "step",
-    "make_train": "epoch", "TrainFunctions": "epoch", "run_keys": "epoch", "RunKeys": "epoch",
+    "train": "loop",
+    "TrainResult": "loop",
+    "MemberResult": "loop",
+    "load": "sampling",
+    "Model": "sampling",
+    "plot_grid": "images",
+    "evaluate": "evaluation",
+    "Evaluator": "evaluation",
+    "Scores": "evaluation",
+    "GANState": "step",
+    "Batch": "step",
+    "Metrics": "step",
+    "hyperparams": "step",
+    "make_train": "epoch",
+    "TrainFunctions": "epoch",
+    "run_keys": "epoch",
+    "RunKeys": "epoch",
     "load_dataset": "data",
     "EpochMetrics": "runlog",
     "CheckpointRecord": "checkpoint",
-    "JaxganError": "errors", "ConfigError": "errors", "DataError": "errors",
-    "CheckpointError": "errors", "EvaluationError": "errors", "TrainingError": "errors",
+    "JaxganError": "errors",
+    "ConfigError": "errors",
+    "DataError": "errors",
+    "CheckpointError": "errors",
+    "EvaluationError": "errors",
+    "TrainingError": "errors",
 }
 __all__ = [
     "Batch",
@@ -67,7 +83,9 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name not in _OWNERS:
         raise AttributeError(f"module 'jaxgan' has no attribute {name!r}")
-    with stop_signals() as stop:  # a Ctrl-C waits for the import's end: half-imported, JAX stays broken
+    with (
+        stop_signals() as stop
+    ):  # a Ctrl-C waits for the import's end: half-imported, JAX stays broken
         value = getattr(importlib.import_module(f"jaxgan.{_OWNERS[name]}"), name)
     globals()[name] = value
     stop.check()
@@ -83,7 +101,14 @@ if TYPE_CHECKING:
     from jaxgan.config import Config
     from jaxgan.data import load_dataset
     from jaxgan.epoch import RunKeys, TrainFunctions, make_train, run_keys
-    from jaxgan.errors import CheckpointError, ConfigError, DataError, EvaluationError, JaxganError, TrainingError
+    from jaxgan.errors import (
+        CheckpointError,
+        ConfigError,
+        DataError,
+        EvaluationError,
+        JaxganError,
+        TrainingError,
+    )
     from jaxgan.evaluation import Evaluator, Scores, evaluate
     from jaxgan.images import plot_grid
     from jaxgan.loop import MemberResult, TrainResult, train

@@ -36,7 +36,9 @@ from jaxgan.errors import (
 from jaxgan.files import content_digest
 from jaxgan.parallel import to_host
 
-FORMAT_VERSION = 4  # the layout of the state and its record; other formats are refused, not converted
+FORMAT_VERSION = (
+    4  # the layout of the state and its record; other formats are refused, not converted
+)
 
 
 def state_digest(state: Any) -> str:
@@ -48,20 +50,28 @@ def record_digest(meta: dict[str, Any]) -> str:
     """sha256 of the record's canonical JSON, less its own digest: what proves the config, epoch,
     step and keys were not edited."""
     body = {k: v for k, v in meta.items() if k != "record_sha256"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
 
 
 def checkpoint_dir(workdir: str | Path) -> Path:
     return Path(workdir).absolute() / "checkpoints"
 
 
-def make_manager(directory: str | Path, keep: int | None = None,
-                 read_only: bool = False) -> ocp.CheckpointManager:
+def make_manager(
+    directory: str | Path, keep: int | None = None, read_only: bool = False
+) -> ocp.CheckpointManager:
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, create=not read_only, read_only=read_only,
-        cleanup_tmp_directories=not read_only, enable_async_checkpointing=False)
-    return ocp.CheckpointManager(Path(directory).absolute(), options=options,
-                                 item_names=("state", "meta"))
+        max_to_keep=keep,
+        create=not read_only,
+        read_only=read_only,
+        cleanup_tmp_directories=not read_only,
+        enable_async_checkpointing=False,
+    )
+    return ocp.CheckpointManager(
+        Path(directory).absolute(), options=options, item_names=("state", "meta")
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,11 +86,20 @@ class CheckpointRecord:
     format: int
     member: str | None = None  # a population member's id
     population: dict[str, Any] | None = None  # a population's spec (its whole checkpoint)
-    failures: dict[str, Any] = dataclasses.field(default_factory=dict)  # a population's failed members
+    failures: dict[str, Any] = dataclasses.field(
+        default_factory=dict
+    )  # a population's failed members
 
 
-def save(manager: ocp.CheckpointManager, state: Any, *, epoch: int, config: Config,
-         run_key: jax.Array, extra: dict[str, Any] | None = None) -> None:
+def save(
+    manager: ocp.CheckpointManager,
+    state: Any,
+    *,
+    epoch: int,
+    config: Config,
+    run_key: jax.Array,
+    extra: dict[str, Any] | None = None,
+) -> None:
     """Save `state` (a GANState, or a population's stacked one) after `epoch` completed epochs.
     The epoch count is the checkpoint's name."""
     meta = {
@@ -95,8 +114,13 @@ def save(manager: ocp.CheckpointManager, state: Any, *, epoch: int, config: Conf
     meta["record_sha256"] = record_digest(meta)
     try:
         with quiet_native_output():
-            manager.save(epoch, args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
+            manager.save(
+                epoch,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)
+                ),
+                force=True,
+            )
             manager.wait_until_finished()
     except Exception as e:
         for tmp in Path(manager.directory).glob(f"{epoch}.orbax-checkpoint-tmp*"):
@@ -111,20 +135,32 @@ def read_record(manager: ocp.CheckpointManager, epoch: int) -> CheckpointRecord:
     if not isinstance(meta, dict) or "config" not in meta:
         raise CheckpointError(f"checkpoint {epoch} has no jaxgan record")
     if meta.get("format") != FORMAT_VERSION:
-        raise CheckpointError(f"checkpoint {epoch} has record format {meta.get('format')!r}, not "
-                              f"{FORMAT_VERSION}: written by another jaxgan version, it cannot be read")
+        raise CheckpointError(
+            f"checkpoint {epoch} has record format {meta.get('format')!r}, not "
+            f"{FORMAT_VERSION}: written by another jaxgan version, it cannot be read"
+        )
     if meta.get("record_sha256") != record_digest(meta):
         raise CheckpointError("its record does not match its digest: corrupt or edited")
     if meta.get("epoch") != epoch or type(meta["epoch"]) is not int:
-        raise CheckpointError(f"its record says epoch {meta.get('epoch')!r}, its folder {epoch}: corrupt or edited")
-    if type(meta.get("step")) is not int or meta["step"] < epoch or not isinstance(meta["config"], dict):
-        raise CheckpointError(f"its record's step {meta.get('step')!r} or config is malformed: corrupt")
+        raise CheckpointError(
+            f"its record says epoch {meta.get('epoch')!r}, its folder {epoch}: corrupt or edited"
+        )
+    if (
+        type(meta.get("step")) is not int
+        or meta["step"] < epoch
+        or not isinstance(meta["config"], dict)
+    ):
+        raise CheckpointError(
+            f"its record's step {meta.get('step')!r} or config is malformed: corrupt"
+        )
     try:  # a record that passes its digest but not the config's checks was edited (or is another version's)
         config = Config.from_json(meta["config"])
     except ConfigError as e:
         raise CheckpointError(f"its record's config is invalid ({e})") from None
     fields = {f.name for f in dataclasses.fields(CheckpointRecord)}
-    return CheckpointRecord(**{k: v for k, v in meta.items() if k in fields and k != "config"}, config=config)
+    return CheckpointRecord(
+        **{k: v for k, v in meta.items() if k in fields and k != "config"}, config=config
+    )
 
 
 def _structure(config: Config) -> list[tuple[str, tuple[int, ...], str]]:
@@ -138,9 +174,12 @@ def structure_changes(saved: Config, asked: Config) -> list[str]:
     base = _structure(saved)
     if base == _structure(asked):
         return []
-    return [f.name for f in dataclasses.fields(Config)
-            if getattr(saved, f.name) != getattr(asked, f.name)
-            and _structure(saved.replace(**{f.name: getattr(asked, f.name)})) != base]
+    return [
+        f.name
+        for f in dataclasses.fields(Config)
+        if getattr(saved, f.name) != getattr(asked, f.name)
+        and _structure(saved.replace(**{f.name: getattr(asked, f.name)})) != base
+    ]
 
 
 def _describe(config: Config, name: str) -> str:
@@ -150,15 +189,17 @@ def _describe(config: Config, name: str) -> str:
     return arg(name, value)
 
 
-def restore_epoch(manager: ocp.CheckpointManager, epoch: int, expected: Config | None = None,
-                  template: Any = None) -> tuple[Any, CheckpointRecord]:
+def restore_epoch(
+    manager: ocp.CheckpointManager, epoch: int, expected: Config | None = None, template: Any = None
+) -> tuple[Any, CheckpointRecord]:
     """The state and record saved after `epoch`, as `expected` (default: its own config), into
     `template`'s arrays (or those of `template(saved_config)`; default: a single run's state)."""
     record = read_record(manager, epoch)
     saved = record.config
     if (template is None or callable(template)) and record.population is not None:
         raise IncompatibleCheckpointError(
-            f"checkpoint {epoch} holds a population; open one member's folder (WORKDIR/members/ID)")
+            f"checkpoint {epoch} holds a population; open one member's folder (WORKDIR/members/ID)"
+        )
     if callable(template):
         template = template(saved)
     stored = Path(manager.directory) / str(epoch) / "state"
@@ -168,15 +209,21 @@ def restore_epoch(manager: ocp.CheckpointManager, epoch: int, expected: Config |
     else:  # the arrays fit your template exactly when the record names your structure, or it lies
         corrupt = (stored_shapes(stored) == _shapes(template)) == bool(changed)
     if corrupt:
-        raise CheckpointError("its arrays' shapes do not match its record's config: corrupt or edited")
+        raise CheckpointError(
+            "its arrays' shapes do not match its record's config: corrupt or edited"
+        )
     if changed:
         raise IncompatibleCheckpointError(
             f"this run was trained {', '.join(_describe(saved, f) for f in changed)}; you passed "
-            f"{', '.join(_describe(expected, f) for f in changed)}, which changes the model's arrays")
+            f"{', '.join(_describe(expected, f) for f in changed)}, which changes the model's "
+            "arrays"
+        )
     template = template or state_template(expected or saved)
     placed = placed_on_this_host(template)
     with quiet_native_output():
-        restored = manager.restore(epoch, args=ocp.args.Composite(state=ocp.args.StandardRestore(placed)))["state"]
+        restored = manager.restore(
+            epoch, args=ocp.args.Composite(state=ocp.args.StandardRestore(placed))
+        )["state"]
     if state_digest(restored) != record.state_sha256:
         raise CheckpointError("its arrays do not match the digest in its record: corrupt")
     if (step := int(np.max(to_host(restored.step)))) != record.step:
@@ -186,9 +233,14 @@ def restore_epoch(manager: ocp.CheckpointManager, epoch: int, expected: Config |
 
 def _shapes(tree: Any) -> dict[tuple[str, ...], tuple[tuple[int, ...], str]]:
     """Each array's path (as names), shape and dtype."""
+
     def names(path: tuple) -> tuple[str, ...]:
         return tuple(str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) for k in path)
-    return {names(p): (tuple(x.shape), str(x.dtype)) for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+    return {
+        names(p): (tuple(x.shape), str(x.dtype))
+        for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]
+    }
 
 
 def stored_shapes(directory: Path) -> dict[tuple[str, ...], tuple[tuple[int, ...], str]]:
@@ -206,19 +258,33 @@ def placed_on_this_host(template: Any) -> Any:
     else:
         mesh = jax.sharding.Mesh(np.asarray(jax.devices()), ("all",))
         sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), template)
+    return jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), template
+    )
 
 
-def _newest(directory: str | Path, read: Callable[[ocp.CheckpointManager, int], Any], *,
-            epoch: int | None = None, warn: bool = True) -> Any:
+def _newest(
+    directory: str | Path,
+    read: Callable[[ocp.CheckpointManager, int], Any],
+    *,
+    epoch: int | None = None,
+    warn: bool = True,
+) -> Any:
     """`read(manager, epoch)` of the newest checkpoint in `directory` (or of `epoch` alone) that
     reads; the others are skipped, with a warning each. An incompatible one stops the search."""
     directory = Path(directory)
     manager = make_manager(directory, read_only=True) if directory.is_dir() else None
-    tried = [e for e in sorted(manager.all_steps() if manager else [], reverse=True) if epoch in (None, e)]
+    tried = [
+        e
+        for e in sorted(manager.all_steps() if manager else [], reverse=True)
+        if epoch in (None, e)
+    ]
     if not tried:
-        raise CheckpointError(f"no checkpoints in {directory}" if epoch is None
-                              else f"no checkpoint {directory / str(epoch)}")
+        raise CheckpointError(
+            f"no checkpoints in {directory}"
+            if epoch is None
+            else f"no checkpoint {directory / str(epoch)}"
+        )
     for candidate in tried:
         try:
             return read(manager, candidate)
@@ -226,23 +292,39 @@ def _newest(directory: str | Path, read: Callable[[ocp.CheckpointManager, int], 
             raise
         except Exception as e:  # truncated or corrupt files surface as many exception types
             if epoch is not None:
-                raise CheckpointError(f"checkpoint {directory / str(epoch)} is unreadable ({one_line(e)})") from None
+                raise CheckpointError(
+                    f"checkpoint {directory / str(epoch)} is unreadable ({one_line(e)})"
+                ) from None
             if warn:
-                print(f"warning: checkpoint {directory / str(candidate)} is unreadable ({one_line(e)}); "
-                      f"trying an older one", file=sys.stderr)
+                print(
+                    f"warning: checkpoint {directory / str(candidate)} is unreadable "
+                    f"({one_line(e)}); "
+                    f"trying an older one",
+                    file=sys.stderr,
+                )
     raise CheckpointError(f"no readable checkpoint in {directory} (tried {len(tried)})")
 
 
-def restore_latest(directory: str | Path, expected: Config | None = None, template: Any = None,
-                   epoch: int | None = None) -> tuple[Any, CheckpointRecord]:
+def restore_latest(
+    directory: str | Path,
+    expected: Config | None = None,
+    template: Any = None,
+    epoch: int | None = None,
+) -> tuple[Any, CheckpointRecord]:
     """The state and record of the newest checkpoint in `directory` that restores (or of `epoch`);
     corrupt ones are skipped with a warning."""
-    return _newest(directory, functools.partial(restore_epoch, expected=expected, template=template), epoch=epoch)
+    return _newest(
+        directory,
+        functools.partial(restore_epoch, expected=expected, template=template),
+        epoch=epoch,
+    )
 
 
-def saved_record(directory: str | Path,
-                 read: Callable[[ocp.CheckpointManager, int], CheckpointRecord] = read_record,
-                 warn: bool = False) -> CheckpointRecord:
+def saved_record(
+    directory: str | Path,
+    read: Callable[[ocp.CheckpointManager, int], CheckpointRecord] = read_record,
+    warn: bool = False,
+) -> CheckpointRecord:
     """The record of the newest checkpoint whose record reads (by `read`: `read_record`, or one
     that checks more): the run's own config and more; `warn`: one line per newer one skipped."""
     return _newest(directory, read, warn=warn)

@@ -52,7 +52,9 @@ class Classifier(nn.Module):
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         x = x.reshape(-1, *IMAGE_SHAPE, 1)
         for i, features in enumerate((32, 64)):  # names fixed: they seed the cached network's init
-            x = nn.max_pool(nn.relu(Conv(features, 3, dense=True, name=f"Conv3x3_{i}")(x)), (2, 2), (2, 2))
+            x = nn.max_pool(
+                nn.relu(Conv(features, 3, dense=True, name=f"Conv3x3_{i}")(x)), (2, 2), (2, 2)
+            )
         h = nn.relu(nn.Dense(FEATURE_DIM)(x.reshape(x.shape[0], -1)))
         return h, nn.Dense(NUM_CLASSES)(h)
 
@@ -76,16 +78,25 @@ def _train_epoch(params, opt_state, images_u8, labels, batch_size: int, tx, key)
     return params, opt_state, losses.mean()
 
 
-def train(images: np.ndarray, labels: np.ndarray, *, epochs: int = RECIPE["epochs"],
-          batch_size: int = RECIPE["batch_size"], lr: float = RECIPE["lr"], seed: int = RECIPE["seed"],
-          verbose: bool = True) -> Any:
+def train(
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    epochs: int = RECIPE["epochs"],
+    batch_size: int = RECIPE["batch_size"],
+    lr: float = RECIPE["lr"],
+    seed: int = RECIPE["seed"],
+    verbose: bool = True,
+) -> Any:
     """Classifier parameters trained on uint8 images (N, 784) with a fixed seed.
 
     Adam with a cosine-decayed learning rate; the defaults reach about 99% MNIST test accuracy.
     """
     if len(images) < batch_size:
-        raise DataError(f"the classifier's recipe trains on batches of {batch_size}: {len(images)} training "
-                        f"images are too few")
+        raise DataError(
+            f"the classifier's recipe trains on batches of {batch_size}: {len(images)} training "
+            f"images are too few"
+        )
     init_key, data_key = jax.random.split(jax.random.key(seed))
     params = Classifier().init(init_key, jnp.zeros((1, IMAGE_PIXELS)))["params"]
     tx = optax.adam(optax.cosine_decay_schedule(lr, epochs * (len(images) // batch_size)))
@@ -93,11 +104,15 @@ def train(images: np.ndarray, labels: np.ndarray, *, epochs: int = RECIPE["epoch
     images, labels = jnp.asarray(images), jnp.asarray(labels, jnp.int32)
     for epoch in range(epochs):
         t0 = time.perf_counter()
-        params, opt_state, loss = _train_epoch(params, opt_state, images, labels, batch_size, tx,
-                                               jax.random.fold_in(data_key, epoch))
+        params, opt_state, loss = _train_epoch(
+            params, opt_state, images, labels, batch_size, tx, jax.random.fold_in(data_key, epoch)
+        )
         if verbose:
-            print(f"classifier epoch {epoch + 1}/{epochs}: loss {float(loss):.4f} "
-                  f"({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+            print(
+                f"classifier epoch {epoch + 1}/{epochs}: loss {float(loss):.4f} "
+                f"({time.perf_counter() - t0:.1f} s)",
+                file=sys.stderr,
+            )
     return params
 
 
@@ -119,7 +134,9 @@ def accuracy(params, images_u8: np.ndarray, labels: np.ndarray) -> float:
 def cache_path(cache_dir: str | Path, train_digest: str) -> Path:
     """The cached classifier of this recipe trained on the data whose content digest is given."""
     recipe = hashlib.sha256(json.dumps(RECIPE, sort_keys=True).encode()).hexdigest()[:8]
-    return Path(cache_dir).absolute() / "classifier" / f"{RECIPE['arch']}-{recipe}-{train_digest[:16]}"
+    return (
+        Path(cache_dir).absolute() / "classifier" / f"{RECIPE['arch']}-{recipe}-{train_digest[:16]}"
+    )
 
 
 def _record_path(path: Path) -> Path:
@@ -130,9 +147,15 @@ def save(params, path: Path, train_digest: str, test_accuracy: float) -> None:
     """Cache `params` with a record of the recipe, the training data and the test accuracy."""
     path.parent.mkdir(parents=True, exist_ok=True)
     checkpoint.save_tree(path, params)
-    write_json_atomic(_record_path(path), {
-        "recipe": RECIPE, "train_sha256": train_digest, "test_accuracy": test_accuracy,
-        "params_sha256": content_digest(*jax.tree.leaves(params))})
+    write_json_atomic(
+        _record_path(path),
+        {
+            "recipe": RECIPE,
+            "train_sha256": train_digest,
+            "test_accuracy": test_accuracy,
+            "params_sha256": content_digest(*jax.tree.leaves(params)),
+        },
+    )
 
 
 def load(path: Path, train_digest: str) -> tuple[Any, float] | None:
@@ -144,15 +167,20 @@ def load(path: Path, train_digest: str) -> tuple[Any, float] | None:
     try:
         record = json.loads(_record_path(path).read_text())
         params = checkpoint.restore_tree(path, template)
-        valid = (record["recipe"] == RECIPE and record["train_sha256"] == train_digest
-                 and record["params_sha256"] == content_digest(*jax.tree.leaves(params)))
+        valid = (
+            record["recipe"] == RECIPE
+            and record["train_sha256"] == train_digest
+            and record["params_sha256"] == content_digest(*jax.tree.leaves(params))
+        )
     except Exception as e:  # missing record, truncated files: many exception types
         valid, reason = False, type(e).__name__
     else:
         reason = "its record does not match it"
     if not valid:
-        print(f"warning: ignoring the cached classifier {path} ({reason}); training it again",
-              file=sys.stderr)
+        print(
+            f"warning: ignoring the cached classifier {path} ({reason}); training it again",
+            file=sys.stderr,
+        )
         return None
     return params, float(record["test_accuracy"])
 
@@ -161,16 +189,21 @@ def check_accuracy(test_accuracy: float) -> None:
     """A classifier that cannot read digits cannot rank generators: refuse it."""
     if test_accuracy >= MIN_TEST_ACCURACY:
         return
-    message = (f"the evaluation classifier's test accuracy is {test_accuracy:.2%}, under the "
-               f"{MIN_TEST_ACCURACY:.1%} its metrics need")
+    message = (
+        f"the evaluation classifier's test accuracy is {test_accuracy:.2%}, under the "
+        f"{MIN_TEST_ACCURACY:.1%} its metrics need"
+    )
     if not os.environ.get(PARTIAL_DATA_ENV):
-        raise EvaluationError(f"{message}; check the data (--data-dir) and retrain it with "
-                              f"scripts/train_classifier.py --force")
+        raise EvaluationError(
+            f"{message}; check the data (--data-dir) and retrain it with "
+            f"scripts/train_classifier.py --force"
+        )
     print(f"warning: {message}; using it because {PARTIAL_DATA_ENV} is set", file=sys.stderr)
 
 
-def load_or_train(cache_dir: str | Path, data_dir: str | None = None, *,
-                  force: bool = False) -> tuple[Any, float]:
+def load_or_train(
+    cache_dir: str | Path, data_dir: str | None = None, *, force: bool = False
+) -> tuple[Any, float]:
     """The classifier for the MNIST in `data_dir` and its test accuracy: cached, or trained
     (a few minutes on a CPU) and cached. Refused under MIN_TEST_ACCURACY."""
     images, labels = load_dataset("train", data_dir, cache_dir)
@@ -198,13 +231,20 @@ def export(params, test_images_u8: np.ndarray, folder: str | Path) -> dict[str, 
     shipped files into `folder`; their sha256 by name."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    flat = {"/".join(k.key for k in path): np.asarray(leaf)
-            for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]}
+    flat = {
+        "/".join(k.key for k in path): np.asarray(leaf)
+        for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]
+    }
     mean, cov = gaussian(batched(params, np.asarray(normalize(test_images_u8)))[0])
-    for name, arrays in (("mnist_classifier.npz", flat), ("mnist_test_features.npz", {"mean": mean, "cov": cov})):
+    for name, arrays in (
+        ("mnist_classifier.npz", flat),
+        ("mnist_test_features.npz", {"mean": mean, "cov": cov}),
+    ):
         with open(folder / name, "wb") as f:
             np.savez(f, **arrays)
-    return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in SHIPPED_SHA256}
+    return {
+        name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in SHIPPED_SHA256
+    }
 
 
 def _read_shipped(name: str) -> dict[str, np.ndarray]:
@@ -212,10 +252,13 @@ def _read_shipped(name: str) -> dict[str, np.ndarray]:
     try:
         raw = path.read_bytes()
     except OSError as e:
-        raise EvaluationError(f"the shipped evaluation file {path} is unreadable ({e.strerror}); "
-                              f"reinstall jaxgan") from None
+        raise EvaluationError(
+            f"the shipped evaluation file {path} is unreadable ({e.strerror}); reinstall jaxgan"
+        ) from None
     if hashlib.sha256(raw).hexdigest() != SHIPPED_SHA256[name]:
-        raise EvaluationError(f"the shipped evaluation file {path} does not match its sha256; reinstall jaxgan")
+        raise EvaluationError(
+            f"the shipped evaluation file {path} does not match its sha256; reinstall jaxgan"
+        )
     import io
 
     with np.load(io.BytesIO(raw), allow_pickle=False) as arrays:
@@ -228,6 +271,7 @@ def shipped() -> tuple[Any, tuple[np.ndarray, np.ndarray]]:
     template = Classifier().init(jax.random.key(0), jnp.zeros((1, IMAGE_PIXELS)))["params"]
     flat = _read_shipped("mnist_classifier.npz")
     params = jax.tree_util.tree_map_with_path(
-        lambda path, leaf: jnp.asarray(flat["/".join(k.key for k in path)], leaf.dtype), template)
+        lambda path, leaf: jnp.asarray(flat["/".join(k.key for k in path)], leaf.dtype), template
+    )
     stats = _read_shipped("mnist_test_features.npz")
     return params, (stats["mean"], stats["cov"])

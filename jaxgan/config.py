@@ -51,14 +51,18 @@ SEED = Check(lambda v: _int(v) and 0 <= v <= MAX_SEED, f"an integer in 0 .. {MAX
 def check_type(value: Any, kind: type, name: str) -> Any:
     """`value` if it is a `kind`, else a ConfigError naming the argument `name`."""
     if not isinstance(value, kind):
-        raise ConfigError(f"{arg(name)} must be a {kind.__name__}, got {type(value).__name__} {value!r}")
+        raise ConfigError(
+            f"{arg(name)} must be a {kind.__name__}, got {type(value).__name__} {value!r}"
+        )
     return value
 
 
 def checked_path(value: Any, name: str) -> Path:
     """A path argument (a str or os.PathLike, not empty) as a Path, else a ConfigError naming `name`."""
     if not isinstance(value, (str, os.PathLike)) or not str(value):
-        raise ConfigError(f"{arg(name)} must be a path (a str or pathlib.Path, not empty), got {value!r}")
+        raise ConfigError(
+            f"{arg(name)} must be a path (a str or pathlib.Path, not empty), got {value!r}"
+        )
     return Path(value)
 
 
@@ -71,58 +75,97 @@ def checked_seed(value: Any, name: str = "seed") -> int:
 
 def option(default: Any, group: str, check: Check, help: str) -> Any:
     """A Config field: its default, its command-line group, its check and its help text."""
-    return dataclasses.field(default=default, metadata={"group": group, "check": check, "help": help})
+    return dataclasses.field(
+        default=default, metadata={"group": group, "check": check, "help": help}
+    )
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    arch: str = option("mlp", "model", one_of("mlp", "dcgan"),
-                       "architecture of G and D: mlp (the reference) or dcgan")
+    arch: str = option(
+        "mlp",
+        "model",
+        one_of("mlp", "dcgan"),
+        "architecture of G and D: mlp (the reference) or dcgan",
+    )
     latent_dim: int = option(100, "model", POSITIVE_INT, "size of the latent z ~ N(0, I)")
     hidden_dim: int = option(128, "model", POSITIVE_INT, "mlp: hidden width of G and D")
     depth: int = option(1, "model", POSITIVE_INT, "mlp: hidden layers of G and of D")
-    channels: int = option(64, "model", POSITIVE_INT,
-                           "dcgan: convolution width c of G (2c, c) and D (c, 2c)")
-    conditional: bool = option(False, "model", FLAG,
-                               "class-conditional GAN: labels feed G and a projection D")
-    modulation: bool = option(False, "model", FLAG,
-                              "mlp: G's hidden layers modulated by its input (z, code, label): "
-                              "h * (1 + gamma) + beta, both linear in the input and 0 at the start")
-    codes: int = option(0, "model", COUNT_OR_OFF,
-                        "InfoGAN categorical code: the argmax of z's first CODES coordinates, "
-                        "predicted by a Q head on D (0: off)")
-    loss: str = option("bce", "objective", one_of("bce", "hinge", "lsgan"),
-                       "bce (the reference: non-saturating G), hinge or lsgan (least squares)")
-    info_weight: float = option(1.0, "objective", NON_NEGATIVE,
-                                "weight of the InfoGAN code's cross-entropy in both losses")
-    d_dropout: float = option(0.0, "objective", FRACTION,
-                              "dropout on D's last hidden features while training")
-    class_loss: float = option(0.0, "objective", NON_NEGATIVE,
-                               "conditional: weight of ADC-GAN's classifier on D (real digit k vs generated "
-                               "digit k; 0: off)")
-    mode_seeking: float = option(0.0, "objective", NON_NEGATIVE,
-                                 "weight of MSGAN's mode-seeking term on G: 1 / (mean image distance / mean "
-                                 "latent distance) over the batch's pairs given the same digit (0: off)")
+    channels: int = option(
+        64, "model", POSITIVE_INT, "dcgan: convolution width c of G (2c, c) and D (c, 2c)"
+    )
+    conditional: bool = option(
+        False, "model", FLAG, "class-conditional GAN: labels feed G and a projection D"
+    )
+    modulation: bool = option(
+        False,
+        "model",
+        FLAG,
+        "mlp: G's hidden layers modulated by its input (z, code, label): "
+        "h * (1 + gamma) + beta, both linear in the input and 0 at the start",
+    )
+    codes: int = option(
+        0,
+        "model",
+        COUNT_OR_OFF,
+        "InfoGAN categorical code: the argmax of z's first CODES coordinates, "
+        "predicted by a Q head on D (0: off)",
+    )
+    loss: str = option(
+        "bce",
+        "objective",
+        one_of("bce", "hinge", "lsgan"),
+        "bce (the reference: non-saturating G), hinge or lsgan (least squares)",
+    )
+    info_weight: float = option(
+        1.0, "objective", NON_NEGATIVE, "weight of the InfoGAN code's cross-entropy in both losses"
+    )
+    d_dropout: float = option(
+        0.0, "objective", FRACTION, "dropout on D's last hidden features while training"
+    )
+    class_loss: float = option(
+        0.0,
+        "objective",
+        NON_NEGATIVE,
+        "conditional: weight of ADC-GAN's classifier on D (real digit k vs generated "
+        "digit k; 0: off)",
+    )
+    mode_seeking: float = option(
+        0.0,
+        "objective",
+        NON_NEGATIVE,
+        "weight of MSGAN's mode-seeking term on G: 1 / (mean image distance / mean "
+        "latent distance) over the batch's pairs given the same digit (0: off)",
+    )
     lr: float = option(2e-4, "optimiser", POSITIVE, "Adam learning rate of both networks")
-    d_lr: float = option(0.0, "optimiser", NON_NEGATIVE,
-                         "D's learning rate when it differs from G's (0: --lr)")
+    d_lr: float = option(
+        0.0, "optimiser", NON_NEGATIVE, "D's learning rate when it differs from G's (0: --lr)"
+    )
     beta1: float = option(0.9, "optimiser", FRACTION, "Adam beta1")
     beta2: float = option(0.999, "optimiser", FRACTION, "Adam beta2")
     eps: float = option(1e-8, "optimiser", POSITIVE, "Adam epsilon")
-    ema_decay: float = option(0.0, "optimiser", FRACTION,
-                              "decay of G's weight EMA, used for samples and evaluation (0: off)")
+    ema_decay: float = option(
+        0.0,
+        "optimiser",
+        FRACTION,
+        "decay of G's weight EMA, used for samples and evaluation (0: off)",
+    )
     batch_size: int = option(64, "data", POSITIVE_INT, "global batch size")
-    drop_last: bool = option(False, "data", FLAG,
-                             "drop each epoch's last partial batch (the reference keeps it)")
+    drop_last: bool = option(
+        False, "data", FLAG, "drop each epoch's last partial batch (the reference keeps it)"
+    )
     epochs: int = option(100, "schedule", POSITIVE_INT, "epochs to train in all")
     seed: int = option(0, "schedule", SEED, "seed of initialisation, data order and noise")
     log_every: int = option(100, "outputs", POSITIVE_INT, "batches between progress lines")
     sample_every: int = option(10, "outputs", POSITIVE_INT, "epochs between sample grids")
     checkpoint_every: int = option(10, "outputs", POSITIVE_INT, "epochs between checkpoints")
     keep: int = option(3, "outputs", POSITIVE_INT, "checkpoints kept")
-    eval_every: int = option(0, "outputs", COUNT_OR_OFF,
-                             "epochs between MNIST-FID evaluations while training (0: off)")
-    eval_samples: int = option(2000, "outputs", POSITIVE_INT, "samples per evaluation while training")
+    eval_every: int = option(
+        0, "outputs", COUNT_OR_OFF, "epochs between MNIST-FID evaluations while training (0: off)"
+    )
+    eval_samples: int = option(
+        2000, "outputs", POSITIVE_INT, "samples per evaluation while training"
+    )
 
     def __init__(self, **options: Any) -> None:
         known = {f.name: f for f in dataclasses.fields(self)}
@@ -141,14 +184,22 @@ class Config:
             if not check.ok(value):
                 raise ConfigError(f"{arg(field.name)} must be {check.wants}, got {value!r}")
         if self.codes == 1 or self.codes >= self.latent_dim:
-            raise ConfigError(f"{arg('codes')} must be 0 (off) or 2 .. latent_dim - 1 = {self.latent_dim - 1}, "
-                              f"got {self.codes!r}")
+            raise ConfigError(
+                f"{arg('codes')} must be 0 (off) or 2 .. latent_dim - 1 = {self.latent_dim - 1}, "
+                f"got {self.codes!r}"
+            )
         if self.class_loss and not self.conditional:
-            raise ConfigError(f"{arg('class_loss')} needs {arg('conditional')}: its classifier learns the labels")
+            raise ConfigError(
+                f"{arg('class_loss')} needs {arg('conditional')}: its classifier learns the labels"
+            )
         if self.modulation and self.arch != "mlp":
-            raise ConfigError(f"{arg('modulation')} is an mlp option; {arg('arch')} is {self.arch!r}")
+            raise ConfigError(
+                f"{arg('modulation')} is an mlp option; {arg('arch')} is {self.arch!r}"
+            )
         if self.eval_every and self.eval_samples < 20:
-            raise ConfigError(f"{arg('eval_samples')} must be at least 20, got {self.eval_samples!r}")
+            raise ConfigError(
+                f"{arg('eval_samples')} must be at least 20, got {self.eval_samples!r}"
+            )
         return self
 
     def replace(self, **changes: Any) -> Config:
@@ -167,7 +218,9 @@ class Config:
     @classmethod
     def preset(cls, name: str) -> Config:
         if name not in PRESETS:
-            raise ConfigError(f"unknown {arg('preset')} {name!r}; choose one of {', '.join(PRESETS)}")
+            raise ConfigError(
+                f"unknown {arg('preset')} {name!r}; choose one of {', '.join(PRESETS)}"
+            )
         return cls(**PRESETS[name])
 
 
@@ -181,8 +234,30 @@ def flag(name: str) -> str:
 # "reference" is the default Config.
 PRESETS: dict[str, dict[str, Any]] = {
     "reference": {},
-    "quality": {"hidden_dim": 512, "depth": 2, "latent_dim": 26, "codes": 10, "modulation": True, "beta1": 0.3,
-                "lr": 1e-3, "ema_decay": 0.9995, "loss": "hinge", "d_dropout": 0.3, "epochs": 18},
-    "conditional": {"conditional": True, "class_loss": 3.0, "hidden_dim": 512, "depth": 2, "latent_dim": 32,
-                    "beta1": 0.3, "lr": 5e-4, "ema_decay": 0.999, "loss": "hinge", "batch_size": 128, "epochs": 19},
+    "quality": {
+        "hidden_dim": 512,
+        "depth": 2,
+        "latent_dim": 26,
+        "codes": 10,
+        "modulation": True,
+        "beta1": 0.3,
+        "lr": 1e-3,
+        "ema_decay": 0.9995,
+        "loss": "hinge",
+        "d_dropout": 0.3,
+        "epochs": 18,
+    },
+    "conditional": {
+        "conditional": True,
+        "class_loss": 3.0,
+        "hidden_dim": 512,
+        "depth": 2,
+        "latent_dim": 32,
+        "beta1": 0.3,
+        "lr": 5e-4,
+        "ema_decay": 0.999,
+        "loss": "hinge",
+        "batch_size": 128,
+        "epochs": 19,
+    },
 }

@@ -32,15 +32,21 @@ def verify_split(split: str, images: np.ndarray, labels: np.ndarray, origin: str
     """Decoded data is what the rest of jaxgan assumes: uint8 rows of 784 pixels, one label in
     0..9 each, and as many examples as the split has (unless partial data is allowed)."""
     if images.dtype != np.uint8 or images.ndim != 2 or images.shape[1] != IMAGE_PIXELS:
-        raise DataError(f"{origin} holds {images.dtype} images of shape {images.shape[1:]}, "
-                        f"not uint8 rows of {IMAGE_PIXELS} pixels")
+        raise DataError(
+            f"{origin} holds {images.dtype} images of shape {images.shape[1:]}, "
+            f"not uint8 rows of {IMAGE_PIXELS} pixels"
+        )
     if labels.shape != (len(images),) or (len(labels) and int(labels.max()) >= NUM_CLASSES):
-        raise DataError(f"{origin}: {labels.shape} labels for {len(images)} images, "
-                        f"or labels outside 0..{NUM_CLASSES - 1}")
+        raise DataError(
+            f"{origin}: {labels.shape} labels for {len(images)} images, "
+            f"or labels outside 0..{NUM_CLASSES - 1}"
+        )
     expected = SPLIT_SIZES[split]
     if len(images) != expected:
-        message = (f"{origin} holds {len(images):,} {split} images; {DATASET}'s {split} split "
-                   f"has {expected:,}")
+        message = (
+            f"{origin} holds {len(images):,} {split} images; {DATASET}'s {split} split "
+            f"has {expected:,}"
+        )
         if not os.environ.get(PARTIAL_DATA_ENV):
             raise DataError(f"{message} (set {PARTIAL_DATA_ENV}=1 to use a partial copy knowingly)")
         print(f"warning: {message}; using it because {PARTIAL_DATA_ENV} is set", file=sys.stderr)
@@ -64,7 +70,9 @@ def _read_cache(path: Path, source: Source) -> tuple[np.ndarray, np.ndarray] | N
     except FileNotFoundError:
         return None
     except Exception as e:  # a truncated or foreign file: decode again and rewrite it
-        print(f"warning: ignoring unreadable data cache {path} ({type(e).__name__})", file=sys.stderr)
+        print(
+            f"warning: ignoring unreadable data cache {path} ({type(e).__name__})", file=sys.stderr
+        )
         return None
     if record.get("source") != source or record.get("sha256") != content_digest(images, labels):
         print(f"warning: ignoring data cache {path}: it does not match its source", file=sys.stderr)
@@ -79,8 +87,10 @@ def _write_cache(path: Path, images: np.ndarray, labels: np.ndarray, source: Sou
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, images=images, labels=labels, record=np.asarray(json.dumps(record)))
     except OSError as e:
-        print(f"warning: cannot write data cache {path} ({e.strerror}); continuing without it",
-              file=sys.stderr)
+        print(
+            f"warning: cannot write data cache {path} ({e.strerror}); continuing without it",
+            file=sys.stderr,
+        )
 
 
 def _check_data_dir(data_dir: str | None) -> None:
@@ -92,8 +102,9 @@ def _check_data_dir(data_dir: str | None) -> None:
         raise DataError(f"data dir {data_dir} is not readable")
 
 
-def load_dataset(split: str = "train", data_dir: str | None = None,
-                 cache_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+def load_dataset(
+    split: str = "train", data_dir: str | None = None, cache_dir: str | Path | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Decoded MNIST (images (N, 784) uint8, labels (N,) uint8) of a split, verified.
 
     Sources, in order: the four IDX .gz files in `data_dir`, TFDS's prepared dataset in
@@ -113,8 +124,12 @@ def load_dataset(split: str = "train", data_dir: str | None = None,
         if source is None:  # downloaded just now: fingerprint what TFDS prepared, if anything
             source = data_source(split, data_dir)
             cache = cache_file(Path(cache_dir), split, source) if cache_dir and source else None
-    verify_split(split, images, labels, f"{DATASET} {split} from "
-                                        f"{source['dir'] if source else data_dir or 'TFDS'}")
+    verify_split(
+        split,
+        images,
+        labels,
+        f"{DATASET} {split} from {source['dir'] if source else data_dir or 'TFDS'}",
+    )
     if cache is not None:
         _write_cache(cache, images, labels, source)
     return images, labels
@@ -125,13 +140,14 @@ def normalize(images: jax.Array) -> jax.Array:
     return (images.astype(jnp.float32) / 255.0 - 0.5) / 0.5
 
 
-def epoch_order(key: jax.Array, num_examples: int, batch_size: int,
-                drop_last: bool) -> tuple[jax.Array, jax.Array | None]:
+def epoch_order(
+    key: jax.Array, num_examples: int, batch_size: int, drop_last: bool
+) -> tuple[jax.Array, jax.Array | None]:
     """One epoch's shuffled example indices: (full batches (S, B), last partial batch or None)."""
     perm = jax.random.permutation(key, num_examples)
     num_full = num_examples // batch_size
     full = perm[: num_full * batch_size].reshape(num_full, batch_size)
-    rest = None if drop_last or num_examples % batch_size == 0 else perm[num_full * batch_size:]
+    rest = None if drop_last or num_examples % batch_size == 0 else perm[num_full * batch_size :]
     return full, rest
 
 
@@ -139,8 +155,10 @@ def in_batches(fn: Callable[..., Any], *arrays: Any, size: int = 1000, axis: int
     """`fn` over `size`-row slices of `arrays` (None stays None), its outputs (a pytree) joined
     on the host along `axis`: one compiled shape for every full slice, device memory for one."""
     n = len(next(a for a in arrays if a is not None))
-    parts = [jax.device_get(fn(*(None if a is None else a[i: i + size] for a in arrays)))
-             for i in range(0, n, size)]
+    parts = [
+        jax.device_get(fn(*(None if a is None else a[i : i + size] for a in arrays)))
+        for i in range(0, n, size)
+    ]
     return jax.tree.map(lambda *p: np.concatenate(p, axis), *parts)
 
 

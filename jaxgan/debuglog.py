@@ -68,7 +68,9 @@ class DebugLog(logging.Handler):
         saved = os.dup(2)
         os.dup2(target.fileno(), 2)
         python_stderr = sys.stderr
-        if _writes_to_fd_2(python_stderr):  # jaxgan's own lines (a Ctrl-C's notice) still reach the user
+        if _writes_to_fd_2(
+            python_stderr
+        ):  # jaxgan's own lines (a Ctrl-C's notice) still reach the user
             sys.stderr = open(saved, "w", closefd=False)
         try:
             yield
@@ -91,7 +93,7 @@ class DebugLog(logging.Handler):
         (`whole_process`) also the root logger, Python warnings and thread crashes."""
         if (previous := installed_debug_log()) is not None:
             previous.close()
-        for name in ("", "absl", "jax", "orbax", "tensorflow", "py.warnings")[1 - whole_process:]:
+        for name in ("", "absl", "jax", "orbax", "tensorflow", "py.warnings")[1 - whole_process :]:
             logger = logging.getLogger(name)
             # A tool owns the process's logging; a program's own handlers (a notebook's) stay.
             logger.handlers = [self] if whole_process else [*logger.handlers, self]
@@ -101,8 +103,11 @@ class DebugLog(logging.Handler):
         logging.getLogger().setLevel(logging.WARNING)
         logging.captureWarnings(True)  # Python warnings of libraries (JAX's cache, say): logged too
         log = logging.getLogger("jaxgan.threads")
-        threading.excepthook = lambda a: log.error("exception in thread %s", getattr(a.thread, "name", "?"),
-                                                   exc_info=(a.exc_type, a.exc_value, a.exc_traceback))
+        threading.excepthook = lambda a: log.error(
+            "exception in thread %s",
+            getattr(a.thread, "name", "?"),
+            exc_info=(a.exc_type, a.exc_value, a.exc_traceback),
+        )
 
         # TensorStore reports errors of its Python callbacks through sys.excepthook, from any
         # thread; the entry points print their own uncaught errors, so all of these are noise.

@@ -51,8 +51,12 @@ def epoch_plan(epoch_key: jax.Array, num_examples: int, batch_size: int, drop_la
     return full, rest, keys
 
 
-def batch_of(images: jax.Array, labels: jax.Array | None, idx: jax.Array,
-             sharding: jax.sharding.Sharding | None = None) -> Batch:
+def batch_of(
+    images: jax.Array,
+    labels: jax.Array | None,
+    idx: jax.Array,
+    sharding: jax.sharding.Sharding | None = None,
+) -> Batch:
     """The examples `idx` of the uint8 dataset, normalised, split over devices by `sharding`."""
     batch = {"image": normalize(images[idx])}
     if labels is not None:
@@ -62,9 +66,17 @@ def batch_of(images: jax.Array, labels: jax.Array | None, idx: jax.Array,
     return batch
 
 
-def train_epoch(step: Step, state: Any, images: jax.Array, epoch_key: jax.Array,
-                labels: jax.Array | None = None, *, batch_size: int = 64, drop_last: bool = False,
-                data_sharding: jax.sharding.Sharding | None = None) -> tuple[Any, Metrics]:
+def train_epoch(
+    step: Step,
+    state: Any,
+    images: jax.Array,
+    epoch_key: jax.Array,
+    labels: jax.Array | None = None,
+    *,
+    batch_size: int = 64,
+    drop_last: bool = False,
+    data_sharding: jax.sharding.Sharding | None = None,
+) -> tuple[Any, Metrics]:
     """Shuffle, normalise, batch and `step` through one epoch on the device; metrics are per step
     (S,). `labels` (N,) are needed only by a conditional GAN."""
     full, rest, keys = epoch_plan(epoch_key, images.shape[0], batch_size, drop_last)
@@ -80,11 +92,20 @@ def train_epoch(step: Step, state: Any, images: jax.Array, epoch_key: jax.Array,
     return state, metrics
 
 
-def train_epoch_stepwise(step: Step, state: GANState, images: jax.Array, epoch_key: jax.Array,
-                         labels: jax.Array | None = None, *, batch_size: int, drop_last: bool,
-                         ) -> tuple[GANState, Metrics]:
+def train_epoch_stepwise(
+    step: Step,
+    state: GANState,
+    images: jax.Array,
+    epoch_key: jax.Array,
+    labels: jax.Array | None = None,
+    *,
+    batch_size: int,
+    drop_last: bool,
+) -> tuple[GANState, Metrics]:
     """The same epoch as `train_epoch`, one jitted step per batch from Python."""
-    step_on = jax.jit(lambda state, idx, key: step(state, batch_of(images, labels, idx), key), donate_argnums=0)
+    step_on = jax.jit(
+        lambda state, idx, key: step(state, batch_of(images, labels, idx), key), donate_argnums=0
+    )
     full, rest, keys = epoch_plan(epoch_key, images.shape[0], batch_size, drop_last)
     batches = list(full) + ([rest] if rest is not None else [])
     history = []
@@ -102,12 +123,17 @@ class TrainFunctions(NamedTuple):
     discriminator: nn.Module
     init: Callable[..., GANState]  # (key, hparams=None) -> a fresh state
     step: Step  # (state, batch, key) -> (state, metrics)
-    epoch: Callable[..., tuple[GANState, Metrics]]  # (state, images, epoch_key, labels=None) -> (state, (S,))
-    train: Callable[..., tuple[GANState, Metrics]]  # (key, images, labels=None, hparams=None) -> (state, (E, S))
+    epoch: Callable[
+        ..., tuple[GANState, Metrics]
+    ]  # (state, images, epoch_key, labels=None) -> (state, (S,))
+    train: Callable[
+        ..., tuple[GANState, Metrics]
+    ]  # (key, images, labels=None, hparams=None) -> (state, (E, S))
 
 
-def make_train(config: Config, *, generator: nn.Module | None = None,
-               discriminator: nn.Module | None = None) -> TrainFunctions:
+def make_train(
+    config: Config, *, generator: nn.Module | None = None, discriminator: nn.Module | None = None
+) -> TrainFunctions:
     """The pure functions that train `config`'s GAN. `generator`/`discriminator`: Flax modules
     with the built-in ones' call contract (`G(z, labels)` -> (B, 784) images; `D(x, labels, train)`
     -> `Logits`) in their place.
@@ -122,16 +148,37 @@ def make_train(config: Config, *, generator: nn.Module | None = None,
     init = make_init(config, generator, discriminator)
     step = make_step(config, generator, discriminator)
 
-    def epoch(state: GANState, images: jax.Array, key: jax.Array, labels: jax.Array | None = None, *,
-              data_sharding: jax.sharding.Sharding | None = None) -> tuple[GANState, Metrics]:
-        return train_epoch(step, state, images, key, labels, batch_size=config.batch_size,
-                           drop_last=config.drop_last, data_sharding=data_sharding)
+    def epoch(
+        state: GANState,
+        images: jax.Array,
+        key: jax.Array,
+        labels: jax.Array | None = None,
+        *,
+        data_sharding: jax.sharding.Sharding | None = None,
+    ) -> tuple[GANState, Metrics]:
+        return train_epoch(
+            step,
+            state,
+            images,
+            key,
+            labels,
+            batch_size=config.batch_size,
+            drop_last=config.drop_last,
+            data_sharding=data_sharding,
+        )
 
-    def train(key: jax.Array, images: jax.Array, labels: jax.Array | None = None,
-              hparams: dict[str, Any] | None = None) -> tuple[GANState, Metrics]:
+    def train(
+        key: jax.Array,
+        images: jax.Array,
+        labels: jax.Array | None = None,
+        hparams: dict[str, Any] | None = None,
+    ) -> tuple[GANState, Metrics]:
         keys = run_keys(key)
-        return jax.lax.scan(lambda state, e: epoch(state, images, epoch_key(keys["train"], e), labels),
-                            init(keys["init"], hparams), jnp.arange(config.epochs))
+        return jax.lax.scan(
+            lambda state, e: epoch(state, images, epoch_key(keys["train"], e), labels),
+            init(keys["init"], hparams),
+            jnp.arange(config.epochs),
+        )
 
     return TrainFunctions(config, generator, discriminator, init, step, epoch, train)
 

@@ -81,7 +81,11 @@ def on_command_line() -> bool:
 
 
 def kept_checkpoints(last_saved: int) -> str:
-    return f"checkpoints up to epoch {last_saved} are intact" if last_saved else "no checkpoint was saved"
+    return (
+        f"checkpoints up to epoch {last_saved} are intact"
+        if last_saved
+        else "no checkpoint was saved"
+    )
 
 
 @contextlib.contextmanager
@@ -108,13 +112,19 @@ def failures_as_one_line(workdir: Path, last_saved: Callable[[], int]) -> Iterat
         else:
             raise
         logging.getLogger("jaxgan").error("run failed", exc_info=e)
-        raise TrainingError(f"training stopped: {reason}; {kept_checkpoints(last_saved())}{advice} "
-                            f"(details: {workdir / 'debug.log'})") from None
+        raise TrainingError(
+            f"training stopped: {reason}; {kept_checkpoints(last_saved())}{advice} "
+            f"(details: {workdir / 'debug.log'})"
+        ) from None
 
 
 # What a collective reports when a peer process died (gloo on CPU; the coordination service, also
 # through a checkpoint's barrier when the peer dies while the checkpoint is being saved).
-LOST_PROCESS = ("Connection closed by peer", "Gloo", "coordination service", "Connection reset by peer",
-                "heartbeat timeout", "Barrier failed")
-
-
+LOST_PROCESS = (
+    "Connection closed by peer",
+    "Gloo",
+    "coordination service",
+    "Connection reset by peer",
+    "heartbeat timeout",
+    "Barrier failed",
+)

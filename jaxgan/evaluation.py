@@ -35,8 +35,9 @@ from jaxgan.step import GANState
 COVERAGE_SHARE = 0.02  # a class counts as covered with at least 2% of the samples
 
 
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
-                     sigma2: np.ndarray) -> float:
+def frechet_distance(
+    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray
+) -> float:
     """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^1/2), the FID formula (Heusel et al., 2017).
 
     The square root of the (non-symmetric) product is taken with scipy's sqrtm; a near-singular
@@ -81,8 +82,11 @@ def mode_coverage(probs: np.ndarray) -> dict[str, Any]:
     counts = np.bincount(np.asarray(probs).argmax(1), minlength=NUM_CLASSES)
     share = counts / counts.sum()
     kl = float(np.sum(share[share > 0] * np.log(share[share > 0] * NUM_CLASSES)))
-    return {"histogram": counts.tolist(), "kl_to_uniform": kl,
-            "classes_covered": int((share >= COVERAGE_SHARE).sum())}
+    return {
+        "histogram": counts.tolist(),
+        "kl_to_uniform": kl,
+        "classes_covered": int((share >= COVERAGE_SHARE).sum()),
+    }
 
 
 def code_purity(codes: np.ndarray, predicted: np.ndarray, num_codes: int) -> dict[str, Any]:
@@ -91,8 +95,10 @@ def code_purity(codes: np.ndarray, predicted: np.ndarray, num_codes: int) -> dic
     table = np.zeros((num_codes, NUM_CLASSES), np.int64)
     np.add.at(table, (np.asarray(codes), np.asarray(predicted)), 1)
     digits = np.where(table.sum(1) > 0, table.argmax(1), -1)
-    return {"code_purity": float(table.max(1).sum() / max(table.sum(), 1)),
-            "code_digits": digits.tolist()}
+    return {
+        "code_purity": float(table.max(1).sum() / max(table.sum(), 1)),
+        "code_digits": digits.tolist(),
+    }
 
 
 class Evaluator:
@@ -114,31 +120,44 @@ class Evaluator:
         real, _ = classifier.batched(params, np.asarray(normalize(real_images_u8)))
         return cls(params, gaussian(real))
 
-    def score_images(self, images: np.ndarray, labels: np.ndarray | None = None,
-                     codes: np.ndarray | None = None, num_codes: int = 0) -> dict[str, Any]:
+    def score_images(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray | None = None,
+        codes: np.ndarray | None = None,
+        num_codes: int = 0,
+    ) -> dict[str, Any]:
         """Metrics (the keys of `Scores`) of images checked and converted by `check_images`.
 
         With the `labels` a conditional generator was asked for, also the fraction of images the
         classifier reads as their requested digit; with InfoGAN `codes` (N,), their `code_purity`."""
         x = check_images(images)
         if len(x) < 2 * classifier.FEATURE_DIM:
-            print(f"warning: {len(x)} samples: with fewer than {2 * classifier.FEATURE_DIM} the "
-                  f"{classifier.FEATURE_DIM}-d feature covariance is singular and MNIST-FID is biased "
-                  f"upwards; use 10,000", file=sys.stderr)
+            print(
+                f"warning: {len(x)} samples: with fewer than {2 * classifier.FEATURE_DIM} the "
+                f"{classifier.FEATURE_DIM}-d feature covariance is singular and MNIST-FID is "
+                "biased "
+                f"upwards; use 10,000",
+                file=sys.stderr,
+            )
         if labels is not None:
             labels = choices(labels, len(x), "labels", NUM_CLASSES, EvaluationError)
         return self._scores(x, labels, codes, num_codes)
 
-    def _scores(self, x: np.ndarray, labels: np.ndarray | None, codes: np.ndarray | None,
-                num_codes: int) -> dict[str, Any]:
+    def _scores(
+        self, x: np.ndarray, labels: np.ndarray | None, codes: np.ndarray | None, num_codes: int
+    ) -> dict[str, Any]:
         """The metrics of images (N, 784) known to be in [-1, 1]: a generator's own samples."""
         feats, logits = classifier.batched(self.params, x)
         logits = logits.astype(np.float64)
         probs = np.exp(logits - logits.max(1, keepdims=True))
         probs /= probs.sum(1, keepdims=True)
-        scores = {"fid": frechet_distance(*gaussian(feats), *self.reference),
-                  "classifier_score": classifier_score(probs),
-                  **mode_coverage(probs), "num_samples": len(x)}
+        scores = {
+            "fid": frechet_distance(*gaussian(feats), *self.reference),
+            "classifier_score": classifier_score(probs),
+            **mode_coverage(probs),
+            "num_samples": len(x),
+        }
         predicted = probs.argmax(1)
         if labels is not None:
             scores["conditional_accuracy"] = float((predicted == labels).mean())
@@ -146,30 +165,49 @@ class Evaluator:
             scores.update(code_purity(codes, predicted, num_codes))
         return scores
 
-    def score_generator(self, fns: TrainFunctions, state: GANState, n: int = 10_000,
-                        seed: int = 0) -> dict[str, Any]:
+    def score_generator(
+        self, fns: TrainFunctions, state: GANState, n: int = 10_000, seed: int = 0
+    ) -> dict[str, Any]:
         """The scores of n samples of the generator of `fns` (`make_train`) with the weights of
         `state` (the noise of `seed`)."""
         return self.score_members(fns, state, n, seed)[0]
 
-    def score_members(self, fns: TrainFunctions, state: GANState, n: int = 10_000, seed: int = 0,
-                      population: Population | None = None) -> list[dict[str, Any]]:
+    def score_members(
+        self,
+        fns: TrainFunctions,
+        state: GANState,
+        n: int = 10_000,
+        seed: int = 0,
+        population: Population | None = None,
+    ) -> list[dict[str, Any]]:
         """Each member's scores, in member order: of a population's stacked `state` with its
         `population` (each row also names its `member` id and its `values`, its seed and swept
         values), else of the one run."""
-        rows = [self._scores(images.reshape(n, IMAGE_PIXELS), labels, member_codes, fns.config.codes)
-                for images, labels, member_codes in member_samples(fns, state, n, seed, population is not None)]
+        rows = [
+            self._scores(images.reshape(n, IMAGE_PIXELS), labels, member_codes, fns.config.codes)
+            for images, labels, member_codes in member_samples(
+                fns, state, n, seed, population is not None
+            )
+        ]
         if population is not None:
             members = population.members()
-            rows = [{"member": m.id, "values": m.values, **row} for m, row in zip(members, rows, strict=True)]
+            rows = [
+                {"member": m.id, "values": m.values, **row}
+                for m, row in zip(members, rows, strict=True)
+            ]
         return rows
 
 
 MEMBERS_PER_PROGRAM = 8  # members generated together: bounds host memory at 8 x n images
 
 
-def member_samples(fns: TrainFunctions, state: GANState, n: int, seed: int, stacked: bool = False,
-                   ) -> Iterator[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]:
+def member_samples(
+    fns: TrainFunctions,
+    state: GANState,
+    n: int,
+    seed: int,
+    stacked: bool = False,
+) -> Iterator[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]:
     """Per member (of `stacked` states, several generated at once; else of the one run): n images
     (n, 28, 28) from the noise of `seed`, the balanced labels i % 10 a conditional generator
     gets, and the InfoGAN codes of the latents (None where they do not apply)."""
@@ -186,7 +224,9 @@ def member_samples(fns: TrainFunctions, state: GANState, n: int, seed: int, stac
     draw = jax.jit(generate_members, static_argnums=0)
     for start in range(0, total, MEMBERS_PER_PROGRAM):
         part = jax.tree.map(lambda x, s=slice(start, start + MEMBERS_PER_PROGRAM): x[s], state)
-        for member_images in in_batches(functools.partial(draw, fns.generator, part), z, labels, axis=1):
+        for member_images in in_batches(
+            functools.partial(draw, fns.generator, part), z, labels, axis=1
+        ):
             yield member_images, labels, codes
 
 
@@ -204,8 +244,14 @@ def evaluate(images: Any, *, labels: Any = None, n: int | None = None) -> dict[s
     return Evaluator.standard().score_images(images, labels)
 
 
-def classification_accuracy_score(fns: TrainFunctions, state: GANState, test_images_u8: np.ndarray,
-                                  test_labels: np.ndarray, n: int = 60_000, seed: int = 0) -> float:
+def classification_accuracy_score(
+    fns: TrainFunctions,
+    state: GANState,
+    test_images_u8: np.ndarray,
+    test_labels: np.ndarray,
+    n: int = 60_000,
+    seed: int = 0,
+) -> float:
     """Train the evaluation classifier on n conditional samples only; its real test accuracy."""
     if not fns.config.conditional:
         raise ValueError("the classification accuracy score needs a conditional generator")
@@ -216,12 +262,25 @@ def classification_accuracy_score(fns: TrainFunctions, state: GANState, test_ima
 
 
 # The metrics summarised, and which way is better.
-BETTER = {"fid": min, "classifier_score": max, "classes_covered": max, "conditional_accuracy": max,
-          "code_purity": max, "cas": max}
+BETTER = {
+    "fid": min,
+    "classifier_score": max,
+    "classes_covered": max,
+    "conditional_accuracy": max,
+    "code_purity": max,
+    "cas": max,
+}
+
+
 def _stats(values: list[float]) -> dict[str, float]:
     array = np.asarray(values, np.float64)
-    return {"mean": float(array.mean()), "std": float(array.std(ddof=1)) if len(array) > 1 else 0.0,
-            "min": float(array.min()), "max": float(array.max()), "n": len(array)}
+    return {
+        "mean": float(array.mean()),
+        "std": float(array.std(ddof=1)) if len(array) > 1 else 0.0,
+        "min": float(array.min()),
+        "max": float(array.max()),
+        "n": len(array),
+    }
 
 
 def summarise(population: Population, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -230,13 +289,18 @@ def summarise(population: Population, rows: list[dict[str, Any]]) -> dict[str, A
     members = population.members()
     ok = [(m, r) for m, r in zip(members, rows, strict=True) if not r.get("failed")]
     metrics = [k for k in BETTER if ok and k in ok[0][1]]
+
     def point(member_row) -> tuple:
         return tuple(member_row[0].values[name] for name in population.swept)
 
     groups = []
     for values, group in itertools.groupby(ok, key=point):
         group = list(group)
-        groups.append({"values": dict(zip(population.swept, values, strict=True)),
-                       **{k: _stats([r[k] for _, r in group]) for k in metrics}})
+        groups.append(
+            {
+                "values": dict(zip(population.swept, values, strict=True)),
+                **{k: _stats([r[k] for _, r in group]) for k in metrics},
+            }
+        )
     best = {k: BETTER[k](ok, key=lambda mr, k=k: mr[1][k])[0].id for k in metrics}
     return {"groups": groups, "best": best}

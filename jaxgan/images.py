@@ -30,8 +30,10 @@ def tile(images: np.ndarray, rows: int, cols: int, pad: int = 2) -> np.ndarray:
     pixels = to_uint8(images)
     for i in range(min(n, rows * cols)):
         r, c = divmod(i, cols)
-        canvas[pad + r * (h + pad): pad + r * (h + pad) + h,
-               pad + c * (w + pad): pad + c * (w + pad) + w] = pixels[i]
+        canvas[
+            pad + r * (h + pad) : pad + r * (h + pad) + h,
+            pad + c * (w + pad) : pad + c * (w + pad) + w,
+        ] = pixels[i]
     return canvas
 
 
@@ -43,8 +45,13 @@ def save_png_atomic(path: str | Path, array: np.ndarray) -> None:
         matplotlib.image.imsave(tmp, array, cmap="gray", vmin=0, vmax=255, format="png")
 
 
-def plot_grid(images: Any, rows: int = 8, cols: int = 8, out: str | Path | None = None,
-              row_labels: list[str] | None = None):
+def plot_grid(
+    images: Any,
+    rows: int = 8,
+    cols: int = 8,
+    out: str | Path | None = None,
+    row_labels: list[str] | None = None,
+):
     """The reference's final figure, a rows x cols matplotlib grid of images (the layouts and
     pixel ranges `check_images` takes); returns the Figure (a notebook shows it), saved to `out`
     only when given."""
@@ -55,9 +62,15 @@ def plot_grid(images: Any, rows: int = 8, cols: int = 8, out: str | Path | None 
     fig = _figure_class()(figsize=(cols, rows))  # not pyplot's: nothing global, no backend needed
     if out is not None:
         if (out := checked_path(out, "out")).is_dir():
-            raise ConfigError(f"out: {out} is a folder; name the image file, e.g. {out / 'grid.png'}")
-        if (kind := out.suffix[1:].lower() or "png") not in (formats := fig.canvas.get_supported_filetypes()):
-            raise ConfigError(f"out: matplotlib writes no {kind!r} files; use one of {', '.join(sorted(formats))}")
+            raise ConfigError(
+                f"out: {out} is a folder; name the image file, e.g. {out / 'grid.png'}"
+            )
+        if (kind := out.suffix[1:].lower() or "png") not in (
+            formats := fig.canvas.get_supported_filetypes()
+        ):
+            raise ConfigError(
+                f"out: matplotlib writes no {kind!r} files; use one of {', '.join(sorted(formats))}"
+            )
     axes = fig.subplots(rows, cols, squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i < len(images):
@@ -80,8 +93,9 @@ SAMPLE_BYTES = 2 * IMAGE_PIXELS * 4
 LAYOUTS = ((28, 28), (IMAGE_PIXELS,), (28, 28, 1), (1, 28, 28))
 
 
-def check_images(images: Any, name: str = "images", error: type[Exception] = EvaluationError,
-                 min_count: int = 2) -> np.ndarray:
+def check_images(
+    images: Any, name: str = "images", error: type[Exception] = EvaluationError, min_count: int = 2
+) -> np.ndarray:
     """Images as (N, 784) float32 in [-1, 1], or one line naming `name` and what is wrong.
 
     Accepted layouts: (N, 28, 28), (N, 784), (N, 28, 28, 1), (N, 1, 28, 28); pixel ranges: uint8
@@ -91,12 +105,17 @@ def check_images(images: Any, name: str = "images", error: type[Exception] = Eva
     try:
         images = np.asarray(images)
     except ValueError:  # ragged nested lists
-        raise error(f"{name}: not an array of images of one shape (ragged or nested input)") from None
+        raise error(
+            f"{name}: not an array of images of one shape (ragged or nested input)"
+        ) from None
     if images.ndim < 2 or images.shape[1:] not in LAYOUTS:
-        raise error(f"{name}: images of shape {images.shape}; expected (N, 28, 28), "
-                    f"(N, 784), (N, 28, 28, 1) or (N, 1, 28, 28)")
-    if images.dtype == bool or not (np.issubdtype(images.dtype, np.integer)
-                                    or np.issubdtype(images.dtype, np.floating)):
+        raise error(
+            f"{name}: images of shape {images.shape}; expected (N, 28, 28), "
+            f"(N, 784), (N, 28, 28, 1) or (N, 1, 28, 28)"
+        )
+    if images.dtype == bool or not (
+        np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating)
+    ):
         raise error(f"{name}: images of dtype {images.dtype}, not numbers")
     if len(images) < min_count:
         raise error(f"{name}: {len(images)} image(s); at least {min_count} are needed")
@@ -110,8 +129,10 @@ def check_images(images: Any, name: str = "images", error: type[Exception] = Eva
     if 0 <= low and high <= 1:
         return images.astype(np.float32) * 2 - 1
     if not (-1 <= low and high <= 1) or np.issubdtype(images.dtype, np.integer):
-        raise error(f"{name}: pixel values span [{low:g}, {high:g}]; expected "
-                    f"[-1, 1], [0, 1] or integers 0..255")
+        raise error(
+            f"{name}: pixel values span [{low:g}, {high:g}]; expected "
+            f"[-1, 1], [0, 1] or integers 0..255"
+        )
     return images.astype(np.float32)
 
 
@@ -130,14 +151,21 @@ def _figure_class() -> type:
     return GridFigure
 
 
-def save_npz(path: str | Path, images: np.ndarray, uint8: bool = False,
-             labels: np.ndarray | None = None, codes: np.ndarray | None = None) -> None:
+def save_npz(
+    path: str | Path,
+    images: np.ndarray,
+    uint8: bool = False,
+    labels: np.ndarray | None = None,
+    codes: np.ndarray | None = None,
+) -> None:
     """`images` (N, 28, 28): float32 in [-1, 1], or uint8 0..255 with `uint8`; a conditional
     model's `labels` (N,) and an InfoGAN model's `codes` (N,) beside them. Atomic write."""
     images = np.asarray(images, np.float32)
     if uint8:
         images = to_uint8(images)
-    extra = {name: value for name, value in (("labels", labels), ("codes", codes)) if value is not None}
+    extra = {
+        name: value for name, value in (("labels", labels), ("codes", codes)) if value is not None
+    }
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, images=images, **extra)
 
@@ -158,23 +186,42 @@ def read_samples(path: str | Path) -> np.ndarray:
                 return check_images(np.load(f, allow_pickle=False), name)
         with zipfile.ZipFile(path) as archive:
             if "images.npy" not in archive.namelist():
-                raise EvaluationError(f"{name}: the .npz has no 'images' array "
-                                      f"(write it with scripts/sample.py --export)")
+                raise EvaluationError(
+                    f"{name}: the .npz has no 'images' array "
+                    f"(write it with scripts/sample.py --export)"
+                )
             with archive.open("images.npy") as member:
                 _check_header(member, name)
             with archive.open("images.npy") as member:
                 return check_images(np.lib.format.read_array(member, allow_pickle=False), name)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # not numpy data, truncated, pickled objects
-        raise EvaluationError(f"{name}: not a readable .npz/.npy file ({one_line(e, 120)})") from None
+    except (
+        OSError,
+        ValueError,
+        EOFError,
+        zipfile.BadZipFile,
+    ) as e:  # not numpy data, truncated, pickled objects
+        raise EvaluationError(
+            f"{name}: not a readable .npz/.npy file ({one_line(e, 120)})"
+        ) from None
 
 
 def _check_header(f: Any, name: str) -> None:
     """The array an .npy header announces: a layout `check_images` takes, and a size that fits."""
     version = np.lib.format.read_magic(f)
-    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    read = (
+        np.lib.format.read_array_header_1_0
+        if version == (1, 0)
+        else np.lib.format.read_array_header_2_0
+    )
     shape, _, dtype = read(f)
     if len(shape) < 2 or tuple(shape[1:]) not in LAYOUTS:
-        raise EvaluationError(f"{name}: images of shape {shape}; expected (N, 28, 28), (N, 784), "
-                              f"(N, 28, 28, 1) or (N, 1, 28, 28)")
-    check_host_memory(shape[0], SAMPLE_BYTES + IMAGE_PIXELS * dtype.itemsize,
-                      f"{name}: {shape[0]:,} images", EvaluationError)
+        raise EvaluationError(
+            f"{name}: images of shape {shape}; expected (N, 28, 28), (N, 784), "
+            f"(N, 28, 28, 1) or (N, 1, 28, 28)"
+        )
+    check_host_memory(
+        shape[0],
+        SAMPLE_BYTES + IMAGE_PIXELS * dtype.itemsize,
+        f"{name}: {shape[0]:,} images",
+        EvaluationError,
+    )

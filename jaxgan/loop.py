@@ -52,11 +52,22 @@ from jaxgan.step import GANState, hyperparams, with_hyperparams
 from jaxgan.workdir import Workdir, check_writable, has_checkpoints, open_workdir
 
 
-def train_and_evaluate(config: Config, workdir: str | Path, *, population: Population | None = None,
-                       data_dir: str | None = None, cache_dir: str | Path | None = None,
-                       num_devices: int | None = None, resume: bool = False, overwrite: bool = False,
-                       progress: bool | None = None, batch_lines: bool = True, tensorboard: bool = True,
-                       generator: nn.Module | None = None, discriminator: nn.Module | None = None) -> GANState:
+def train_and_evaluate(
+    config: Config,
+    workdir: str | Path,
+    *,
+    population: Population | None = None,
+    data_dir: str | None = None,
+    cache_dir: str | Path | None = None,
+    num_devices: int | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    batch_lines: bool = True,
+    tensorboard: bool = True,
+    generator: nn.Module | None = None,
+    discriminator: nn.Module | None = None,
+) -> GANState:
     """Train the GAN of `config`, or with a `population` (whose base becomes `config`) all its
     members in one program, writing grids, metrics and checkpoints under `workdir`. Returns the
     final state (a population's: stacked). `progress`: a progress bar (None: when stderr is a
@@ -69,23 +80,39 @@ def train_and_evaluate(config: Config, workdir: str | Path, *, population: Popul
     check_type(config, Config, "config")
     workdir = checked_path(workdir, "workdir").absolute()
     if resume and overwrite:
-        raise ConfigError(f"{arg('resume', True)} and {arg('overwrite', True)} exclude each other: continue the "
-                          f"run or replace it")
+        raise ConfigError(
+            f"{arg('resume', True)} and {arg('overwrite', True)} exclude each other: continue the "
+            f"run or replace it"
+        )
     population = population.with_base(config) if population is not None else None
     # A multi-process run stops only where every process agrees to (at an epoch's end).
     with stop_signals(defer=jax.process_count() > 1) as stop:
-        images, labels, mesh, evaluator = _checked_inputs(config, population, workdir, data_dir, cache_dir,
-                                                          num_devices)
-        fns = make_train(population.program_config() if population else config, generator=generator,
-                         discriminator=discriminator)
+        images, labels, mesh, evaluator = _checked_inputs(
+            config, population, workdir, data_dir, cache_dir, num_devices
+        )
+        fns = make_train(
+            population.program_config() if population else config,
+            generator=generator,
+            discriminator=discriminator,
+        )
         is_main = jax.process_index() == 0
         if jax.process_count() > 1:
-            settings = json.dumps([config.to_json(), population and population.to_json(), str(workdir), resume,
-                                   overwrite])
+            settings = json.dumps(
+                [
+                    config.to_json(),
+                    population and population.to_json(),
+                    str(workdir),
+                    resume,
+                    overwrite,
+                ]
+            )
             parallel.check_same_on_every_process(
-                content_digest(images, labels, np.frombuffer(settings.encode(), np.uint8)))
+                content_digest(images, labels, np.frombuffer(settings.encode(), np.uint8))
+            )
         stop.check()
-        folder = parallel.on_process_0(lambda: open_workdir(workdir, resume=resume, overwrite=overwrite))
+        folder = parallel.on_process_0(
+            lambda: open_workdir(workdir, resume=resume, overwrite=overwrite)
+        )
         folder = folder or Workdir(workdir)
         debug_log = installed_debug_log() if is_main else None
         try:
@@ -96,16 +123,39 @@ def train_and_evaluate(config: Config, workdir: str | Path, *, population: Popul
             stop.check()
             start_epoch = record.epoch if record else 0
             if start_epoch >= config.epochs:
-                print(f"nothing to do: the run already has {start_epoch} of {config.epochs} epochs", file=sys.stderr)
+                print(
+                    f"nothing to do: the run already has {start_epoch} of {config.epochs} epochs",
+                    file=sys.stderr,
+                )
                 return state
-            outputs = Outputs(fns, config, population, folder, steps=steps_per_epoch(len(images), config.batch_size,
-                                                                                config.drop_last),
-                              start_epoch=start_epoch, failures=record.failures if record else {}, is_main=is_main,
-                              tensorboard=tensorboard, progress=progress, batch_lines=batch_lines,
-                              evaluator=evaluator if is_main else None)
+            outputs = Outputs(
+                fns,
+                config,
+                population,
+                folder,
+                steps=steps_per_epoch(len(images), config.batch_size, config.drop_last),
+                start_epoch=start_epoch,
+                failures=record.failures if record else {},
+                is_main=is_main,
+                tensorboard=tensorboard,
+                progress=progress,
+                batch_lines=batch_lines,
+                evaluator=evaluator if is_main else None,
+            )
             try:
-                return _train(fns, config, population, state, start_epoch, images, labels, mesh, outputs, t_start,
-                              stop)
+                return _train(
+                    fns,
+                    config,
+                    population,
+                    state,
+                    start_epoch,
+                    images,
+                    labels,
+                    mesh,
+                    outputs,
+                    t_start,
+                    stop,
+                )
             finally:
                 outputs.close()
         finally:
@@ -138,11 +188,20 @@ class TrainResult:
     members: list[MemberResult] | None = None
 
 
-def train(config: Config, workdir: str | Path, *, seeds: int | None = None,
-          sweep: dict[str, list[Any]] | None = None, data_dir: str | None = None,
-          cache_dir: str | Path | None = None, resume: bool = False, overwrite: bool = False,
-          progress: bool | None = None, generator: nn.Module | None = None,
-          discriminator: nn.Module | None = None) -> TrainResult:
+def train(
+    config: Config,
+    workdir: str | Path,
+    *,
+    seeds: int | None = None,
+    sweep: dict[str, list[Any]] | None = None,
+    data_dir: str | None = None,
+    cache_dir: str | Path | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    generator: nn.Module | None = None,
+    discriminator: nn.Module | None = None,
+) -> TrainResult:
     """Train `config` into `workdir`; with `seeds` (N seeds from config.seed) and/or `sweep`
     ({"lr": [2e-4, 1e-3]}: every combination, times the seeds) a population in one program.
     `progress=False` prints nothing per batch; None shows a bar where stderr is a terminal and
@@ -154,44 +213,75 @@ def train(config: Config, workdir: str | Path, *, seeds: int | None = None,
     if seeds is not None or not (sweep is None or isinstance(sweep, dict) and not sweep):
         if seeds is not None and not POSITIVE_INT.ok(seeds):
             raise ConfigError(f"{arg('seeds')} must be {POSITIVE_INT.wants}, got {seeds!r}")
-        population = Population(check_type(config, Config, "config"), seeds=1 if seeds is None else seeds,
-                                sweep=sweep_from_dict({} if sweep is None else sweep))
-    state = train_and_evaluate(config, workdir, population=population, data_dir=data_dir, cache_dir=cache_dir,
-                               resume=resume, overwrite=overwrite, progress=progress,
-                               batch_lines=progress is not False, generator=generator,
-                               discriminator=discriminator)
+        population = Population(
+            check_type(config, Config, "config"),
+            seeds=1 if seeds is None else seeds,
+            sweep=sweep_from_dict({} if sweep is None else sweep),
+        )
+    state = train_and_evaluate(
+        config,
+        workdir,
+        population=population,
+        data_dir=data_dir,
+        cache_dir=cache_dir,
+        resume=resume,
+        overwrite=overwrite,
+        progress=progress,
+        batch_lines=progress is not False,
+        generator=generator,
+        discriminator=discriminator,
+    )
     workdir = Path(workdir).absolute()  # checked by train_and_evaluate
     if population is None:
         return TrainResult(state, MetricsLog(workdir).epochs(), workdir)
     failures = saved_failures(workdir)
-    members = [MemberResult(m.id, m.values["seed"], {k: v for k, v in m.values.items() if k != "seed"},
-                            MetricsLog(workdir / "members" / m.id).epochs(), member_state(state, i),
-                            failures.get(m.id))
-               for i, m in enumerate(population.members())]
+    members = [
+        MemberResult(
+            m.id,
+            m.values["seed"],
+            {k: v for k, v in m.values.items() if k != "seed"},
+            MetricsLog(workdir / "members" / m.id).epochs(),
+            member_state(state, i),
+            failures.get(m.id),
+        )
+        for i, m in enumerate(population.members())
+    ]
     return TrainResult(state, mean_epochs([m.metrics for m in members]), workdir, members)
 
 
-def _checked_inputs(config: Config, population: Population | None, workdir: Path, data_dir: str | None,
-                    cache_dir: str | Path | None, num_devices: int | None,
-                    ) -> tuple[np.ndarray, np.ndarray, jax.sharding.Mesh, Evaluator | None]:
+def _checked_inputs(
+    config: Config,
+    population: Population | None,
+    workdir: Path,
+    data_dir: str | None,
+    cache_dir: str | Path | None,
+    num_devices: int | None,
+) -> tuple[np.ndarray, np.ndarray, jax.sharding.Mesh, Evaluator | None]:
     """The data, the device mesh and the evaluator (with `eval_every`), after every check that
     needs no workdir."""
     config.validate()
     if population is not None:
         population.validate()
         if jax.process_count() > 1 and config.eval_every:
-            raise TrainingError(f"{arg('eval_every')} with a population across processes: evaluate its "
-                                f"members afterwards (evaluate.py --workdir WORKDIR)")
+            raise TrainingError(
+                f"{arg('eval_every')} with a population across processes: evaluate its "
+                f"members afterwards (evaluate.py --workdir WORKDIR)"
+            )
     check_writable(workdir)
     evaluator = None
     if config.eval_every:
-        parallel.check_host_memory(config.eval_samples, SAMPLE_BYTES, arg("eval_samples", config.eval_samples))
+        parallel.check_host_memory(
+            config.eval_samples, SAMPLE_BYTES, arg("eval_samples", config.eval_samples)
+        )
         evaluator = Evaluator.standard()  # the shipped classifier, verified before any work
     data_dir = None if data_dir is None else str(checked_path(data_dir, "data_dir"))
     cache_dir = None if cache_dir is None else checked_path(cache_dir, "cache_dir")
     images, labels = load_dataset("train", data_dir, cache_dir)
     if config.batch_size > len(images):
-        raise ConfigError(f"{arg('batch_size', config.batch_size)} is larger than the dataset ({len(images)} examples)")
+        raise ConfigError(
+            f"{arg('batch_size', config.batch_size)} is larger than the dataset ({len(images)} "
+            "examples)"
+        )
     mesh = parallel.make_mesh(num_devices, members=population.size if population else 0)
     parallel.check_divisible(mesh, len(images), config.batch_size, config.drop_last)
     per_device = population.size // mesh.shape[parallel.MEMBERS_AXIS] if population else 1
@@ -199,8 +289,13 @@ def _checked_inputs(config: Config, population: Population | None, workdir: Path
     return images, labels, mesh, evaluator
 
 
-def _start(config: Config, population: Population | None, folder: Workdir, resume: bool,
-           fns: TrainFunctions) -> tuple[GANState, dict[str, Any] | None]:
+def _start(
+    config: Config,
+    population: Population | None,
+    folder: Workdir,
+    resume: bool,
+    fns: TrainFunctions,
+) -> tuple[GANState, dict[str, Any] | None]:
     """The newest readable checkpoint's state and record on --resume (training on with the numbers
     of `config`), else a fresh state."""
     ckpt_dir = checkpoint.checkpoint_dir(folder.path)
@@ -229,26 +324,50 @@ def _start(config: Config, population: Population | None, folder: Workdir, resum
 def _check_resumable(saved: Config, asked: Config, record: CheckpointRecord) -> None:
     """The seed defines the data order and noise a resumed run must continue."""
     if saved.seed != asked.seed:
-        raise TrainingError(f"cannot resume with {arg('seed', asked.seed)}: the run was started with {saved.seed}")
+        raise TrainingError(
+            f"cannot resume with {arg('seed', asked.seed)}: the run was started with {saved.seed}"
+        )
     if record.run_key != np.asarray(jax.random.key_data(run_keys(saved.seed)["root"])).tolist():
-        raise TrainingError("the checkpoint's RNG key does not match its seed; it was not "
-                            "written by this version of jaxgan")
+        raise TrainingError(
+            "the checkpoint's RNG key does not match its seed; it was not "
+            "written by this version of jaxgan"
+        )
 
 
-def _train(fns: TrainFunctions, config: Config, population: Population | None, state: GANState,
-           start_epoch: int, images: np.ndarray, labels: np.ndarray, mesh: jax.sharding.Mesh, outputs: Outputs,
-           t_start: float, stop: StopSignals) -> GANState:
+def _train(
+    fns: TrainFunctions,
+    config: Config,
+    population: Population | None,
+    state: GANState,
+    start_epoch: int,
+    images: np.ndarray,
+    labels: np.ndarray,
+    mesh: jax.sharding.Mesh,
+    outputs: Outputs,
+    t_start: float,
+    stop: StopSignals,
+) -> GANState:
     replicated = parallel.replicated(mesh)
     images = jax.device_put(images, replicated)
     labels = jax.device_put(labels, replicated) if config.conditional else None
     t_ready, workdir = time.perf_counter(), outputs.folder.path
     with failures_as_one_line(workdir, lambda: outputs.last_saved):
-        state, epoch_fn = compile_epoch(config, state, images, labels, population=population, mesh=mesh,
-                                        first_epoch=start_epoch, fns=fns)
-    print(f"{len(images)} examples, {outputs.steps} steps/epoch on {mesh.size} "
-          f"{mesh.devices.flat[0].platform} device(s); data and state ready in "
-          f"{t_ready - t_start:.1f} s, epoch compiled in {time.perf_counter() - t_ready:.1f} s",
-          file=sys.stderr)
+        state, epoch_fn = compile_epoch(
+            config,
+            state,
+            images,
+            labels,
+            population=population,
+            mesh=mesh,
+            first_epoch=start_epoch,
+            fns=fns,
+        )
+    print(
+        f"{len(images)} examples, {outputs.steps} steps/epoch on {mesh.size} "
+        f"{mesh.devices.flat[0].platform} device(s); data and state ready in "
+        f"{t_ready - t_start:.1f} s, epoch compiled in {time.perf_counter() - t_ready:.1f} s",
+        file=sys.stderr,
+    )
     stop.check()
     stop.defer = True
     seconds, t_train = [], time.perf_counter()
@@ -261,15 +380,21 @@ def _train(fns: TrainFunctions, config: Config, population: Population | None, s
                 del metrics["alive"]
             _check_losses(population, metrics, epoch, outputs)
             seconds.append(time.perf_counter() - t0)
-            stopping = parallel.any_process(bool(stop))  # read once: a signal during the outputs waits an epoch
+            stopping = parallel.any_process(
+                bool(stop)
+            )  # read once: a signal during the outputs waits an epoch
             outputs.end_of_epoch(state, epoch, metrics, seconds[-1], save=stopping)
             if stopping:
-                raise KeyboardInterrupt(f"saved a checkpoint at epoch {epoch + 1}; continue with "
-                                        f"{arg('resume', True)}")
+                raise KeyboardInterrupt(
+                    f"saved a checkpoint at epoch {epoch + 1}; continue with {arg('resume', True)}"
+                )
     outputs.close()
     train_s = time.perf_counter() - t_train
-    print(f"trained {len(seconds)} epochs in {train_s:.1f} s ({train_s / len(seconds):.2f} s/epoch); "
-          f"{time.perf_counter() - t_start:.1f} s wall in all", file=sys.stderr)
+    print(
+        f"trained {len(seconds)} epochs in {train_s:.1f} s ({train_s / len(seconds):.2f} s/epoch); "
+        f"{time.perf_counter() - t_start:.1f} s wall in all",
+        file=sys.stderr,
+    )
     if population is not None:
         print(outputs.summary(), file=sys.stderr)
     return state
@@ -278,16 +403,21 @@ def _train(fns: TrainFunctions, config: Config, population: Population | None, s
 # --- what stops a run -----------------------------------------------------------------------------
 
 
-def _check_losses(population: Population | None, metrics: dict[str, np.ndarray], epoch: int,
-                  outputs: Outputs) -> None:
+def _check_losses(
+    population: Population | None, metrics: dict[str, np.ndarray], epoch: int, outputs: Outputs
+) -> None:
     """A single run stops at the first epoch whose losses became NaN/Inf; a population reports
     the members that did (they are frozen in the step) and stops when none is left training."""
     if population is not None:
         if outputs.note_failures(metrics, epoch) == 0:
-            raise TrainingError(f"every member's training failed (NaN/Inf) by epoch {epoch}; "
-                                f"{kept_checkpoints(outputs.last_saved)}")
+            raise TrainingError(
+                f"every member's training failed (NaN/Inf) by epoch {epoch}; "
+                f"{kept_checkpoints(outputs.last_saved)}"
+            )
         return
     if bad := [k for k in ("d_loss", "g_loss") if not np.all(np.isfinite(metrics[k]))]:
         step = int(np.argmin(np.isfinite(metrics[bad[0]])))
-        raise TrainingError(f"{bad[0]} became NaN/Inf in epoch {epoch} at batch {step}; training "
-                            f"stopped and {kept_checkpoints(outputs.last_saved)}")
+        raise TrainingError(
+            f"{bad[0]} became NaN/Inf in epoch {epoch} at batch {step}; training "
+            f"stopped and {kept_checkpoints(outputs.last_saved)}"
+        )

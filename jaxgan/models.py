@@ -55,9 +55,18 @@ def patches(x: jax.Array, size: int, stride: int = 1, pad: int = 1) -> jax.Array
     p = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
     out_h = (x.shape[1] + 2 * pad - size) // stride + 1
     out_w = (x.shape[2] + 2 * pad - size) // stride + 1
-    return jnp.concatenate([p[:, i:i + stride * (out_h - 1) + 1:stride,
-                              j:j + stride * (out_w - 1) + 1:stride]
-                            for i in range(size) for j in range(size)], -1)
+    return jnp.concatenate(
+        [
+            p[
+                :,
+                i : i + stride * (out_h - 1) + 1 : stride,
+                j : j + stride * (out_w - 1) + 1 : stride,
+            ]
+            for i in range(size)
+            for j in range(size)
+        ],
+        -1,
+    )
 
 
 class Conv(nn.Module):
@@ -75,7 +84,9 @@ class Conv(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        linear = nn.Dense(self.features) if self.dense else TorchLinear(self.features, name="linear")
+        linear = (
+            nn.Dense(self.features) if self.dense else TorchLinear(self.features, name="linear")
+        )
         return linear(patches(x, self.size, self.stride, self.pad))
 
 
@@ -93,8 +104,9 @@ def latent_codes(z: jax.Array, codes: int) -> jax.Array:
     return jnp.argmax(z[..., :codes], -1)
 
 
-def _generator_input(z: jax.Array, labels: jax.Array | None, num_classes: int,
-                     codes: int) -> jax.Array:
+def _generator_input(
+    z: jax.Array, labels: jax.Array | None, num_classes: int, codes: int
+) -> jax.Array:
     """z, with the one-hot class label appended for a conditional generator. With `codes`, the
     first `codes` coordinates of z are replaced by their one-hot argmax (InfoGAN's categorical code)."""
     if codes:
@@ -123,11 +135,17 @@ class DiscriminatorHead(nn.Module):
         logit = TorchLinear(1, name="out")(features)[..., 0]
         if self.num_classes:
             dim = features.shape[-1]
-            embed = nn.Embed(self.num_classes, dim, name="embed",
-                             embedding_init=nn.initializers.normal(1 / dim**0.5))
+            embed = nn.Embed(
+                self.num_classes,
+                dim,
+                name="embed",
+                embedding_init=nn.initializers.normal(1 / dim**0.5),
+            )
             logit = logit + jnp.sum(embed(labels) * features, -1)
         code_logits = TorchLinear(self.codes, name="q")(features) if self.codes else None
-        class_logits = TorchLinear(2 * self.num_classes, name="classes")(features) if self.class_head else None
+        class_logits = (
+            TorchLinear(2 * self.num_classes, name="classes")(features) if self.class_head else None
+        )
         return Logits(logit, code_logits, class_logits)
 
 
@@ -210,10 +228,14 @@ class Discriminator(nn.Module):
     class_head: bool = False
 
     @nn.compact
-    def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = False) -> Logits:
+    def __call__(
+        self, x: jax.Array, labels: jax.Array | None = None, train: bool = False
+    ) -> Logits:
         h = x
         for i in range(self.depth):
-            h = nn.leaky_relu(TorchLinear(self.hidden_dim, name=_layer_name(i))(h), negative_slope=0.2)
+            h = nn.leaky_relu(
+                TorchLinear(self.hidden_dim, name=_layer_name(i))(h), negative_slope=0.2
+            )
         return _head(self)(h, labels, train)
 
 
@@ -248,7 +270,9 @@ class ConvDiscriminator(nn.Module):
     class_head: bool = False
 
     @nn.compact
-    def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = False) -> Logits:
+    def __call__(
+        self, x: jax.Array, labels: jax.Array | None = None, train: bool = False
+    ) -> Logits:
         h = x.reshape(-1, *IMAGE_SHAPE, 1)
         for name, features in (("conv14", self.channels), ("conv7", 2 * self.channels)):
             h = nn.leaky_relu(Conv(features, 4, stride=2, name=name)(h), 0.2)
@@ -260,7 +284,13 @@ def make_models(config: Config) -> tuple[nn.Module, nn.Module]:
     classes = NUM_CLASSES if config.conditional else 0
     class_head = bool(config.class_loss)
     if config.arch == "dcgan":
-        return (ConvGenerator(config.channels, classes, config.codes),
-                ConvDiscriminator(config.channels, classes, config.d_dropout, config.codes, class_head))
-    return (Generator(config.hidden_dim, config.depth, classes, config.codes, config.modulation),
-            Discriminator(config.hidden_dim, config.depth, classes, config.d_dropout, config.codes, class_head))
+        return (
+            ConvGenerator(config.channels, classes, config.codes),
+            ConvDiscriminator(config.channels, classes, config.d_dropout, config.codes, class_head),
+        )
+    return (
+        Generator(config.hidden_dim, config.depth, classes, config.codes, config.modulation),
+        Discriminator(
+            config.hidden_dim, config.depth, classes, config.d_dropout, config.codes, class_head
+        ),
+    )

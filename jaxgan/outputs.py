@@ -20,7 +20,14 @@ from jaxgan.config import Config
 from jaxgan.epoch import TrainFunctions, run_keys
 from jaxgan.files import write_json_atomic
 from jaxgan.images import save_png_atomic, tile
-from jaxgan.population import MEMBER_FILE, POPULATION_FILE, Member, Population, member_state, write_index
+from jaxgan.population import (
+    MEMBER_FILE,
+    POPULATION_FILE,
+    Member,
+    Population,
+    member_state,
+    write_index,
+)
 from jaxgan.runlog import MetricsLog, SummaryWriter, epoch_summary, progress_lines
 from jaxgan.sampling import generate, generate_members, grid_labels, latents
 from jaxgan.step import GANState
@@ -34,8 +41,18 @@ Failures = dict[str, dict[str, Any]]  # member id -> {"epoch", "batch", "loss"}
 class MemberFiles:
     """One member's run folder: config.json, metrics.jsonl, images/{epoch}.png, TensorBoard."""
 
-    def __init__(self, config: Config, folder: Workdir, *, label: str, start_epoch: int, steps: int,
-                 tensorboard: bool, evaluator: Any, say: Callable[[str], None]):
+    def __init__(
+        self,
+        config: Config,
+        folder: Workdir,
+        *,
+        label: str,
+        start_epoch: int,
+        steps: int,
+        tensorboard: bool,
+        evaluator: Any,
+        say: Callable[[str], None],
+    ):
         self.config, self.folder, self.label, self.steps = config, folder, label, steps
         self.evaluator, self.say = evaluator, say
         self.log = MetricsLog(folder.path)
@@ -48,8 +65,15 @@ class MemberFiles:
 
     def record(self, epoch: int, metrics: dict[str, np.ndarray], seconds: float) -> None:
         summary = epoch_summary(metrics)
-        self.log.append({"kind": "train", "epoch": epoch + 1, "step": (epoch + 1) * self.steps,
-                         **summary, "seconds": round(seconds, 4)})
+        self.log.append(
+            {
+                "kind": "train",
+                "epoch": epoch + 1,
+                "step": (epoch + 1) * self.steps,
+                **summary,
+                "seconds": round(seconds, 4),
+            }
+        )
         if self.writer:
             self.writer.scalars(epoch + 1, {f"train/{k}": v for k, v in summary.items()})
 
@@ -60,15 +84,20 @@ class MemberFiles:
         save_png_atomic(self.folder.path / "images" / f"{epoch}.png", grid)
         if self.writer:
             self.writer.image(epoch + 1, "samples", grid)
-            self.folder.add_to_manifest(*(str(p.relative_to(self.folder.path)) for p in self.writer.files()))
+            self.folder.add_to_manifest(
+                *(str(p.relative_to(self.folder.path)) for p in self.writer.files())
+            )
 
     def evaluate(self, fns: TrainFunctions, state: GANState, epoch: int) -> None:
         config = self.config
         scores = self.evaluator.score_generator(fns, state, config.eval_samples, config.seed)
         self.log.append({"kind": "eval", "epoch": epoch + 1, **scores})
-        self.say(f"{self.label}Epoch [{epoch}/{config.epochs}] MNIST-FID ({config.eval_samples} samples): "
-                 f"{scores['fid']:.2f}, classifier score: {scores['classifier_score']:.2f}, "
-                 f"classes covered: {scores['classes_covered']}/10")
+        self.say(
+            f"{self.label}Epoch [{epoch}/{config.epochs}] MNIST-FID ({config.eval_samples} "
+            "samples): "
+            f"{scores['fid']:.2f}, classifier score: {scores['classifier_score']:.2f}, "
+            f"classes covered: {scores['classes_covered']}/10"
+        )
         if self.writer:
             self.writer.scalars(epoch + 1, {f"eval/{k}": scores[k] for k in EVAL_SCALARS})
 
@@ -85,31 +114,68 @@ def member_means(metrics: dict[str, np.ndarray], alive: np.ndarray) -> dict[str,
 
 
 class Outputs:
-    def __init__(self, fns: TrainFunctions, config: Config, population: Population | None, folder: Workdir, *,
-                 steps: int, start_epoch: int, failures: Failures, is_main: bool, tensorboard: bool,
-                 progress: bool | None, batch_lines: bool = True, evaluator: Any = None):
-        self.fns, self.config, self.population, self.folder, self.steps = fns, config, population, folder, steps
+    def __init__(
+        self,
+        fns: TrainFunctions,
+        config: Config,
+        population: Population | None,
+        folder: Workdir,
+        *,
+        steps: int,
+        start_epoch: int,
+        failures: Failures,
+        is_main: bool,
+        tensorboard: bool,
+        progress: bool | None,
+        batch_lines: bool = True,
+        evaluator: Any = None,
+    ):
+        self.fns, self.config, self.population, self.folder, self.steps = (
+            fns,
+            config,
+            population,
+            folder,
+            steps,
+        )
         self.is_main, self.evaluator, self.batch_lines = is_main, evaluator, batch_lines
         self.members = population.members() if population else []
         self.failures, self.last_saved = dict(failures), start_epoch
-        self.manager = checkpoint.make_manager(checkpoint.checkpoint_dir(folder.path), keep=config.keep)
-        self.bar = tqdm(total=config.epochs * steps, initial=start_epoch * steps, unit="step",
-                        disable=None if progress is None else not progress, dynamic_ncols=True)
+        self.manager = checkpoint.make_manager(
+            checkpoint.checkpoint_dir(folder.path), keep=config.keep
+        )
+        self.bar = tqdm(
+            total=config.epochs * steps,
+            initial=start_epoch * steps,
+            unit="step",
+            disable=None if progress is None else not progress,
+            dynamic_ncols=True,
+        )
         self.say = self.bar.write if not self.bar.disable else functools.partial(print, flush=True)
-        files = functools.partial(MemberFiles, start_epoch=start_epoch, steps=steps, tensorboard=tensorboard,
-                                  evaluator=evaluator, say=self.say)
+        files = functools.partial(
+            MemberFiles,
+            start_epoch=start_epoch,
+            steps=steps,
+            tensorboard=tensorboard,
+            evaluator=evaluator,
+            say=self.say,
+        )
         if not is_main:
             self.files = []
         elif population is None:
             self.files = [files(config, folder, label="")]
         else:
-            self.files = [files(m.config, self._member_folder(i, m), label=f"member {m.id} ")
-                          for i, m in enumerate(self.members)]
+            self.files = [
+                files(m.config, self._member_folder(i, m), label=f"member {m.id} ")
+                for i, m in enumerate(self.members)
+            ]
             self.write_index()
-        self.sample_fn = jax.jit(functools.partial(generate if population is None else generate_members,
-                                                   fns.generator))
+        self.sample_fn = jax.jit(
+            functools.partial(generate if population is None else generate_members, fns.generator)
+        )
         configs = [config] if population is None else [m.config for m in self.members]
-        self.fixed_z = [latents(run_keys(c.seed)["sample"], GRID_SIZE, c.latent_dim) for c in configs]
+        self.fixed_z = [
+            latents(run_keys(c.seed)["sample"], GRID_SIZE, c.latent_dim) for c in configs
+        ]
         self.fixed_labels = grid_labels(GRID_SIZE, 8, 8) if config.conditional else None
 
     def _member_folder(self, index: int, member: Member) -> Workdir:
@@ -118,22 +184,38 @@ class Outputs:
         folder.add_to_manifest(MEMBER_FILE)
         return folder
 
-    def end_of_epoch(self, state: Any, epoch: int, metrics: dict[str, np.ndarray], seconds: float,
-                     save: bool = False) -> None:
+    def end_of_epoch(
+        self,
+        state: Any,
+        epoch: int,
+        metrics: dict[str, np.ndarray],
+        seconds: float,
+        save: bool = False,
+    ) -> None:
         """Everything due after `epoch` (0-based): progress lines (a population's: member means),
         each training member's record, grid and evaluation, then a checkpoint when one is due or
         `save` asks for it."""
         self.bar.update(self.steps)
         config, last = self.config, epoch + 1 == self.config.epochs
-        images = self.grids(state) if epoch % config.sample_every == 0 or last else None  # every process
+        images = (
+            self.grids(state) if epoch % config.sample_every == 0 or last else None
+        )  # every process
         if self.is_main:
             alive = metrics.get("alive")
             shown = metrics if alive is None else member_means(metrics, alive)
-            for line in progress_lines(epoch, config.epochs, shown, config.log_every) if self.batch_lines else []:
+            for line in (
+                progress_lines(epoch, config.epochs, shown, config.log_every)
+                if self.batch_lines
+                else []
+            ):
                 self.say(line)
             trained = [i for i in range(len(self.files)) if alive is None or alive[i].any()]
             for i in trained:
-                mine = metrics if alive is None else {k: v[i][alive[i]] for k, v in metrics.items() if k != "alive"}
+                mine = (
+                    metrics
+                    if alive is None
+                    else {k: v[i][alive[i]] for k, v in metrics.items() if k != "alive"}
+                )
                 self.files[i].record(epoch, mine, seconds)
             for i in trained if images is not None else []:
                 self.files[i].save_grid(images[i], epoch)
@@ -157,10 +239,19 @@ class Outputs:
     def checkpoint(self, state: Any, epochs_done: int) -> None:
         if self.is_main:
             self.folder.add_to_manifest(f"checkpoints/{epochs_done}")
-        extra = None if self.population is None else {"population": self.population.to_json(),
-                                                      "failures": self.failures}
-        checkpoint.save(self.manager, state, epoch=epochs_done, config=self.config,
-                        run_key=run_keys(self.config.seed)["root"], extra=extra)
+        extra = (
+            None
+            if self.population is None
+            else {"population": self.population.to_json(), "failures": self.failures}
+        )
+        checkpoint.save(
+            self.manager,
+            state,
+            epoch=epochs_done,
+            config=self.config,
+            run_key=run_keys(self.config.seed)["root"],
+            extra=extra,
+        )
         self.last_saved = epochs_done
 
     def write_index(self) -> None:
@@ -177,9 +268,11 @@ class Outputs:
             loss = next(k for k in ("d_loss", "g_loss") if not np.isfinite(metrics[k][i, batch]))
             self.failures[member.id] = {"epoch": epoch, "batch": batch, "loss": loss}
             values = ", ".join(f"{k} {v}" for k, v in member.values.items())
-            self.say(f"member {member.id} ({values}): {loss} became NaN/Inf in epoch {epoch} at batch "
-                     f"{batch}; it keeps its state of that step and stops training "
-                     f"({int(alive[:, -1].sum())} of {len(self.members)} members train on)")
+            self.say(
+                f"member {member.id} ({values}): {loss} became NaN/Inf in epoch {epoch} at batch "
+                f"{batch}; it keeps its state of that step and stops training "
+                f"({int(alive[:, -1].sum())} of {len(self.members)} members train on)"
+            )
             if self.is_main:
                 self.write_index()
         return int(alive[:, -1].sum())
@@ -188,7 +281,8 @@ class Outputs:
         if not self.failures:
             return f"all {len(self.members)} members trained"
         failed = ", ".join(f"{i} (epoch {f['epoch']})" for i, f in self.failures.items())
-        return f"{len(self.members) - len(self.failures)} of {len(self.members)} members trained; stopped: {failed}"
+        trained = len(self.members) - len(self.failures)
+        return f"{trained} of {len(self.members)} members trained; stopped: {failed}"
 
     def close(self) -> None:
         """Idempotent: the loop closes the outputs when it ends, and again on any exit."""

@@ -15,12 +15,16 @@ from jaxgan.debuglog import quiet_tensorflow
 from jaxgan.files import atomic_path
 
 
-def progress_lines(epoch: int, epochs: int, metrics: dict[str, np.ndarray],
-                   log_every: int) -> list[str]:
+def progress_lines(
+    epoch: int, epochs: int, metrics: dict[str, np.ndarray], log_every: int
+) -> list[str]:
     """The reference's `Epoch [e/E] Batch i/N Loss D: x, loss G: y` lines, every log_every batches."""
     steps = len(metrics["d_loss"])
-    return [f"Epoch [{epoch}/{epochs}] Batch {i}/{steps} Loss D: {metrics['d_loss'][i]:.4f}, "
-            f"loss G: {metrics['g_loss'][i]:.4f}" for i in range(0, steps, log_every)]
+    return [
+        f"Epoch [{epoch}/{epochs}] Batch {i}/{steps} Loss D: {metrics['d_loss'][i]:.4f}, "
+        f"loss G: {metrics['g_loss'][i]:.4f}"
+        for i in range(0, steps, log_every)
+    ]
 
 
 def epoch_summary(metrics: dict[str, np.ndarray]) -> dict[str, float]:
@@ -54,8 +58,12 @@ def mean_epochs(members: list[list[EpochMetrics]]) -> list[EpochMetrics]:
             by_epoch.setdefault(row["epoch"], []).append(row)
     means = []
     for epoch, rows in sorted(by_epoch.items()):
-        keys = [k for k, v in rows[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        means.append({k: float(np.mean([r[k] for r in rows if k in r])) for k in keys} | {"epoch": epoch})
+        keys = [
+            k for k, v in rows[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+        ]
+        means.append(
+            {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys} | {"epoch": epoch}
+        )
     return means
 
 
@@ -87,9 +95,14 @@ class MetricsLog:
 
     def _warn(self, bad: list[int], what: str) -> None:
         if bad:
-            numbers = ", ".join(map(str, bad[:10])) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
-            print(f"warning: {self.path}: line{'s' * (len(bad) > 1)} {numbers} "
-                  f"{'are' if len(bad) > 1 else 'is'} not a JSON row; {what}", file=sys.stderr)
+            numbers = ", ".join(map(str, bad[:10])) + (
+                f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+            )
+            print(
+                f"warning: {self.path}: line{'s' * (len(bad) > 1)} {numbers} "
+                f"{'are' if len(bad) > 1 else 'is'} not a JSON row; {what}",
+                file=sys.stderr,
+            )
 
     def read(self) -> list[dict[str, Any]]:
         """The rows that are JSON objects; other lines (one cut short by a killed run, bytes that
@@ -102,9 +115,18 @@ class MetricsLog:
         """One dict per trained epoch: its train row with its newest evaluation's scores merged in."""
         rows = self.read()
         evals = {r.get("epoch"): r for r in rows if r.get("kind") == "eval"}
-        return [{**{k: v for k, v in r.items() if k != "kind"},
-                 **{k: v for k, v in evals.get(r.get("epoch"), {}).items() if k not in ("kind", "epoch", "seed")}}
-                for r in rows if r.get("kind", "train") == "train"]
+        return [
+            {
+                **{k: v for k, v in r.items() if k != "kind"},
+                **{
+                    k: v
+                    for k, v in evals.get(r.get("epoch"), {}).items()
+                    if k not in ("kind", "epoch", "seed")
+                },
+            }
+            for r in rows
+            if r.get("kind", "train") == "train"
+        ]
 
     def truncate_after(self, epoch: int) -> None:
         """Drop rows past `epoch` (written by a run that died before checkpointing them); lines
@@ -151,7 +173,9 @@ class SummaryWriter:
 
     def files(self) -> list[Path]:
         """The event files this process wrote (TensorBoard names them with the writer's pid)."""
-        return [p for p in self.logdir.glob("events.out.tfevents.*") if f".{os.getpid()}." in p.name]
+        return [
+            p for p in self.logdir.glob("events.out.tfevents.*") if f".{os.getpid()}." in p.name
+        ]
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         tf = self._tf()
@@ -170,5 +194,3 @@ class SummaryWriter:
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
-
-

@@ -32,7 +32,9 @@ from jaxgan.step import GANState
 from jaxgan.workdir import workdir_of
 
 
-def generate(generator: nn.Module, state: GANState, z: jax.Array, labels: jax.Array | None = None) -> jax.Array:
+def generate(
+    generator: nn.Module, state: GANState, z: jax.Array, labels: jax.Array | None = None
+) -> jax.Array:
     """Images (N, 28, 28) in [-1, 1] for latents z (N, latent_dim) and, for a conditional
     model only, its class labels (N,) in 0..9 (`check_conditioning`: here they are traced).
 
@@ -43,22 +45,31 @@ def generate(generator: nn.Module, state: GANState, z: jax.Array, labels: jax.Ar
 _jit_generate = jax.jit(generate, static_argnums=0)
 
 
-def generate_in_batches(generator: nn.Module, state: GANState, z: jax.Array, labels: jax.Array | None = None,
-                        batch_size: int = 1000) -> np.ndarray:
+def generate_in_batches(
+    generator: nn.Module,
+    state: GANState,
+    z: jax.Array,
+    labels: jax.Array | None = None,
+    batch_size: int = 1000,
+) -> np.ndarray:
     """`generate` over any number of latents, `batch_size` at a time."""
-    return in_batches(lambda z, labels: _jit_generate(generator, state, z, labels), z, labels, size=batch_size)
+    return in_batches(
+        lambda z, labels: _jit_generate(generator, state, z, labels), z, labels, size=batch_size
+    )
 
 
-def generate_members(generator: nn.Module, states: GANState, z: jax.Array,
-                     labels: jax.Array | None = None) -> jax.Array:
+def generate_members(
+    generator: nn.Module, states: GANState, z: jax.Array, labels: jax.Array | None = None
+) -> jax.Array:
     """`generate` for each member of stacked `states`: from latents of its own (M, N, D) or
     shared (N, D); (M, N, 28, 28)."""
     draw = functools.partial(generate, generator)
     return jax.vmap(draw, in_axes=(0, 0 if z.ndim == 3 else None, None))(states, z, labels)
 
 
-def grid_labels(n: int, rows: int, cols: int, digit: int | None = None,
-                classes: int = 10) -> jax.Array:
+def grid_labels(
+    n: int, rows: int, cols: int, digit: int | None = None, classes: int = 10
+) -> jax.Array:
     """Class labels (or InfoGAN codes) for a grid: one per row (0..classes-1 cycling), or all `digit`."""
     if digit is not None:
         return jnp.full((n,), digit, jnp.int32)
@@ -97,31 +108,47 @@ def interpolation_latents(key: jax.Array, rows: int, cols: int, latent_dim: int)
     return jnp.concatenate([slerp(a, b, t) for a, b in ends])
 
 
-def choices(value: Any, n: int, name: str, count: int, error: type[Exception] = ConfigError) -> np.ndarray:
+def choices(
+    value: Any, n: int, name: str, count: int, error: type[Exception] = ConfigError
+) -> np.ndarray:
     """`value` (one int, or n ints: digits, labels, codes) as n int32 in 0 .. count-1, or an
     `error` of one line naming `name`."""
     array = np.asarray(value)
     if array.ndim == 0:
         array = np.full((n,), array)
     if array.shape != (n,) or not np.issubdtype(array.dtype, np.integer) or array.dtype == bool:
-        raise error(f"{name} must be an integer or {n} integers, got {array.dtype} of shape {array.shape}")
+        raise error(
+            f"{name} must be an integer or {n} integers, got {array.dtype} of shape {array.shape}"
+        )
     if n and (array.min() < 0 or array.max() >= count):
-        raise error(f"{name} must be in 0 .. {count - 1}, got values {array.min()} .. {array.max()}")
+        raise error(
+            f"{name} must be in 0 .. {count - 1}, got values {array.min()} .. {array.max()}"
+        )
     return array.astype(np.int32)
 
 
-def check_conditioning(config: Config, n: int, digit: Any = None, code: Any = None,
-                       ) -> tuple[jax.Array | None, jax.Array | None]:
+def check_conditioning(
+    config: Config,
+    n: int,
+    digit: Any = None,
+    code: Any = None,
+) -> tuple[jax.Array | None, jax.Array | None]:
     """The asked digits (a conditional model's labels) and InfoGAN codes as n int32 each (None
     where not asked), or a ConfigError naming the argument the model cannot take."""
     if digit is not None and not config.conditional:
-        raise ConfigError(f"{arg('digit')} needs a conditional model (trained with {arg('conditional', True)}); "
-                          f"this one is not conditional")
+        raise ConfigError(
+            f"{arg('digit')} needs a conditional model (trained with {arg('conditional', True)}); "
+            f"this one is not conditional"
+        )
     if code is not None and not config.codes:
-        raise ConfigError(f"{arg('code')} needs an InfoGAN model (trained with {arg('codes')}); this one has no "
-                          f"InfoGAN code")
-    return tuple(None if value is None else jnp.asarray(choices(value, n, arg(name), count))
-                 for name, value, count in (("digit", digit, NUM_CLASSES), ("code", code, config.codes)))
+        raise ConfigError(
+            f"{arg('code')} needs an InfoGAN model (trained with {arg('codes')}); this one has no "
+            f"InfoGAN code"
+        )
+    return tuple(
+        None if value is None else jnp.asarray(choices(value, n, arg(name), count))
+        for name, value, count in (("digit", digit, NUM_CLASSES), ("code", code, config.codes))
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,28 +171,42 @@ class Model:
         check_host_memory(n, SAMPLE_BYTES, f"n={n:,} samples")
         seed = checked_seed(seed)
         if self.config.conditional and digit is None:
-            raise ConfigError("digit: this model is conditional; pass digit=0..9 (or n digits) to choose them")
+            raise ConfigError(
+                "digit: this model is conditional; pass digit=0..9 (or n digits) to choose them"
+            )
         labels, codes = check_conditioning(self.config, n, digit, code)
         z = latents(jax.random.key(seed), n, self.config.latent_dim)
         if codes is not None:
             z = with_codes(z, self.config.codes, codes)
-        return generate_in_batches(self.generator or make_models(self.config)[0], self.state, z, labels)
+        return generate_in_batches(
+            self.generator or make_models(self.config)[0], self.state, z, labels
+        )
 
 
-def load(path: str | Path, *, generator: nn.Module | None = None, discriminator: nn.Module | None = None) -> Model:
+def load(
+    path: str | Path, *, generator: nn.Module | None = None, discriminator: nn.Module | None = None
+) -> Model:
     """The model of a run folder (its newest readable checkpoint), of one checkpoint folder
     (WORKDIR/checkpoints/N) or of a population member's folder (WORKDIR/members/ID).
     `generator`/`discriminator`: the modules of your own the run was trained with."""
     quiet_libraries()
     own = generator is not None or discriminator is not None
-    make = functools.partial(make_train, generator=generator, discriminator=discriminator) if own else None
+    make = (
+        functools.partial(make_train, generator=generator, discriminator=discriminator)
+        if own
+        else None
+    )
     state, record = restore_path(path, make)
     folder = Path(path) if (Path(path) / "metrics.jsonl").is_file() else workdir_of(path)
-    return Model(record.config, state, MetricsLog(folder).epochs() if folder else [], record, generator)
+    return Model(
+        record.config, state, MetricsLog(folder).epochs() if folder else [], record, generator
+    )
 
 
-def restore_member(path: Path, make: Callable[[Config], TrainFunctions] = make_train,
-                   ) -> tuple[GANState, CheckpointRecord]:
+def restore_member(
+    path: Path,
+    make: Callable[[Config], TrainFunctions] = make_train,
+) -> tuple[GANState, CheckpointRecord]:
     """One member of a population, from its folder WORKDIR/members/<id>/, as a single run's state
     (of the modules `make` builds)."""
     try:
@@ -176,9 +217,13 @@ def restore_member(path: Path, make: Callable[[Config], TrainFunctions] = make_t
     state, record, population = restore_population(path.parent.parent, make=make)
     listed = population.members()
     if not 0 <= index < len(listed) or listed[index].id != member_id:
-        raise CheckpointError(f"{path} names member {member_id!r}, which its population does not have")
+        raise CheckpointError(
+            f"{path} names member {member_id!r}, which its population does not have"
+        )
     member = listed[index]
-    return member_state(state, index), dataclasses.replace(record, config=member.config, member=member.id)
+    return member_state(state, index), dataclasses.replace(
+        record, config=member.config, member=member.id
+    )
 
 
 def is_checkpoint(path: Path) -> bool:
@@ -186,8 +231,10 @@ def is_checkpoint(path: Path) -> bool:
     return path.name.isdigit() and (path / "state").is_dir() and (path / "meta").is_dir()
 
 
-def restore_path(path: str | Path, make: Callable[[Config], TrainFunctions] | None = None,
-                 ) -> tuple[GANState, CheckpointRecord]:
+def restore_path(
+    path: str | Path,
+    make: Callable[[Config], TrainFunctions] | None = None,
+) -> tuple[GANState, CheckpointRecord]:
     """A single run's state, from its workdir, its checkpoints/ folder, one saved step's folder
     or a population member's folder; into the arrays of `make(config)`'s modules (default: the
     built-in ones)."""
@@ -200,13 +247,16 @@ def restore_path(path: str | Path, make: Callable[[Config], TrainFunctions] | No
     if (path / MEMBER_FILE).is_file():
         return restore_member(path, make or make_train)
     if is_population(path):
-        raise IncompatibleCheckpointError(f"{path} is a population; open one member's folder "
-                                          f"({path / 'members'}/ID)")
+        raise IncompatibleCheckpointError(
+            f"{path} is a population; open one member's folder ({path / 'members'}/ID)"
+        )
     if (path / "checkpoints").is_dir():
         return checkpoint.restore_latest(path / "checkpoints", template=template)
     if is_checkpoint(path):
         return checkpoint.restore_latest(path.parent, template=template, epoch=int(path.name))
     if path.is_dir() and any(is_checkpoint(p) for p in path.iterdir()):
         return checkpoint.restore_latest(path, template=template)
-    raise CheckpointError(f"no checkpoints in {path}: it is not a jaxgan run, a checkpoints/ folder, "
-                          f"one checkpoint or a population member's folder")
+    raise CheckpointError(
+        f"no checkpoints in {path}: it is not a jaxgan run, a checkpoints/ folder, "
+        f"one checkpoint or a population member's folder"
+    )

@@ -32,7 +32,10 @@ class StopSignals:
     def handler(self, signum: int, frame: Any) -> None:
         self.received.append(signum)
         if self.defer and len(self.received) == 1:
-            print("\ninterrupt: finishing this epoch and saving a checkpoint (again to abort)", file=sys.stderr)
+            print(
+                "\ninterrupt: finishing this epoch and saving a checkpoint (again to abort)",
+                file=sys.stderr,
+            )
         elif not _unsafe_to_raise(frame):
             raise KeyboardInterrupt
 

@@ -33,9 +33,12 @@ Source = dict[str, Any]
 
 def missing_message(data_dir: str | None) -> str:
     where = data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
-    return (f"{DATASET} is not prepared in {where} and cannot be downloaded: pass {arg('data_dir')} DIR "
-            f"(or set TFDS_DATA_DIR) where DIR holds TFDS's prepared {DATASET}/{VERSION} or the "
-            f"four standard IDX .gz files ({', '.join(IDX_FILES['train'] + IDX_FILES['test'])})")
+    return (
+        f"{DATASET} is not prepared in {where} and cannot be downloaded: pass "
+        f"{arg('data_dir')} DIR "
+        f"(or set TFDS_DATA_DIR) where DIR holds TFDS's prepared {DATASET}/{VERSION} or the "
+        f"four standard IDX .gz files ({', '.join(IDX_FILES['train'] + IDX_FILES['test'])})"
+    )
 
 
 def _files_record(paths: list[Path]) -> dict[str, dict[str, Any]]:
@@ -57,19 +60,27 @@ def _tfds_shards(prepared: Path, split: str) -> list[Path]:
         lengths = [int(n) for n in entry["shardLengths"]]
         file_format = info.get("fileFormat", "tfrecord")
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise DataError(f"{prepared}/dataset_info.json is unreadable or lists no {split!r} split "
-                        f"({type(e).__name__}); prepare {DATASET} again") from None
-    shards = [prepared / f"{DATASET}-{split}.{file_format}-{i:05d}-of-{len(lengths):05d}"
-              for i in range(len(lengths))]
+        raise DataError(
+            f"{prepared}/dataset_info.json is unreadable or lists no {split!r} split "
+            f"({type(e).__name__}); prepare {DATASET} again"
+        ) from None
+    shards = [
+        prepared / f"{DATASET}-{split}.{file_format}-{i:05d}-of-{len(lengths):05d}"
+        for i in range(len(lengths))
+    ]
     if missing := [p.name for p in shards if not p.is_file()]:
-        raise DataError(f"TFDS's {DATASET} in {prepared} is incomplete: {', '.join(missing)} "
-                        f"missing; prepare it again or pass the IDX files with {arg('data_dir')}")
+        raise DataError(
+            f"TFDS's {DATASET} in {prepared} is incomplete: {', '.join(missing)} "
+            f"missing; prepare it again or pass the IDX files with {arg('data_dir')}"
+        )
     if file_format == "tfrecord" and "numBytes" in entry:
         expected = int(entry["numBytes"]) + TFRECORD_FRAMING * sum(lengths)
         if (found := sum(p.stat().st_size for p in shards)) != expected:
-            raise DataError(f"TFDS's {DATASET} {split} shards in {prepared} hold {found} bytes, "
-                            f"not the {expected} its dataset_info.json records: truncated or "
-                            f"altered; prepare it again")
+            raise DataError(
+                f"TFDS's {DATASET} {split} shards in {prepared} hold {found} bytes, "
+                f"not the {expected} its dataset_info.json records: truncated or "
+                f"altered; prepare it again"
+            )
     return shards
 
 
@@ -78,14 +89,20 @@ def data_source(split: str, data_dir: str | None) -> Source | None:
     cannot be named in advance (a TFDS download, or TFDS's test mocks)."""
     if data_dir is not None and all((Path(data_dir) / f).is_file() for f in IDX_FILES[split]):
         folder = Path(data_dir).absolute()
-        return {"kind": "idx", "dir": str(folder),
-                "files": _files_record([folder / f for f in IDX_FILES[split]])}
+        return {
+            "kind": "idx",
+            "dir": str(folder),
+            "files": _files_record([folder / f for f in IDX_FILES[split]]),
+        }
     prepared = tfds_prepared_dir(data_dir)
     if not (prepared / "dataset_info.json").is_file():
         return None
     shards = _tfds_shards(prepared, split)
-    return {"kind": "tfds", "dir": str(prepared),
-            "files": _files_record([prepared / "dataset_info.json", *shards])}
+    return {
+        "kind": "tfds",
+        "dir": str(prepared),
+        "files": _files_record([prepared / "dataset_info.json", *shards]),
+    }
 
 
 def _read_idx(path: Path) -> np.ndarray:
@@ -93,12 +110,14 @@ def _read_idx(path: Path) -> np.ndarray:
         with gzip.open(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError, zlib.error) as e:  # truncated or not gzip at all
-        raise DataError(f"{path} is not a readable gzip file ({type(e).__name__}: {e}); "
-                        f"replace it with the original") from None
+        raise DataError(
+            f"{path} is not a readable gzip file ({type(e).__name__}: {e}); "
+            f"replace it with the original"
+        ) from None
     magic, ndim = int.from_bytes(raw[:4], "big"), raw[3] if len(raw) > 3 else 0
     if len(raw) < 4 + 4 * ndim or magic >> 8 != 0x08:  # 0x08 = unsigned byte data
         raise DataError(f"{path} is not an IDX file of unsigned bytes")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(shape)):
         raise DataError(f"{path} is truncated: expected {np.prod(shape)} values, found {data.size}")
@@ -109,11 +128,14 @@ def read_idx_split(data_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     image_file, label_file = IDX_FILES[split]
     images, labels = _read_idx(data_dir / image_file), _read_idx(data_dir / label_file)
     if images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
-        raise DataError(f"{data_dir / image_file} holds images of shape {images.shape[1:]}, "
-                        f"not {IMAGE_SHAPE}")
+        raise DataError(
+            f"{data_dir / image_file} holds images of shape {images.shape[1:]}, not {IMAGE_SHAPE}"
+        )
     if labels.ndim != 1 or len(labels) != len(images):
-        raise DataError(f"{data_dir / label_file} holds {labels.shape} labels for the "
-                        f"{len(images)} images of {image_file}: the files do not belong together")
+        raise DataError(
+            f"{data_dir / label_file} holds {labels.shape} labels for the "
+            f"{len(images)} images of {image_file}: the files do not belong together"
+        )
     return images.reshape(len(images), -1), labels
 
 
@@ -135,12 +157,15 @@ def _prepared_or_downloaded(builder, split: str, data_dir: str | None):
     except AssertionError:  # TFDS's way of saying the dataset is not prepared in data_dir.
         if not _network_reachable():  # TFDS would otherwise retry for minutes before failing.
             raise DataError(missing_message(data_dir)) from None
-    print(f"{DATASET} not found in {builder.data_dir}; downloading it with TFDS ...", file=sys.stderr)
+    print(
+        f"{DATASET} not found in {builder.data_dir}; downloading it with TFDS ...", file=sys.stderr
+    )
     try:
         builder.download_and_prepare()
     except Exception as e:  # network, disk or checksum failures all end the same way
-        raise DataError(f"downloading {DATASET} failed ({type(e).__name__}: {e}); "
-                        + missing_message(data_dir)) from None
+        raise DataError(
+            f"downloading {DATASET} failed ({type(e).__name__}: {e}); " + missing_message(data_dir)
+        ) from None
     return read()
 
 
@@ -152,8 +177,9 @@ def read_tfds_split(split: str, data_dir: str | None) -> tuple[np.ndarray, np.nd
     try:
         builder = tfds.builder(f"{DATASET}:{VERSION}", data_dir=data_dir)
     except Exception as e:  # TFDS asserts on a dataset_info.json it cannot use
-        raise DataError(f"TFDS cannot open {DATASET} {VERSION} in {data_dir} ({one_line(e)}); "
-                        f"prepare it again") from None
+        raise DataError(
+            f"TFDS cannot open {DATASET} {VERSION} in {data_dir} ({one_line(e)}); prepare it again"
+        ) from None
     ds = _prepared_or_downloaded(builder, split, data_dir)
     images, labels, error = [], [], None
     with quiet_native_output():  # a corrupt record also makes TensorFlow's C++ log warn
@@ -166,6 +192,8 @@ def read_tfds_split(split: str, data_dir: str | None) -> tuple[np.ndarray, np.nd
         del ds
         gc.collect()  # the iterator's destructor warns too: inside the block
     if error:
-        raise DataError(f"reading TFDS's {DATASET} {split} from {builder.data_dir} failed ({error}); "
-                        f"prepare it again")
+        raise DataError(
+            f"reading TFDS's {DATASET} {split} from {builder.data_dir} failed ({error}); "
+            f"prepare it again"
+        )
     return np.concatenate(images).astype(np.uint8), np.concatenate(labels).astype(np.uint8)

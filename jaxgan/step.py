@@ -42,19 +42,33 @@ class Metrics(TypedDict, total=False):
     d_real: jax.Array  # mean D(x) on the real images, in (0, 1)
     d_fake: jax.Array  # mean D(G(z)) before D's update
     info_loss: jax.Array  # InfoGAN's code cross-entropy, with --codes
-    class_loss: jax.Array  # D's ADC-GAN classifier cross-entropy on real and generated digits, with --class-loss
+    class_loss: (
+        jax.Array
+    )  # D's ADC-GAN classifier cross-entropy on real and generated digits, with --class-loss
     alive: jax.Array  # False from the step whose losses became NaN/Inf on
 
 
 Step = Callable[["GANState", Batch, jax.Array], tuple["GANState", Metrics]]
 
 # The config's numbers that the state carries as arrays: members of one population may differ in them.
-SWEEPABLE = ("lr", "d_lr", "beta1", "beta2", "eps", "ema_decay", "d_dropout", "info_weight", "class_loss",
-             "mode_seeking")
+SWEEPABLE = (
+    "lr",
+    "d_lr",
+    "beta1",
+    "beta2",
+    "eps",
+    "ema_decay",
+    "d_dropout",
+    "info_weight",
+    "class_loss",
+    "mode_seeking",
+)
 # Each enters the arithmetic also as 1 - value. That is computed here in float64 and rounded once, as
 # optax and Python did with plain floats: 1 - float32(0.9) is not float32(1 - 0.9).
 _COMPLEMENTED = ("beta1", "beta2", "ema_decay")
-_OPTIMISER = frozenset({"lr", "d_lr", "beta1", "beta2", "eps", "1-beta1", "1-beta2"})  # in the Adam states
+_OPTIMISER = frozenset(
+    {"lr", "d_lr", "beta1", "beta2", "eps", "1-beta1", "1-beta2"}
+)  # in the Adam states
 
 
 def hyperparams(config: Config) -> dict[str, np.ndarray]:
@@ -65,13 +79,22 @@ def hyperparams(config: Config) -> dict[str, np.ndarray]:
     return {name: np.float32(v) for name, v in values.items()}
 
 
-def adam(learning_rate: Any, b1: Any, b2: Any, eps: Any, one_minus_b1: Any, one_minus_b2: Any,
-         ) -> optax.GradientTransformation:
+def adam(
+    learning_rate: Any,
+    b1: Any,
+    b2: Any,
+    eps: Any,
+    one_minus_b1: Any,
+    one_minus_b2: Any,
+) -> optax.GradientTransformation:
     """optax.adam(learning_rate, b1, b2, eps), with 1 - b1 and 1 - b2 given (see _COMPLEMENTED)."""
 
     def init(params: Any) -> optax.ScaleByAdamState:
-        return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=optax.tree.zeros_like(params),
-                                      nu=optax.tree.zeros_like(params))
+        return optax.ScaleByAdamState(
+            count=jnp.zeros([], jnp.int32),
+            mu=optax.tree.zeros_like(params),
+            nu=optax.tree.zeros_like(params),
+        )
 
     def update(grads: Any, state: optax.ScaleByAdamState, params: Any = None) -> tuple[Any, Any]:
         mu = jax.tree.map(lambda g, m: one_minus_b1 * g + b1 * m, grads, state.mu)
@@ -80,16 +103,26 @@ def adam(learning_rate: Any, b1: Any, b2: Any, eps: Any, one_minus_b1: Any, one_
         mu_hat = optax.tree.bias_correction(mu, b1, count)
         nu_hat = optax.tree.bias_correction(nu, b2, count)
         step_size = -1 * learning_rate
-        updates = jax.tree.map(lambda m, v: step_size * (m / (jnp.sqrt(v + 0.0) + eps)), mu_hat, nu_hat)
+        updates = jax.tree.map(
+            lambda m, v: step_size * (m / (jnp.sqrt(v + 0.0) + eps)), mu_hat, nu_hat
+        )
         return updates, optax.ScaleByAdamState(count=count, mu=mu, nu=nu)
 
     return optax.GradientTransformation(init, update)
 
 
 def _adam_numbers(hparams: dict[str, Any], lr: str) -> dict[str, jax.Array]:
-    names = {"learning_rate": lr, "b1": "beta1", "b2": "beta2", "eps": "eps", "one_minus_b1": "1-beta1",
-             "one_minus_b2": "1-beta2"}
-    return {arg: jnp.array(hparams[name]) for arg, name in names.items()}  # copies: each buffer once in a state
+    names = {
+        "learning_rate": lr,
+        "b1": "beta1",
+        "b2": "beta2",
+        "eps": "eps",
+        "one_minus_b1": "1-beta1",
+        "one_minus_b2": "1-beta2",
+    }
+    return {
+        arg: jnp.array(hparams[name]) for arg, name in names.items()
+    }  # copies: each buffer once in a state
 
 
 def optimiser(hparams: dict[str, Any], lr: str) -> optax.GradientTransformation:
@@ -118,8 +151,14 @@ class GANState(struct.PyTreeNode):
     def hyperparameters(self) -> dict[str, jax.Array]:
         """The config's numbers this state trains with (stacked: each member's), by Config name."""
         g, d = self.g_opt_state.hyperparams, self.d_opt_state.hyperparams
-        return {"lr": g["learning_rate"], "d_lr": d["learning_rate"], "beta1": g["b1"], "beta2": g["b2"],
-                "eps": g["eps"], **{k: v for k, v in self.hparams.items() if not k.startswith("1-")}}
+        return {
+            "lr": g["learning_rate"],
+            "d_lr": d["learning_rate"],
+            "beta1": g["b1"],
+            "beta2": g["b2"],
+            "eps": g["eps"],
+            **{k: v for k, v in self.hparams.items() if not k.startswith("1-")},
+        }
 
 
 def with_hyperparams(state: GANState, hparams: dict[str, Any]) -> GANState:
@@ -129,8 +168,11 @@ def with_hyperparams(state: GANState, hparams: dict[str, Any]) -> GANState:
     def numbers(opt_state: Any, lr: str) -> Any:
         return opt_state._replace(hyperparams=_adam_numbers(hparams, lr))
 
-    return state.replace(g_opt_state=numbers(state.g_opt_state, "lr"), d_opt_state=numbers(state.d_opt_state, "d_lr"),
-                         hparams={k: v for k, v in hparams.items() if k not in _OPTIMISER})
+    return state.replace(
+        g_opt_state=numbers(state.g_opt_state, "lr"),
+        d_opt_state=numbers(state.d_opt_state, "d_lr"),
+        hparams={k: v for k, v in hparams.items() if k not in _OPTIMISER},
+    )
 
 
 def bce_with_logits(logits: jax.Array, label: float) -> jax.Array:
@@ -154,7 +196,9 @@ def g_objective(loss: str, fake: jax.Array) -> jax.Array:
     return bce_with_logits(fake, 1.0)  # non-saturating, as the reference
 
 
-def info_loss(codes: int, code_logits: jax.Array | None, z: jax.Array, weight: Any) -> jax.Array | float:
+def info_loss(
+    codes: int, code_logits: jax.Array | None, z: jax.Array, weight: Any
+) -> jax.Array | float:
     """InfoGAN's mutual-information bound as a loss: info_weight * CE(Q(G(z)), code(z)); 0 without
     codes. D (which holds Q) and G both minimise it."""
     if code_logits is None:
@@ -165,10 +209,14 @@ def info_loss(codes: int, code_logits: jax.Array | None, z: jax.Array, weight: A
 
 def _class_ce(class_logits: jax.Array, labels: jax.Array, generated: bool) -> jax.Array:
     """Mean cross-entropy of ADC-GAN's 2K-way classifier against digit k, real (k) or generated (K + k)."""
-    return optax.softmax_cross_entropy_with_integer_labels(class_logits, labels + NUM_CLASSES * generated).mean()
+    return optax.softmax_cross_entropy_with_integer_labels(
+        class_logits, labels + NUM_CLASSES * generated
+    ).mean()
 
 
-def class_losses(real: jax.Array | None, fake: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
+def class_losses(
+    real: jax.Array | None, fake: jax.Array, labels: jax.Array
+) -> tuple[jax.Array, jax.Array]:
     """ADC-GAN's classifier losses (Hou et al., 2022), unweighted: D's, CE(real x, k) + CE(G(z, k),
     K + k), and G's, CE(G(z, k), k) - CE(G(z, k), K + k). `real` None: D's term on real images is 0."""
     d = _class_ce(fake, labels, True) + (0.0 if real is None else _class_ce(real, labels, False))
@@ -189,14 +237,20 @@ def mode_seeking_loss(images: jax.Array, z: jax.Array, labels: jax.Array | None)
     return 1 / (image_distance / jnp.maximum(latent_distance, 1e-12) + 1e-5)
 
 
-def make_init(config: Config, generator: nn.Module, discriminator: nn.Module,
-              ) -> Callable[[jax.Array, dict[str, Any] | None], GANState]:
+def make_init(
+    config: Config,
+    generator: nn.Module,
+    discriminator: nn.Module,
+) -> Callable[[jax.Array, dict[str, Any] | None], GANState]:
     """`init(key, hparams=None)`: G and D initialised from `key` (PyTorch's default init), one Adam
     per network; `hparams` (default: the config's, `hyperparams(config)`) go into the state."""
     labels = jnp.zeros((1,), jnp.int32) if config.conditional else None
 
     def init(key: jax.Array, hparams: dict[str, Any] | None = None) -> GANState:
-        hparams = {k: jnp.array(v) for k, v in (hyperparams(config) if hparams is None else hparams).items()}
+        hparams = {
+            k: jnp.array(v)
+            for k, v in (hyperparams(config) if hparams is None else hparams).items()
+        }
         g_key, d_key = jax.random.split(key)
         g_params = generator.init(g_key, jnp.zeros((1, config.latent_dim)), labels)["params"]
         d_params = discriminator.init(d_key, jnp.zeros((1, IMAGE_PIXELS)), labels)["params"]
@@ -227,13 +281,23 @@ def make_step(config: Config, generator: nn.Module, discriminator: nn.Module) ->
     # Adam reads its numbers from its state: these transformations' own values are never used.
     g_tx, d_tx = (optimiser(hyperparams(config), lr) for lr in ("lr", "d_lr"))
 
-    def discriminate(d_params: Any, hparams: dict[str, jax.Array], images: jax.Array, labels: jax.Array | None,
-                     key: jax.Array) -> Logits:
+    def discriminate(
+        d_params: Any,
+        hparams: dict[str, jax.Array],
+        images: jax.Array,
+        labels: jax.Array | None,
+        key: jax.Array,
+    ) -> Logits:
         module = discriminator.clone(dropout=hparams["d_dropout"]) if dropout else discriminator
         return module.apply({"params": d_params}, images, labels, train=True, rngs={"dropout": key})
 
-    def d_update(state: GANState, batch: Batch, fake: jax.Array, z: jax.Array, keys: jax.Array,
-                 ) -> tuple[Any, optax.OptState, Metrics]:
+    def d_update(
+        state: GANState,
+        batch: Batch,
+        fake: jax.Array,
+        z: jax.Array,
+        keys: jax.Array,
+    ) -> tuple[Any, optax.OptState, Metrics]:
         labels, hp = batch.get("label"), state.hparams
 
         def loss_fn(d_params):
@@ -241,11 +305,16 @@ def make_step(config: Config, generator: nn.Module, discriminator: nn.Module) ->
             fake_out = discriminate(d_params, hp, fake, labels, keys[1])
             info = info_loss(codes, fake_out.code_logits, z, hp["info_weight"])
             loss = d_objective(config.loss, real.logit, fake_out.logit) + info
-            metrics = {"d_real": jax.nn.sigmoid(real.logit).mean(), "d_fake": jax.nn.sigmoid(fake_out.logit).mean()}
+            metrics = {
+                "d_real": jax.nn.sigmoid(real.logit).mean(),
+                "d_fake": jax.nn.sigmoid(fake_out.logit).mean(),
+            }
             if codes:
                 metrics["info_loss"] = info
             if fake_out.class_logits is not None:
-                metrics["class_loss"], _ = class_losses(real.class_logits, fake_out.class_logits, labels)
+                metrics["class_loss"], _ = class_losses(
+                    real.class_logits, fake_out.class_logits, labels
+                )
                 loss = loss + hp["class_loss"] * metrics["class_loss"]
             return loss, {"d_loss": loss, **metrics}
 
@@ -262,7 +331,9 @@ def make_step(config: Config, generator: nn.Module, discriminator: nn.Module) ->
 
         def g_loss_fn(images):
             out = discriminate(d_params, hp, images, labels, dropout_keys[2])
-            loss = g_objective(config.loss, out.logit) + info_loss(codes, out.code_logits, z, hp["info_weight"])
+            loss = g_objective(config.loss, out.logit) + info_loss(
+                codes, out.code_logits, z, hp["info_weight"]
+            )
             if out.class_logits is not None:
                 loss = loss + hp["class_loss"] * class_losses(None, out.class_logits, labels)[1]
             if config.mode_seeking:
@@ -275,12 +346,19 @@ def make_step(config: Config, generator: nn.Module, discriminator: nn.Module) ->
         g_params = optax.apply_updates(state.g_params, g_updates)
         g_ema = state.g_ema_params
         if config.ema_decay:
-            g_ema = jax.tree.map(lambda new, old: hp["1-ema_decay"] * new + hp["ema_decay"] * old, g_params, g_ema)
-        new = state.replace(step=state.step + 1, g_params=g_params, d_params=d_params, g_opt_state=g_opt_state,
-                            d_opt_state=d_opt_state, g_ema_params=g_ema)
+            g_ema = jax.tree.map(
+                lambda new, old: hp["1-ema_decay"] * new + hp["ema_decay"] * old, g_params, g_ema
+            )
+        new = state.replace(
+            step=state.step + 1,
+            g_params=g_params,
+            d_params=d_params,
+            g_opt_state=g_opt_state,
+            d_opt_state=d_opt_state,
+            g_ema_params=g_ema,
+        )
         alive = state.alive & jnp.isfinite(metrics["d_loss"]) & jnp.isfinite(g_loss)
         new = jax.tree.map(lambda n, o: jnp.where(alive, n, o), new, state).replace(alive=alive)
         return new, {**metrics, "g_loss": g_loss, "alive": alive}
 
     return step
-

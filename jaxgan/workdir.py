@@ -16,13 +16,23 @@ MARKER = "jaxgan-run.json"
 LOCK = ".jaxgan.lock"
 FORMAT = 1
 OWN_FOLDERS = ("images", "tensorboard", "checkpoints", "unreadable_checkpoints", "members")
-OWN_FILES = (MARKER, LOCK, "config.json", "metrics.jsonl", "debug.log", "population.json", "member.json")
+OWN_FILES = (
+    MARKER,
+    LOCK,
+    "config.json",
+    "metrics.jsonl",
+    "debug.log",
+    "population.json",
+    "member.json",
+)
 
 
 def check_writable(path: Path) -> None:
     """Fail before any work if `path` cannot be created or written (nothing is created here)."""
     if path.is_symlink() and not path.exists():
-        raise TrainingError(f"workdir {path} is a symlink to {os.readlink(path)}, which does not exist")
+        raise TrainingError(
+            f"workdir {path} is a symlink to {os.readlink(path)}, which does not exist"
+        )
     existing = next(p for p in (path, *path.parents) if p.exists())
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         what = "is not a directory" if not existing.is_dir() else "is not writable"
@@ -44,7 +54,9 @@ def links_out(path: Path) -> list[Path]:
     root, found = path.resolve(), []
     folders = [path, *(sorted((path / "members").iterdir()) if (path / "members").is_dir() else [])]
     for folder in folders:
-        for candidate in ([] if folder == path else [folder]) + [folder / name for name in OWN_FOLDERS + OWN_FILES]:
+        for candidate in ([] if folder == path else [folder]) + [
+            folder / name for name in OWN_FOLDERS + OWN_FILES
+        ]:
             if candidate.is_symlink() and root not in candidate.resolve().parents:
                 found.append(candidate)
     return found
@@ -84,8 +96,14 @@ class Workdir:
         if not folder.is_dir():
             return []
         listed = set(self.manifest())
-        return sorted((p.name for p in folder.iterdir() if p.name.isdigit() and f"checkpoints/{p.name}" not in listed),
-                      key=int)
+        return sorted(
+            (
+                p.name
+                for p in folder.iterdir()
+                if p.name.isdigit() and f"checkpoints/{p.name}" not in listed
+            ),
+            key=int,
+        )
 
     def holds_run(self) -> bool:
         """A run saved something worth keeping: a checkpoint or metrics rows."""
@@ -137,8 +155,10 @@ class Workdir:
             pid = self._lock_file.read().strip() or "unknown"
             self._lock_file.close()
             self._lock_file = None
-            raise TrainingError(f"workdir {self.path} is in use by pid {pid} (another jaxgan run); "
-                                f"wait for it to end or choose another {arg('workdir')}") from None
+            raise TrainingError(
+                f"workdir {self.path} is in use by pid {pid} (another jaxgan run); "
+                f"wait for it to end or choose another {arg('workdir')}"
+            ) from None
         self._lock_file.truncate(0)
         self._lock_file.write(str(os.getpid()))
         self._lock_file.flush()
@@ -158,8 +178,10 @@ def open_workdir(path: Path, *, resume: bool, overwrite: bool) -> Workdir:
     """
     run = Workdir(path)
     if path.is_dir() and not run.marker.exists() and any(p.name != LOCK for p in path.iterdir()):
-        raise TrainingError(f"workdir {path} is not empty and is not a jaxgan run (no {MARKER}); "
-                            f"choose another {arg('workdir')}")
+        raise TrainingError(
+            f"workdir {path} is not empty and is not a jaxgan run (no {MARKER}); "
+            f"choose another {arg('workdir')}"
+        )
     try:
         path.mkdir(parents=True, exist_ok=True)
         run.lock()
@@ -167,23 +189,31 @@ def open_workdir(path: Path, *, resume: bool, overwrite: bool) -> Workdir:
         raise TrainingError(f"workdir {path} is not writable ({e.strerror})") from None
     try:
         if links := links_out(path):
-            raise TrainingError(f"workdir {path}: {links[0].relative_to(path)} is a symlink to "
-                                f"{links[0].resolve()}, outside the workdir; jaxgan writes only inside "
-                                f"its workdir (remove the link or choose another {arg('workdir')})")
+            raise TrainingError(
+                f"workdir {path}: {links[0].relative_to(path)} is a symlink to "
+                f"{links[0].resolve()}, outside the workdir; jaxgan writes only inside "
+                f"its workdir (remove the link or choose another {arg('workdir')})"
+            )
         if foreign := run.foreign_checkpoints():
-            raise TrainingError(f"workdir {path}: checkpoints/{foreign[0]} was not written by this run "
-                                f"(it is not in {MARKER}); move it out of checkpoints/ or choose "
-                                f"another {arg('workdir')}")
+            raise TrainingError(
+                f"workdir {path}: checkpoints/{foreign[0]} was not written by this run "
+                f"(it is not in {MARKER}); move it out of checkpoints/ or choose "
+                f"another {arg('workdir')}"
+            )
         if not run.marker.exists():
             write_json_atomic(run.marker, {"format": FORMAT, "manifest": []})
         elif run.holds_run() and not (resume or overwrite):
-            raise TrainingError(f"workdir {path} already holds a run; pass {arg('resume', True)} to continue "
-                                f"it, {arg('overwrite', True)} to replace it, or choose another {arg('workdir')}")
+            raise TrainingError(
+                f"workdir {path} already holds a run; pass {arg('resume', True)} to continue "
+                f"it, {arg('overwrite', True)} to replace it, or choose another {arg('workdir')}"
+            )
         elif overwrite or not run.holds_run():
             run.clear()
             if has_checkpoints(path / "checkpoints"):
-                raise TrainingError(f"workdir {path}: checkpoints/ still holds saved epochs after "
-                                    f"clearing what jaxgan wrote; move them away or choose another {arg('workdir')}")
+                raise TrainingError(
+                    f"workdir {path}: checkpoints/ still holds saved epochs after "
+                    f"clearing what jaxgan wrote; move them away or choose another {arg('workdir')}"
+                )
     except BaseException:
         run.unlock()
         raise

@@ -31,16 +31,18 @@ USER_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / 
 
 def real_mnist_or_skip() -> Path:
     if not REAL_TFDS or not (Path(REAL_TFDS) / "mnist" / "3.0.1").is_dir():
-        pytest.skip("real MNIST not provided: set JAXGAN_TEST_TFDS_DIR to a TFDS data dir with mnist/3.0.1")
+        pytest.skip(
+            "real MNIST not provided: set JAXGAN_TEST_TFDS_DIR to a TFDS data dir with mnist/3.0.1"
+        )
     return Path(REAL_TFDS)
 
 
 @pytest.hookimpl(trylast=True)  # after pytest's tmp_path plugin
 def pytest_configure(config: pytest.Config) -> None:
-    """One XLA compilation cache for the session, under pytest's tmp dirs and shared by the xdist
+    """One XLA compilation cache per run of the suite, under pytest's tmp dirs and shared by the xdist
     workers and the tools' subprocesses: most tests compile the same tiny programs, and compiling
-    is most of their time. Cold at every session's start, so the suite's time is honest."""
-    base = config._tmp_path_factory.getbasetemp()  # noqa: SLF001 (pytest's own session tmp root)
+    is most of their time. Cold at every run's start, so the suite's time is honest."""
+    base = config._tmp_path_factory.getbasetemp()  # pytest's own tmp root for this run
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     os.environ["JAX_COMPILATION_CACHE_DIR"] = str(shared / "xla-cache")
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
@@ -88,14 +90,31 @@ def mock_mnist(tmp_path):
 
 
 # Flags of a tiny, fast training run.
-TINY_FLAGS = ["--batch-size", "32", "--hidden-dim", "16", "--latent-dim", "8", "--log-every", "100",
-              "--sample-every", "1000", "--no-progress", "--no-cache"]
+TINY_FLAGS = [
+    "--batch-size",
+    "32",
+    "--hidden-dim",
+    "16",
+    "--latent-dim",
+    "8",
+    "--log-every",
+    "100",
+    "--sample-every",
+    "1000",
+    "--no-progress",
+    "--no-cache",
+]
 
 
 def run_cli(name: str, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     """scripts/NAME.py as a user runs it, in its own process."""
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / f"{name}.py"), *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / f"{name}.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
 
 
 def error_lines(stderr: str) -> list[str]:
@@ -203,8 +222,15 @@ def idx_mnist(tmp_path) -> str:
 
 # The one tiny config of the suite (tests override fields with .replace): a run of it writes
 # every output each epoch, which is what the fault-injection tests break.
-TINY = Config(batch_size=32, hidden_dim=16, latent_dim=8, log_every=100, sample_every=1,
-                    checkpoint_every=1, epochs=1)
+TINY = Config(
+    batch_size=32,
+    hidden_dim=16,
+    latent_dim=8,
+    log_every=100,
+    sample_every=1,
+    checkpoint_every=1,
+    epochs=1,
+)
 
 
 def tiny(**changes) -> Config:
@@ -227,8 +253,17 @@ def train_cli(workdir, data_dir, *flags: str) -> None:
     from jaxgan import cli
     from jaxgan.cli import train
 
-    argv = [*TINY_FLAGS, "--epochs", "1", "--workdir", str(workdir), "--data-dir", data_dir, "--no-tensorboard",
-            *flags]
+    argv = [
+        *TINY_FLAGS,
+        "--epochs",
+        "1",
+        "--workdir",
+        str(workdir),
+        "--data-dir",
+        data_dir,
+        "--no-tensorboard",
+        *flags,
+    ]
     assert cli.execute(train.main, argv) == 0
 
 
@@ -241,7 +276,9 @@ def random_pixels(n: int, seed: int = 0):
 
 def file_tree(path: Path) -> dict[str, bytes]:
     """Every file under `path` with its bytes: a folder's exact contents."""
-    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()
+    }
 
 
 def random_classifier():

@@ -121,17 +121,22 @@ def edit_record(checkpoint_dir: Path, *, redigest: bool, **changes) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("changes, redigest, reason", [
-    ({"epoch": None}, False, "does not match its digest"),
-    ({"epoch": None}, True, "its record says epoch None, its folder 2"),
-    ({"epoch": "2"}, True, "its record says epoch '2'"),
-    ({"epoch": 7}, True, "its record says epoch 7, its folder 2"),
-    ({"step": 5}, True, "its record says step 5, its state 6"),
-    ({"config": {"lr": 1.0}}, False, "does not match its digest"),
-    ({"config": {"hidden_dim": 32}}, True, "arrays' shapes do not match its record's config"),
-    ({"config": {"batch_size": "64"}}, True, "its record's config is invalid"),
-])
-def test_an_edited_record_is_a_corrupt_checkpoint(changes, redigest, reason, idx_mnist, tmp_path, capsys):
+@pytest.mark.parametrize(
+    "changes, redigest, reason",
+    [
+        ({"epoch": None}, False, "does not match its digest"),
+        ({"epoch": None}, True, "its record says epoch None, its folder 2"),
+        ({"epoch": "2"}, True, "its record says epoch '2'"),
+        ({"epoch": 7}, True, "its record says epoch 7, its folder 2"),
+        ({"step": 5}, True, "its record says step 5, its state 6"),
+        ({"config": {"lr": 1.0}}, False, "does not match its digest"),
+        ({"config": {"hidden_dim": 32}}, True, "arrays' shapes do not match its record's config"),
+        ({"config": {"batch_size": "64"}}, True, "its record's config is invalid"),
+    ],
+)
+def test_an_edited_record_is_a_corrupt_checkpoint(
+    changes, redigest, reason, idx_mnist, tmp_path, capsys
+):
     train(tmp_path / "run", idx_mnist, epochs=2)
     edit_record(tmp_path / "run" / "checkpoints" / "2", redigest=redigest, **changes)
     capsys.readouterr()
@@ -144,14 +149,21 @@ def test_an_edited_record_is_a_corrupt_checkpoint(changes, redigest, reason, idx
 
 
 @pytest.mark.slow
-def test_an_edited_population_record_is_refused_before_any_member_is_built(idx_mnist, tmp_path, capsys):
+def test_an_edited_population_record_is_refused_before_any_member_is_built(
+    idx_mnist, tmp_path, capsys
+):
     train(tmp_path / "run", idx_mnist, epochs=2, population=Population(TINY, 2))
-    for i, (changes, reason) in enumerate([
-        ({"seeds": 10**6}, "its record's population is invalid (1000000 members' models do not fit"),
-        ({"seeds": 3}, "its record names 3 members, its arrays (2,)"),
-        ({"seeds": 0}, "its record's population is invalid (seeds must be a positive integer"),
-        ({"sweep": [["hidden_dim", [8, 16]]]}, "hidden_dim changes the model's arrays"),
-    ]):
+    for i, (changes, reason) in enumerate(
+        [
+            (
+                {"seeds": 10**6},
+                "its record's population is invalid (1000000 members' models do not fit",
+            ),
+            ({"seeds": 3}, "its record names 3 members, its arrays (2,)"),
+            ({"seeds": 0}, "its record's population is invalid (seeds must be a positive integer"),
+            ({"sweep": [["hidden_dim", [8, 16]]]}, "hidden_dim changes the model's arrays"),
+        ]
+    ):
         shutil.copytree(tmp_path / "run", tmp_path / str(i))
         edit_record(tmp_path / str(i) / "checkpoints" / "2", redigest=True, population=changes)
         capsys.readouterr()
@@ -163,20 +175,30 @@ def test_an_edited_population_record_is_refused_before_any_member_is_built(idx_m
 
 def test_a_copied_checkpoint_under_another_number_is_not_believed(idx_mnist, tmp_path, capsys):
     train(tmp_path / "run", idx_mnist, epochs=2)
-    shutil.copytree(tmp_path / "run" / "checkpoints" / "1", tmp_path / "run" / "checkpoints" / "150")
+    shutil.copytree(
+        tmp_path / "run" / "checkpoints" / "1", tmp_path / "run" / "checkpoints" / "150"
+    )
     state, meta = sampling.restore_path(tmp_path / "run")
     assert meta.epoch == 2 and "its record says epoch 1, its folder 150" in capsys.readouterr().err
 
 
 def test_a_checkpoint_of_another_format_is_refused_naming_it(idx_mnist, tmp_path, capsys):
     train(tmp_path / "run", idx_mnist, epochs=1)
-    edit_record(tmp_path / "run" / "checkpoints" / "1", redigest=True, format=checkpoint.FORMAT_VERSION - 1)
+    edit_record(
+        tmp_path / "run" / "checkpoints" / "1", redigest=True, format=checkpoint.FORMAT_VERSION - 1
+    )
     capsys.readouterr()
     with pytest.raises(CheckpointError, match="no readable checkpoint"):
         sampling.restore_path(tmp_path / "run")
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and (f"record format {checkpoint.FORMAT_VERSION - 1}, not {checkpoint.FORMAT_VERSION}: "
-                              "written by another jaxgan version") in err[0], err
+    assert (
+        len(err) == 1
+        and (
+            f"record format {checkpoint.FORMAT_VERSION - 1}, not {checkpoint.FORMAT_VERSION}: "
+            "written by another jaxgan version"
+        )
+        in err[0]
+    ), err
 
 
 @pytest.mark.slow
@@ -217,13 +239,17 @@ def test_disk_full_while_checkpointing_is_one_line(idx_mnist, tmp_path, monkeypa
     def save_until_full(manager, step, *args, **kwargs):
         if step >= 2:
             (Path(manager.directory) / f"{step}.orbax-checkpoint-tmp-1").mkdir()
-            raise ValueError("RESOURCE_EXHAUSTED: Failed to write 2158433 bytes to file 18: "
-                             "No space left on device [os_error_code='28']")
+            raise ValueError(
+                "RESOURCE_EXHAUSTED: Failed to write 2158433 bytes to file 18: "
+                "No space left on device [os_error_code='28']"
+            )
         return save(manager, step, *args, **kwargs)
 
     monkeypatch.setattr(ocp.CheckpointManager, "save", save_until_full)
-    with pytest.raises(TrainingError, match="no space left on the device of .*; checkpoints up to "
-                                            "epoch 1 are intact"):
+    with pytest.raises(
+        TrainingError,
+        match="no space left on the device of .*; checkpoints up to epoch 1 are intact",
+    ):
         train(tmp_path / "run", idx_mnist, epochs=3)
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["1"]
     monkeypatch.undo()
@@ -251,13 +277,29 @@ def test_a_checkpoint_of_two_devices_serves_one_and_back(idx_mnist, tmp_path, mo
     state, meta = sampling.restore_path(run)
     assert meta.epoch == 2 and len(state.step.sharding.device_set) == 1
     assert cli.execute(sample_tool.main, ["--workdir", str(run)]) == 0
-    assert cli.execute(evaluate_tool.main, ["--workdir", str(run), "--n", "64", "--data-dir", idx_mnist,
-                                        "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert (
+        cli.execute(
+            evaluate_tool.main,
+            [
+                "--workdir",
+                str(run),
+                "--n",
+                "64",
+                "--data-dir",
+                idx_mnist,
+                "--cache-dir",
+                str(tmp_path / "cache"),
+            ],
+        )
+        == 0
+    )
     resumed = train(run, idx_mnist, epochs=3, resume=True)
     whole = train(tmp_path / "whole", idx_mnist, epochs=3)
     assert not (run / "unreadable_checkpoints").exists()
     assert MetricsLog(run).read()[-1]["epoch"] == 3
-    assert_trees_equal(resumed, whole, rtol=2e-4, atol=2e-5)  # 2 epochs' batches were split over 2 devices
+    assert_trees_equal(
+        resumed, whole, rtol=2e-4, atol=2e-5
+    )  # 2 epochs' batches were split over 2 devices
     back = train_on_two_devices(monkeypatch, *flags, "--epochs", "4", "--resume")
     assert "resuming from epoch 3" in back.stderr, back.stderr
 
@@ -269,7 +311,21 @@ def test_a_population_saved_on_two_devices_resumes_on_one(idx_mnist, tmp_path, m
     train_on_two_devices(monkeypatch, *flags, "--epochs", "1")
     member, meta = sampling.restore_path(run / "members" / "1")
     assert meta.member == "1" and int(member.step) == 3
-    assert cli.execute(train_tool.main, [*TINY_FLAGS, "--data-dir", idx_mnist, "--workdir", str(run),
-                                     "--epochs", "2", "--resume"]) == 0
+    assert (
+        cli.execute(
+            train_tool.main,
+            [
+                *TINY_FLAGS,
+                "--data-dir",
+                idx_mnist,
+                "--workdir",
+                str(run),
+                "--epochs",
+                "2",
+                "--resume",
+            ],
+        )
+        == 0
+    )
     assert "resuming from epoch 1" in capsys.readouterr().err
     assert not (run / "unreadable_checkpoints").exists()

@@ -32,7 +32,9 @@ def test_classifier_cache_is_keyed_by_data_and_refuses_a_weak_classifier(tmp_pat
 
     def fake_train(images, labels, **kwargs):
         trained.append(content_digest(images, labels))
-        return classifier.Classifier().init(jax.random.key(len(trained)), np.zeros((1, 784)))["params"]
+        return classifier.Classifier().init(jax.random.key(len(trained)), np.zeros((1, 784)))[
+            "params"
+        ]
 
     monkeypatch.setattr(classifier, "train", fake_train)
     monkeypatch.setattr(classifier, "accuracy", lambda *a: 0.86)
@@ -51,8 +53,13 @@ def test_classifier_cache_is_keyed_by_data_and_refuses_a_weak_classifier(tmp_pat
 def test_corrupt_classifier_cache_is_retrained(tmp_path, monkeypatch, capsys):
     make_idx_dir(tmp_path / "a", 40)
     monkeypatch.setattr(classifier, "accuracy", lambda *a: 0.99)
-    monkeypatch.setattr(classifier, "train", lambda *a, **k: classifier.Classifier().init(
-        jax.random.key(0), np.zeros((1, 784)))["params"])
+    monkeypatch.setattr(
+        classifier,
+        "train",
+        lambda *a, **k: classifier.Classifier().init(jax.random.key(0), np.zeros((1, 784)))[
+            "params"
+        ],
+    )
     classifier.load_or_train(tmp_path / "cache", str(tmp_path / "a"))
     (record,) = (tmp_path / "cache" / "classifier").glob("*.json")
     record.write_text(record.read_text().replace('"params_sha256": "', '"params_sha256": "0'))
@@ -70,7 +77,9 @@ def test_the_shipped_classifier_is_verified_before_use(tmp_path, monkeypatch):
     monkeypatch.setattr(classifier, "SHIPPED", tmp_path / "weights")
     classifier.shipped.cache_clear()
     try:
-        with pytest.raises(jaxgan.EvaluationError, match="does not match its sha256; reinstall jaxgan"):
+        with pytest.raises(
+            jaxgan.EvaluationError, match="does not match its sha256; reinstall jaxgan"
+        ):
             jaxgan.evaluate(random_pixels(300))
         with pytest.raises(jaxgan.EvaluationError, match="does not match its sha256"):
             jaxgan.train(tiny(eval_every=1), tmp_path / "run")  # before the workdir or the data

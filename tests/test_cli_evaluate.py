@@ -24,11 +24,22 @@ def test_evaluate_prints_its_scores_when_the_run_is_read_only(idx_mnist, tmp_pat
 
     train(tmp_path / "run", idx_mnist)
     digest = content_digest(*data.load_dataset("train", idx_mnist))
-    classifier.save(random_classifier(), classifier.cache_path(tmp_path / "cache", digest), digest, 0.1)
+    classifier.save(
+        random_classifier(), classifier.cache_path(tmp_path / "cache", digest), digest, 0.1
+    )
     (tmp_path / "run" / "metrics.jsonl").unlink()
     (tmp_path / "run" / "metrics.jsonl").mkdir()  # cannot be appended to, even by root
-    argv = ["--workdir", str(tmp_path / "run"), "--n", "64", "--data-dir", idx_mnist,
-            "--cache-dir", str(tmp_path / "cache"), "--json"]
+    argv = [
+        "--workdir",
+        str(tmp_path / "run"),
+        "--n",
+        "64",
+        "--data-dir",
+        idx_mnist,
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--json",
+    ]
     assert cli.execute(evaluate_tool.main, argv) == 0
     out, err = capsys.readouterr()
     assert json.loads(out.splitlines()[-1])["num_samples"] == 64 and "is not recorded" in err
@@ -37,8 +48,21 @@ def test_evaluate_prints_its_scores_when_the_run_is_read_only(idx_mnist, tmp_pat
 @pytest.mark.slow
 def test_evaluate_prints_each_member_and_the_mean_over_seeds(idx_mnist, tmp_path, capsys):
     """The population table's numbers are the members' own single-checkpoint evaluations."""
-    train_tool.main(["--workdir", str(tmp_path / "pop"), "--data-dir", idx_mnist, "--epochs", "1",
-                     "--seeds", "2", "--sweep", "lr=1e-3,2e-3", *TINY_FLAGS])
+    train_tool.main(
+        [
+            "--workdir",
+            str(tmp_path / "pop"),
+            "--data-dir",
+            idx_mnist,
+            "--epochs",
+            "1",
+            "--seeds",
+            "2",
+            "--sweep",
+            "lr=1e-3,2e-3",
+            *TINY_FLAGS,
+        ]
+    )
     assert "all 4 members trained" in capsys.readouterr().err
     common = ["--n", "40", "--data-dir", idx_mnist, "--cache-dir", str(tmp_path / "cache")]
     evaluate_tool.main(["--workdir", str(tmp_path / "pop"), "--json", *common])
@@ -46,8 +70,12 @@ def test_evaluate_prints_each_member_and_the_mean_over_seeds(idx_mnist, tmp_path
     assert [m["id"] for m in table["members"]] == ["0", "1", "2", "3"]
     fids = [m["fid"] for m in table["members"]]
     for member in ("0", "3"):
-        evaluate_tool.main(["--workdir", str(tmp_path / "pop" / "members" / member), "--json", *common])
-        assert json.loads(capsys.readouterr().out)["fid"] == pytest.approx(fids[int(member)], rel=1e-4)
+        evaluate_tool.main(
+            ["--workdir", str(tmp_path / "pop" / "members" / member), "--json", *common]
+        )
+        assert json.loads(capsys.readouterr().out)["fid"] == pytest.approx(
+            fids[int(member)], rel=1e-4
+        )
     low = table["groups"][0]
     assert low["values"] == {"lr": 1e-3}
     assert low["fid"]["mean"] == pytest.approx(np.mean(fids[:2]))

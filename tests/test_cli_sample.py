@@ -30,19 +30,21 @@ def evaluator():
     return Evaluator.from_real_images(params, pixels)
 
 
-
-
 def sample(workdir, *flags: str) -> int:
     return cli.execute(sample_tool.main, ["--workdir", str(workdir), *flags])
 
 
 def predicted_digits(evaluator: Evaluator, images: np.ndarray) -> np.ndarray:
-    _, logits = classifier.batched(evaluator.params, np.asarray(images, np.float32).reshape(len(images), 784))
+    _, logits = classifier.batched(
+        evaluator.params, np.asarray(images, np.float32).reshape(len(images), 784)
+    )
     return logits.argmax(1)
 
 
 @pytest.mark.slow
-def test_conditional_run_samples_asked_digits_and_scores_them(idx_mnist, tmp_path, capsys, evaluator):
+def test_conditional_run_samples_asked_digits_and_scores_them(
+    idx_mnist, tmp_path, capsys, evaluator
+):
     workdir, npz = tmp_path / "run", tmp_path / "s.npz"
     train_cli(workdir, idx_mnist, "--conditional")
     assert sample(workdir, "--digit", "7", "--grid", "2x5", "--export", str(npz)) == 0
@@ -56,7 +58,10 @@ def test_conditional_run_samples_asked_digits_and_scores_them(idx_mnist, tmp_pat
     scores = evaluator.score_generator(gan, state, n=100)
     images, labels, _ = next(member_samples(gan, state, 100, seed=0))
     assert scores["conditional_accuracy"] == np.mean(predicted_digits(evaluator, images) == labels)
-    test_pixels, test_labels = np.random.default_rng(1).integers(0, 256, (50, 784), np.uint8), np.arange(50) % 10
+    test_pixels, test_labels = (
+        np.random.default_rng(1).integers(0, 256, (50, 784), np.uint8),
+        np.arange(50) % 10,
+    )
     cas = classification_accuracy_score(gan, state, test_pixels, test_labels, n=200)
     generated, labels, _ = next(member_samples(gan, state, 200, seed=0))
     trained = classifier.train(to_uint8(generated.reshape(200, -1)), labels, seed=0)
@@ -72,14 +77,35 @@ def test_conditional_run_samples_asked_digits_and_scores_them(idx_mnist, tmp_pat
 @pytest.mark.slow
 def test_dcgan_run_trains_samples_and_refuses_an_mlp_resume(idx_mnist, tmp_path, capsys):
     workdir, npz = tmp_path / "run", tmp_path / "s.npz"
-    train_cli(workdir, idx_mnist, "--arch", "dcgan", "--channels", "4", "--d-dropout", "0.2", "--d-lr", "4e-4")
+    train_cli(
+        workdir,
+        idx_mnist,
+        "--arch",
+        "dcgan",
+        "--channels",
+        "4",
+        "--d-dropout",
+        "0.2",
+        "--d-lr",
+        "4e-4",
+    )
     saved = (workdir / "config.json").read_text()
     assert '"arch": "dcgan"' in saved and '"d_dropout": 0.2' in saved and '"d_lr": 0.0004' in saved
     assert sample(workdir, "--n", "6", "--export", str(npz)) == 0
     assert np.load(npz)["images"].shape == (6, 28, 28)
     capsys.readouterr()
-    argv = [*TINY_FLAGS, "--epochs", "2", "--workdir", str(workdir), "--data-dir", idx_mnist, "--resume",
-            "--arch", "mlp"]
+    argv = [
+        *TINY_FLAGS,
+        "--epochs",
+        "2",
+        "--workdir",
+        str(workdir),
+        "--data-dir",
+        idx_mnist,
+        "--resume",
+        "--arch",
+        "mlp",
+    ]
     assert cli.execute(train_tool.main, argv) == 2
     assert "this run was trained --arch dcgan; you passed --arch mlp" in capsys.readouterr().err
 
@@ -103,7 +129,10 @@ def test_infogan_run_samples_by_code_and_scores_the_codes(idx_mnist, tmp_path, c
     scores = evaluator.score_generator(gan, state, n=200)
     images, _, codes = next(member_samples(gan, state, 200, seed=0))
     expected = code_purity(codes, predicted_digits(evaluator, images), 4)
-    assert scores["code_purity"] == expected["code_purity"] and scores["code_digits"] == expected["code_digits"]
+    assert (
+        scores["code_purity"] == expected["code_purity"]
+        and scores["code_digits"] == expected["code_digits"]
+    )
 
 
 @pytest.mark.slow
@@ -112,12 +141,42 @@ def test_sample_tool_grids_interpolations_and_exports(idx_mnist, tmp_path, capsy
     sample = sample_tool
     out, npz = tmp_path / "g.png", tmp_path / "x.npz"
     ckpt = str(tmp_path / "run" / "checkpoints" / "1")
-    assert cli.execute(sample.main, ["--checkpoint", ckpt, "--grid", "3x5", "--out", str(out),
-                                 "--export", str(npz), "--uint8"]) == 0
+    assert (
+        cli.execute(
+            sample.main,
+            [
+                "--checkpoint",
+                ckpt,
+                "--grid",
+                "3x5",
+                "--out",
+                str(out),
+                "--export",
+                str(npz),
+                "--uint8",
+            ],
+        )
+        == 0
+    )
     images = np.load(npz)["images"]
     assert images.shape == (15, 28, 28) and images.dtype == np.uint8 and out.exists()
-    assert cli.execute(sample.main, ["--workdir", str(tmp_path / "run"), "--grid", "2x6",
-                                 "--interpolate", "--out", str(out), "--export", str(npz)]) == 0
+    assert (
+        cli.execute(
+            sample.main,
+            [
+                "--workdir",
+                str(tmp_path / "run"),
+                "--grid",
+                "2x6",
+                "--interpolate",
+                "--out",
+                str(out),
+                "--export",
+                str(npz),
+            ],
+        )
+        == 0
+    )
     walk = np.load(npz)["images"]
     assert walk.shape == (12, 28, 28)
     # Interpolation is smooth: neighbours in a row differ less than the row's two ends.
@@ -126,4 +185,9 @@ def test_sample_tool_grids_interpolations_and_exports(idx_mnist, tmp_path, capsy
     with pytest.raises(SystemExit) as e:
         sample.main(["--workdir", str(tmp_path / "run"), "--grid", "0x4"])
     assert e.value.code == 2
-    assert cli.execute(sample.main, ["--workdir", str(tmp_path / "run"), "--out", str(tmp_path / "x.jpg")]) == 2
+    assert (
+        cli.execute(
+            sample.main, ["--workdir", str(tmp_path / "run"), "--out", str(tmp_path / "x.jpg")]
+        )
+        == 2
+    )

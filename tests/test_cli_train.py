@@ -20,7 +20,10 @@ def test_resume_reads_the_config_from_the_checkpoint(idx_mnist, tmp_path, damage
     workdir = tmp_path / "run"
     flags = [*TINY_FLAGS, "--data-dir", idx_mnist, "--workdir", str(workdir)]
     train_script = train_tool
-    assert cli.execute(train_script.main, flags + ["--epochs", "1", "--loss", "hinge", "--lr", "1e-3"]) == 0
+    assert (
+        cli.execute(train_script.main, flags + ["--epochs", "1", "--loss", "hinge", "--lr", "1e-3"])
+        == 0
+    )
     config_json = workdir / "config.json"
     config_json.unlink() if damage == "delete" else config_json.write_text('{"loss": "hin')
     assert cli.execute(train_script.main, flags + ["--epochs", "2", "--resume"]) == 0
@@ -29,8 +32,15 @@ def test_resume_reads_the_config_from_the_checkpoint(idx_mnist, tmp_path, damage
 
 
 def test_resume_with_a_structure_change_is_one_line_naming_the_field(idx_mnist, tmp_path, capsys):
-    flags = TINY_FLAGS + ["--epochs", "1", "--workdir", str(tmp_path / "run"), "--data-dir", idx_mnist,
-                          "--no-tensorboard"]
+    flags = TINY_FLAGS + [
+        "--epochs",
+        "1",
+        "--workdir",
+        str(tmp_path / "run"),
+        "--data-dir",
+        idx_mnist,
+        "--no-tensorboard",
+    ]
     assert cli.execute(train_tool.main, flags) == 0
     before = sorted((tmp_path / "run").rglob("*"))
     for passed, message in [
@@ -50,10 +60,18 @@ def test_resume_with_a_structure_change_is_one_line_naming_the_field(idx_mnist, 
 def test_train_classifier_trains_caches_and_exports_with_the_recipe(idx_mnist, tmp_path, capsys):
     argv = ["--data-dir", idx_mnist, "--cache-dir", str(tmp_path / "cache")]
     assert cli.execute(train_classifier.main, argv) == 2  # 96 images: not one batch of the recipe
-    assert "recipe trains on batches of 128: 96 training images are too few" in capsys.readouterr().err
+    assert (
+        "recipe trains on batches of 128: 96 training images are too few" in capsys.readouterr().err
+    )
     make_idx_dir(tmp_path / "idx", 300)
-    argv = ["--data-dir", str(tmp_path / "idx"), "--cache-dir", str(tmp_path / "cache"),
-            "--export", str(tmp_path / "out")]
+    argv = [
+        "--data-dir",
+        str(tmp_path / "idx"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--export",
+        str(tmp_path / "out"),
+    ]
     assert cli.execute(train_classifier.main, argv) == 0
     out = capsys.readouterr().out
     assert "evaluation classifier: test accuracy" in out
@@ -61,6 +79,8 @@ def test_train_classifier_trains_caches_and_exports_with_the_recipe(idx_mnist, t
         digest = hashlib.sha256((tmp_path / "out" / name).read_bytes()).hexdigest()
         assert f"{name}: sha256 {digest} (differs from the shipped file)" in out
     cached = sorted((tmp_path / "cache" / "classifier").iterdir())
-    assert cli.execute(train_classifier.main, argv) == 0  # the second run reads the cache: same files
+    assert (
+        cli.execute(train_classifier.main, argv) == 0
+    )  # the second run reads the cache: same files
     assert sorted((tmp_path / "cache" / "classifier").iterdir()) == cached
     assert "training the evaluation classifier" not in capsys.readouterr().err

@@ -1,5 +1,3 @@
-
-
 import jax
 import numpy as np
 import pytest
@@ -112,5 +110,7 @@ def test_tampered_data_cache_is_not_used(tmp_path, capsys):
 
 def test_a_split_of_the_wrong_size_is_refused(idx_mnist, monkeypatch):
     monkeypatch.delenv(data.PARTIAL_DATA_ENV)
-    with pytest.raises(DataError, match=f"holds {MOCK_EXAMPLES} train images; mnist's train split has 60,000"):
+    with pytest.raises(
+        DataError, match=f"holds {MOCK_EXAMPLES} train images; mnist's train split has 60,000"
+    ):
         data.load_dataset("train", idx_mnist)

@@ -11,10 +11,17 @@ import pytest
 
 from conftest import ROOT
 
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "docs" / "tutorial.ipynb",
-         ROOT / "benchmarks" / "README.md"]
-COMMAND = re.compile(r"(?:python (?:scripts|benchmarks)/(\w+)\.py|jaxgan-(train-classifier|train|sample|evaluate|plot)"
-                     r"(?![\w.-]))((?:\\\n|[^\n`|;#&])*)")
+PAGES = [
+    ROOT / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+    ROOT / "docs" / "tutorial.ipynb",
+    ROOT / "benchmarks" / "README.md",
+]
+COMMAND = re.compile(
+    r"(?:python "
+    r"(?:scripts|benchmarks)/(\w+)\.py|jaxgan-(train-classifier|train|sample|evaluate|plot)"
+    r"(?![\w.-]))((?:\\\n|[^\n`|;#&])*)"
+)
 BENCHMARKS = {"bench", "profile_step"}
 
 
@@ -24,13 +31,17 @@ def commands() -> list[tuple[str, str, list[str]]]:
     for page in PAGES:
         for match in COMMAND.finditer(page.read_text()):
             tool = match.group(1) or match.group(2).replace("-", "_")
-            argv = shlex.split(match.group(3).replace("\\\n", " ").replace("[", "").replace("]", ""))
+            argv = shlex.split(
+                match.group(3).replace("\\\n", " ").replace("[", "").replace("]", "")
+            )
             found.append((page.name, tool, argv))
     return found
 
 
 def help_text(tool: str) -> str:
-    module = importlib.import_module(f"benchmarks.{tool}" if tool in BENCHMARKS else f"jaxgan.cli.{tool}")
+    module = importlib.import_module(
+        f"benchmarks.{tool}" if tool in BENCHMARKS else f"jaxgan.cli.{tool}"
+    )
     out = io.StringIO()
     with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
         module.main(["--help"])
@@ -57,24 +68,32 @@ def test_every_documented_benchmark_flag_exists():
     for page, name, argv in commands():
         if name in BENCHMARKS:
             flags = {a.split("=")[0] for a in argv if a.startswith("--")}
-            assert not flags or flags <= set(re.findall(r"--[a-z0-9-]+", help_text(name))), (page, argv)
+            assert not flags or flags <= set(re.findall(r"--[a-z0-9-]+", help_text(name))), (
+                page,
+                argv,
+            )
 
 
 def test_every_image_shown_exists():
     for page in PAGES:
         for target in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page.read_text()):
-            assert (page.parent / target).is_file() or (ROOT / target).is_file(), (page.name, target)
+            assert (page.parent / target).is_file() or (ROOT / target).is_file(), (
+                page.name,
+                target,
+            )
 
 
 def test_every_link_between_pages_resolves():
     for page in PAGES:
-        for target in re.findall(r"\]\(((?:docs|benchmarks|\.\.)?[\w./-]+\.md)(?:#[\w-]+)?\)", page.read_text()):
+        for target in re.findall(
+            r"\]\(((?:docs|benchmarks|\.\.)?[\w./-]+\.md)(?:#[\w-]+)?\)", page.read_text()
+        ):
             assert (page.parent / target).is_file(), (page.name, target)
 
 
 # Words about the circumstances of the work, not the product (spelt in parts so that a search of
 # the sources for them finds none).
-@pytest.mark.parametrize("phrase", ["../" "shared", "this " "machine", "this " "project's", "sess" "ion"])
+@pytest.mark.parametrize("phrase", ["../shared", "this machine", "this project's", "session"])
 def test_the_manual_speaks_of_the_product_only(phrase):
     for page in PAGES:
         assert phrase not in page.read_text().lower(), (page.name, phrase)
@@ -97,7 +116,7 @@ def test_the_pure_core_examples_of_the_api_page_run_as_written(mock_mnist, tmp_p
     import jaxgan
 
     text = (ROOT / "docs" / "api.md").read_text()
-    section = text[text.index("## The pure core"):]
+    section = text[text.index("## The pure core") :]
     section = section[: section.index("\n## ")] if "\n## " in section else section
     blocks = re.findall(r"```python\n(.*?)```", section, re.S)
     assert len(blocks) == 2
@@ -108,5 +127,9 @@ def test_the_pure_core_examples_of_the_api_page_run_as_written(mock_mnist, tmp_p
         exec(compile(block, "docs/api.md", "exec"), namespace)
     assert namespace["metrics"]["d_loss"].shape == (8, 3, 2)  # 8 members, 3 epochs, 96 images / 64
     assert [float(x) for x in namespace["states"].hyperparameters()["lr"]] == [
-        pytest.approx(lr) for lr in [2e-4] * 4 + [1e-3] * 4]
-    assert namespace["images"].shape == (64, 28, 28) and (tmp_path / "runs" / "own" / "checkpoints").is_dir()
+        pytest.approx(lr) for lr in [2e-4] * 4 + [1e-3] * 4
+    ]
+    assert (
+        namespace["images"].shape == (64, 28, 28)
+        and (tmp_path / "runs" / "own" / "checkpoints").is_dir()
+    )

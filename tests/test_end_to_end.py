@@ -14,8 +14,23 @@ from jaxgan.cli import train as train_tool
 
 from conftest import ROOT, real_mnist_or_skip
 
-FLAGS = ["--epochs", "2", "--batch-size", "32", "--hidden-dim", "16", "--latent-dim", "8",
-        "--sample-every", "1", "--checkpoint-every", "1", "--log-every", "1", "--no-progress"]
+FLAGS = [
+    "--epochs",
+    "2",
+    "--batch-size",
+    "32",
+    "--hidden-dim",
+    "16",
+    "--latent-dim",
+    "8",
+    "--sample-every",
+    "1",
+    "--checkpoint-every",
+    "1",
+    "--log-every",
+    "1",
+    "--no-progress",
+]
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +45,18 @@ def sample():
 
 @pytest.mark.slow
 def test_train_writes_grids_metrics_and_a_checkpoint_then_sample_plots(
-        mock_mnist, tmp_path, train, sample, capsys):
+    mock_mnist, tmp_path, train, sample, capsys
+):
     workdir = tmp_path / "run"
     argv = FLAGS + ["--workdir", str(workdir), "--data-dir", mock_mnist, "--no-cache"]
     assert cli.execute(train.main, argv) == 0
     out = capsys.readouterr().out
     assert "Epoch [0/2] Batch 0/3 Loss D: " in out and "Epoch [1/2] Batch 2/3" in out
     assert sorted(p.name for p in (workdir / "images").iterdir()) == ["0.png", "1.png"]
-    assert sorted(p.name for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == ["1", "2"]
+    assert sorted(p.name for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == [
+        "1",
+        "2",
+    ]
     rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2] and rows[-1]["step"] == 6
     assert json.loads((workdir / "config.json").read_text())["hidden_dim"] == 16
@@ -56,9 +75,14 @@ def test_train_writes_grids_metrics_and_a_checkpoint_then_sample_plots(
 
 
 def run_script(*args, env=None, timeout=300):
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / args[0]), *args[1:]],
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / args[0]), *args[1:]],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
 
 
 @pytest.mark.slow
@@ -67,8 +91,17 @@ def test_real_mnist_smoke_run(tmp_path, monkeypatch, xla_optimized):
     tfds_dir = real_mnist_or_skip()
     monkeypatch.delenv("JAXGAN_ALLOW_PARTIAL_DATA")  # all 60,000 images, verified
     workdir = tmp_path / "run"
-    result = run_script("train.py", "--epochs", "1", "--workdir", str(workdir),
-                        "--data-dir", str(tfds_dir), "--cache-dir", str(tmp_path / "cache"))
+    result = run_script(
+        "train.py",
+        "--epochs",
+        "1",
+        "--workdir",
+        str(workdir),
+        "--data-dir",
+        str(tfds_dir),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    )
     assert result.returncode == 0, result.stderr
     lines = [x for x in result.stdout.splitlines() if x.startswith("Epoch [0/1]")]
     assert len(lines) == 10 and lines[-1].startswith("Epoch [0/1] Batch 900/938")

@@ -18,13 +18,17 @@ from conftest import TINY, assert_trees_equal, fns, init, uint8_images
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("changes", [
-    {},
-    {"arch": "dcgan", "channels": 4, "conditional": True, "d_dropout": 0.5},
-    {"conditional": True, "ema_decay": 0.5},
-    {"codes": 4, "depth": 2},
-    {"d_dropout": 0.3, "loss": "hinge"},
-], ids=["mlp", "dcgan", "conditional", "codes", "dropout"])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"arch": "dcgan", "channels": 4, "conditional": True, "d_dropout": 0.5},
+        {"conditional": True, "ema_decay": 0.5},
+        {"codes": 4, "depth": 2},
+        {"d_dropout": 0.3, "loss": "hinge"},
+    ],
+    ids=["mlp", "dcgan", "conditional", "codes", "dropout"],
+)
 def test_compiled_epoch_equals_stepping_one_batch_at_a_time(changes):
     """Bit-identical for the MLPs; the DCGAN's to float round-off only (XLA may fuse its patch
     matmuls differently inside the scanned program), and bit-identical from run to run."""
@@ -87,7 +91,9 @@ def test_the_state_holds_arrays_only_and_every_number_a_sweep_varies():
     assert all(f.metadata.get("pytree_node", True) for f in dataclasses.fields(GANState))
     numbers = state.hyperparameters()
     assert set(numbers) == {*SWEEPABLE, "d_lr"} and float(numbers["ema_decay"]) == np.float32(0.9)
-    assert float(numbers["lr"]) == np.float32(2e-4) and float(numbers["d_dropout"]) == np.float32(0.2)
+    assert float(numbers["lr"]) == np.float32(2e-4) and float(numbers["d_dropout"]) == np.float32(
+        0.2
+    )
 
 
 @pytest.mark.slow
@@ -110,12 +116,18 @@ def test_train_is_a_pure_whole_run_and_a_population_is_its_vmap():
     numbers = [hyperparams(config.replace(lr=lr)) for lr in lrs for _ in seeds]
     stacked = jax.tree.map(lambda *x: jnp.stack(x), *numbers)
     member_keys = jnp.stack([jax.random.key(s) for _ in lrs for s in seeds])
-    states, metrics = jax.jit(jax.vmap(gan.train, in_axes=(0, None, None, 0)))(member_keys, images, None, stacked)
+    states, metrics = jax.jit(jax.vmap(gan.train, in_axes=(0, None, None, 0)))(
+        member_keys, images, None, stacked
+    )
     assert metrics["d_loss"].shape == (4, 2, 3)
-    np.testing.assert_array_equal(states.hyperparameters()["lr"], np.float32([2e-4, 2e-4, 1e-3, 1e-3]))
+    np.testing.assert_array_equal(
+        states.hyperparameters()["lr"], np.float32([2e-4, 2e-4, 1e-3, 1e-3])
+    )
     members = [jax.tree.map(lambda x, i=i: x[i], states) for i in range(4)]
     for member, key, member_numbers in zip(members, member_keys, numbers, strict=True):
-        assert_trees_equal(member, train(key, images, None, member_numbers)[0], rtol=1e-4, atol=1e-6)
+        assert_trees_equal(
+            member, train(key, images, None, member_numbers)[0], rtol=1e-4, atol=1e-6
+        )
     assert_trees_equal(members[0], one, rtol=1e-4, atol=1e-6)
 
 
@@ -133,8 +145,14 @@ def test_modules_of_ones_own_train_as_pure_functions_and_as_a_run(idx_mnist, tmp
     # The run's shell takes them as they are: checkpoints, resume, loading, sampling, scoring.
     result = jaxgan.train(config, tmp_path / "run", data_dir=idx_mnist, progress=False, **own)
     assert result.state.g_params["Dense_1"]["kernel"].shape == (8, 24)
-    resumed = jaxgan.train(config.replace(epochs=2), tmp_path / "run", data_dir=idx_mnist, progress=False,
-                           resume=True, **own)
+    resumed = jaxgan.train(
+        config.replace(epochs=2),
+        tmp_path / "run",
+        data_dir=idx_mnist,
+        progress=False,
+        resume=True,
+        **own,
+    )
     assert int(resumed.state.step) == 2 * int(result.state.step)
     model = jaxgan.load(tmp_path / "run", **own)
     assert_trees_equal(model.state, resumed.state)

@@ -1,5 +1,3 @@
-
-
 import numpy as np
 import pytest
 
@@ -7,7 +5,14 @@ import jaxgan
 from jaxgan import classifier
 from jaxgan.config import Config
 from jaxgan.data import load_dataset, normalize
-from jaxgan.evaluation import Evaluator, classifier_score, code_purity, frechet_distance, gaussian, mode_coverage
+from jaxgan.evaluation import (
+    Evaluator,
+    classifier_score,
+    code_purity,
+    frechet_distance,
+    gaussian,
+    mode_coverage,
+)
 
 from conftest import fns, init, random_classifier, random_pixels, real_mnist_or_skip
 
@@ -64,7 +69,9 @@ def test_mode_coverage_counts_classes_with_two_percent():
 
 def test_generator_metrics_are_deterministic_for_a_seed():
     rng = np.random.default_rng(0)
-    evaluator = Evaluator.from_real_images(random_classifier(), rng.integers(0, 256, (300, 784), dtype=np.uint8))
+    evaluator = Evaluator.from_real_images(
+        random_classifier(), rng.integers(0, 256, (300, 784), dtype=np.uint8)
+    )
     config = Config(hidden_dim=16, latent_dim=8)
     gan, state = fns(config), init(config)
     a = evaluator.score_generator(gan, state, n=200, seed=1)
@@ -77,10 +84,15 @@ def test_generator_metrics_are_deterministic_for_a_seed():
 def test_the_shipped_classifier_reads_real_digits_and_scores_real_mnist_near_zero(xla_optimized):
     test_images, test_labels = load_dataset("test", str(real_mnist_or_skip()))
     evaluator = Evaluator.standard()
-    assert classifier.accuracy(evaluator.params, test_images, test_labels) >= classifier.MIN_TEST_ACCURACY
+    assert (
+        classifier.accuracy(evaluator.params, test_images, test_labels)
+        >= classifier.MIN_TEST_ACCURACY
+    )
     features, _ = classifier.batched(evaluator.params, np.asarray(normalize(test_images)))
     for ours, shipped in zip(gaussian(features), evaluator.reference, strict=True):
-        np.testing.assert_allclose(ours, shipped, rtol=1e-5, atol=1e-6)  # the test set's own statistics
+        np.testing.assert_allclose(
+            ours, shipped, rtol=1e-5, atol=1e-6
+        )  # the test set's own statistics
     real = evaluator.score_images(test_images[:2000])
     noise = evaluator.score_images(np.random.default_rng(0).uniform(-1, 1, (2000, 784)))
     assert real["fid"] < 0.05 * noise["fid"]
@@ -103,17 +115,31 @@ def test_evaluate_reads_every_pixel_range_alike_and_refuses_what_it_cannot_score
     assert jaxgan.evaluate(pixels, n=256)["num_samples"] == 256
     labels = np.arange(300) % 10
     assert 0 <= jaxgan.evaluate(pixels, labels=labels)["conditional_accuracy"] <= 1
-    assert jaxgan.evaluate(pixels, labels=3, n=100)["num_samples"] == 100  # one digit for every image
+    assert (
+        jaxgan.evaluate(pixels, labels=3, n=100)["num_samples"] == 100
+    )  # one digit for every image
     nan = pixels.astype(np.float32) / 255
     nan[0, 0, 0] = np.nan
     for images, kwargs, message in [
-        (nan, {}, "images: 1 pixels are NaN"), (pixels[:1], {}, "1 image"), (np.zeros((5, 30, 30)), {}, "shape"),
-        (pixels, {"labels": labels + 3}, "labels must be in 0 .. 9"), (pixels, {"labels": labels[:5]}, "300"),
+        (nan, {}, "images: 1 pixels are NaN"),
+        (pixels[:1], {}, "1 image"),
+        (np.zeros((5, 30, 30)), {}, "shape"),
+        (pixels, {"labels": labels + 3}, "labels must be in 0 .. 9"),
+        (pixels, {"labels": labels[:5]}, "300"),
         (pixels, {"n": 1}, "n must be an integer >= 2"),
-        (pixels.reshape(300, 56, 14), {}, r"shape \(300, 56, 14\); expected \(N, 28, 28\), \(N, 784\)"),
-        (pixels.reshape(300, 784, 1), {}, r"shape \(300, 784, 1\)"), (pixels.reshape(300, 7, 4, 28), {}, "shape"),
+        (
+            pixels.reshape(300, 56, 14),
+            {},
+            r"shape \(300, 56, 14\); expected \(N, 28, 28\), \(N, 784\)",
+        ),
+        (pixels.reshape(300, 784, 1), {}, r"shape \(300, 784, 1\)"),
+        (pixels.reshape(300, 7, 4, 28), {}, "shape"),
         ([pixels[0], pixels[0, :27]], {}, "not an array of images of one shape"),
-        (np.broadcast_to(pixels[:1], (10**9, 28, 28)), {}, r"1,000,000,000 images would take [\d,.]+ GiB"),
+        (
+            np.broadcast_to(pixels[:1], (10**9, 28, 28)),
+            {},
+            r"1,000,000,000 images would take [\d,.]+ GiB",
+        ),
     ]:
         with pytest.raises(jaxgan.EvaluationError, match=message):
             jaxgan.evaluate(images, **kwargs)

@@ -18,8 +18,16 @@ from conftest import (
 def test_tests_write_no_cache_outside_their_tmp_dirs(idx_mnist, isolated_caches, tmp_path):
     before = sorted(USER_CACHE.rglob("*")) if USER_CACHE.exists() else None
     assert files.default_cache_dir() == isolated_caches / ".cache" / "jaxgan"
-    result = run_cli("train", *TINY_FLAGS[:-1], "--epochs", "1", "--data-dir", idx_mnist,
-                     "--workdir", str(tmp_path / "run"))
+    result = run_cli(
+        "train",
+        *TINY_FLAGS[:-1],
+        "--epochs",
+        "1",
+        "--data-dir",
+        idx_mnist,
+        "--workdir",
+        str(tmp_path / "run"),
+    )
     assert result.returncode == 0, result.stderr
     assert list((isolated_caches / ".cache" / "jaxgan").glob("mnist-3.0.1-train-*.npz"))
     assert (sorted(USER_CACHE.rglob("*")) if USER_CACHE.exists() else None) == before

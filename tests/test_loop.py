@@ -48,9 +48,12 @@ def test_resume_is_exact(idx_mnist, tmp_path):
 
 @pytest.mark.slow
 def test_keep_limits_the_checkpoints(idx_mnist, tmp_path):
-    train_and_evaluate(TINY.replace(epochs=5, keep=2), tmp_path / "run", data_dir=idx_mnist,
-                       progress=False)
-    kept = sorted(int(p.name) for p in (tmp_path / "run" / "checkpoints").iterdir() if p.name.isdigit())
+    train_and_evaluate(
+        TINY.replace(epochs=5, keep=2), tmp_path / "run", data_dir=idx_mnist, progress=False
+    )
+    kept = sorted(
+        int(p.name) for p in (tmp_path / "run" / "checkpoints").iterdir() if p.name.isdigit()
+    )
     assert kept == [4, 5]
 
 
@@ -65,12 +68,24 @@ def test_a_new_run_never_replaces_an_old_one_silently(idx_mnist, tmp_path):
 
 def test_resume_refuses_other_shapes_and_allows_more_epochs(idx_mnist, tmp_path):
     train_tiny(tmp_path / "run", idx_mnist, epochs=1, sample_every=100)
-    with pytest.raises(IncompatibleCheckpointError, match="trained hidden_dim=16; you passed hidden_dim=32"):
-        train_and_evaluate(TINY.replace(epochs=2, hidden_dim=32), tmp_path / "run",
-                           data_dir=idx_mnist, resume=True, progress=False)
+    with pytest.raises(
+        IncompatibleCheckpointError, match="trained hidden_dim=16; you passed hidden_dim=32"
+    ):
+        train_and_evaluate(
+            TINY.replace(epochs=2, hidden_dim=32),
+            tmp_path / "run",
+            data_dir=idx_mnist,
+            resume=True,
+            progress=False,
+        )
     with pytest.raises(TrainingError, match="seed=5"):
-        train_and_evaluate(TINY.replace(epochs=2, seed=5), tmp_path / "run",
-                           data_dir=idx_mnist, resume=True, progress=False)
+        train_and_evaluate(
+            TINY.replace(epochs=2, seed=5),
+            tmp_path / "run",
+            data_dir=idx_mnist,
+            resume=True,
+            progress=False,
+        )
     state = train_tiny(tmp_path / "run", idx_mnist, epochs=2, sample_every=100, resume=True)
     assert int(state.step) == 6
 
@@ -80,9 +95,16 @@ def test_resume_refuses_other_shapes_and_allows_more_epochs(idx_mnist, tmp_path)
 
 def test_diverged_training_stops_and_keeps_the_last_good_checkpoint(idx_mnist, tmp_path):
     train_tiny(tmp_path / "run", idx_mnist, epochs=1, sample_every=100)
-    with pytest.raises(TrainingError, match="NaN/Inf in epoch 1 .*checkpoints up to epoch 1 are intact"):
-        train_and_evaluate(TINY.replace(epochs=3, lr=1e30), tmp_path / "run", data_dir=idx_mnist,
-                           resume=True, progress=False)
+    with pytest.raises(
+        TrainingError, match="NaN/Inf in epoch 1 .*checkpoints up to epoch 1 are intact"
+    ):
+        train_and_evaluate(
+            TINY.replace(epochs=3, lr=1e30),
+            tmp_path / "run",
+            data_dir=idx_mnist,
+            resume=True,
+            progress=False,
+        )
     restored, meta = checkpoint.restore_latest(tmp_path / "run" / "checkpoints")
     assert meta.epoch == 1
     assert all(np.isfinite(x).all() for x in jax.tree.leaves(restored.g_params))
@@ -93,9 +115,21 @@ def test_diverged_training_stops_and_keeps_the_last_good_checkpoint(idx_mnist, t
 
 def start_train(workdir, data_dir, *extra):
     return subprocess.Popen(
-        [sys.executable, str(ROOT / "scripts" / "train.py"), *TINY_FLAGS, "--workdir", str(workdir),
-         "--data-dir", data_dir, *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "train.py"),
+            *TINY_FLAGS,
+            "--workdir",
+            str(workdir),
+            "--data-dir",
+            data_dir,
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
 
 
 def wait_for(predicate, timeout=120):
@@ -117,8 +151,15 @@ def test_sigkill_at_any_moment_leaves_a_resumable_run(idx_mnist, tmp_path):
     """Checkpoints every epoch, killed at several moments: saves are often in flight."""
     workdir = tmp_path / "run"
     for delay in (0.0, 0.31):
-        proc = start_train(workdir, idx_mnist, "--epochs", "100000", "--checkpoint-every", "1",
-                           *(["--resume"] if saved_epochs(workdir) else []))
+        proc = start_train(
+            workdir,
+            idx_mnist,
+            "--epochs",
+            "100000",
+            "--checkpoint-every",
+            "1",
+            *(["--resume"] if saved_epochs(workdir) else []),
+        )
         newest = max(saved_epochs(workdir), default=0)
         wait_for(lambda newest=newest: max(saved_epochs(workdir), default=0) > newest + 1)
         time.sleep(delay)
@@ -136,8 +177,12 @@ def test_sigkill_at_any_moment_leaves_a_resumable_run(idx_mnist, tmp_path):
 def test_ctrl_c_saves_a_checkpoint_before_exiting(idx_mnist, tmp_path):
     workdir = tmp_path / "run"
     proc = start_train(workdir, idx_mnist, "--epochs", "100000", "--checkpoint-every", "100000")
-    wait_for(lambda: (workdir / "metrics.jsonl").exists()
-             and len((workdir / "metrics.jsonl").read_text().splitlines()) >= 3)
+    wait_for(
+        lambda: (
+            (workdir / "metrics.jsonl").exists()
+            and len((workdir / "metrics.jsonl").read_text().splitlines()) >= 3
+        )
+    )
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err

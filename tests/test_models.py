@@ -45,8 +45,10 @@ def test_shapes_and_output_ranges(state):
 
 
 def test_initialisation_is_pytorch_linear_default(state):
-    layers = {**{f"G{k}": v for k, v in state.g_params.items()},
-              **{f"D{k}": v for k, v in state.d_params.items()}}
+    layers = {
+        **{f"G{k}": v for k, v in state.g_params.items()},
+        **{f"D{k}": v for k, v in state.d_params.items()},
+    }
     assert len(layers) == 4
     for name, layer in layers.items():
         bound = 1 / math.sqrt(layer["kernel"].shape[0])
@@ -75,8 +77,10 @@ def test_depth_and_conditioning_change_the_networks():
     assert cond.g_params["hidden"]["kernel"].shape == (110, h)  # z and a one-hot label
     assert cond.d_params["embed"]["embedding"].shape == (10, h)  # projection discriminator
     z = jax.random.normal(jax.random.key(1), (2, 100))
-    sevens, ones = (generate(fns(Config(hidden_dim=h, conditional=True)).generator, cond, z, jnp.array([d, d]))
-                    for d in (7, 1))
+    sevens, ones = (
+        generate(fns(Config(hidden_dim=h, conditional=True)).generator, cond, z, jnp.array([d, d]))
+        for d in (7, 1)
+    )
     assert not np.allclose(sevens, ones)
 
 
@@ -88,7 +92,7 @@ def naive_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pad: in
     y = np.zeros((x.shape[0], out_h, out_w, w.shape[-1]))
     for i in range(out_h):
         for j in range(out_w):
-            window = x[:, i * stride:i * stride + k, j * stride:j * stride + k]
+            window = x[:, i * stride : i * stride + k, j * stride : j * stride + k]
             y[:, i, j] = np.einsum("bhwc,hwco->bo", window, w) + b
     return y
 
@@ -104,8 +108,12 @@ def test_conv_is_a_torch_conv2d(size, stride, shape):
         assert float(jnp.abs(leaf).max()) <= bound
     assert float(jnp.abs(params["kernel"]).max()) > 0.8 * bound
     kernel = np.asarray(params["kernel"], np.float64).reshape(size, size, shape[-1], 5)
-    want = naive_conv(np.asarray(x, np.float64), kernel, np.asarray(params["bias"], np.float64), stride, 1)
-    np.testing.assert_allclose(conv.apply({"params": {"linear": params}}, x), want, rtol=1e-5, atol=1e-5)
+    want = naive_conv(
+        np.asarray(x, np.float64), kernel, np.asarray(params["bias"], np.float64), stride, 1
+    )
+    np.testing.assert_allclose(
+        conv.apply({"params": {"linear": params}}, x), want, rtol=1e-5, atol=1e-5
+    )
 
 
 @pytest.mark.slow
@@ -119,17 +127,23 @@ def test_dcgan_shapes_parameters_and_conditioning():
     assert images.shape == (3, 28, 28) and float(jnp.abs(images).max()) <= 1
     logits = gan.discriminator.apply({"params": state.d_params}, images.reshape(3, 784)).logit
     assert logits.shape == (3,)
-    cond, cond_g = init(DCGAN.replace(conditional=True)), fns(DCGAN.replace(conditional=True)).generator
+    cond, cond_g = (
+        init(DCGAN.replace(conditional=True)),
+        fns(DCGAN.replace(conditional=True)).generator,
+    )
     assert cond.d_params["embed"]["embedding"].shape == (10, 49 * 2 * c)  # projection D
-    assert not np.allclose(generate(cond_g, cond, z, jnp.full(3, 7)), generate(cond_g, cond, z, jnp.full(3, 1)))
+    assert not np.allclose(
+        generate(cond_g, cond, z, jnp.full(3, 7)), generate(cond_g, cond, z, jnp.full(3, 1))
+    )
 
 
 def test_d_dropout_is_off_outside_training():
     config = Config(hidden_dim=64, latent_dim=8)
     plain, dropped = init(config), init(config.replace(d_dropout=0.5))
     images = real_batch()["image"]
-    apply = functools.partial(fns(config.replace(d_dropout=0.5)).discriminator.apply, {"params": dropped.d_params},
-                              images)
+    apply = functools.partial(
+        fns(config.replace(d_dropout=0.5)).discriminator.apply, {"params": dropped.d_params}, images
+    )
     assert_equal = np.testing.assert_array_equal
     assert_equal(apply()[0], fns(config).discriminator.apply({"params": plain.d_params}, images)[0])
     trained = apply(train=True, rngs={"dropout": jax.random.key(1)})[0]
@@ -157,7 +171,9 @@ def test_generator_reads_the_code_only_through_its_argmax():
     z = jax.random.normal(jax.random.key(1), (8, 12))
     code = latent_codes(z, 10)
     flattened = z.at[:, :10].set(jax.nn.one_hot(code, 10))  # other head values: gone
-    np.testing.assert_array_equal(generate(generator, state, z), generate(generator, state, flattened))
+    np.testing.assert_array_equal(
+        generate(generator, state, z), generate(generator, state, flattened)
+    )
     other = with_codes(z, 10, (code + 1) % 10)
     assert not np.allclose(generate(generator, state, z), generate(generator, state, other))
 
@@ -166,7 +182,10 @@ def test_generator_reads_the_code_only_through_its_argmax():
 
 
 def test_a_modulated_layer_at_zero_modulation_is_the_plain_layer():
-    x, c = jax.random.normal(jax.random.key(0), (5, 7)), jax.random.normal(jax.random.key(1), (5, 3))
+    x, c = (
+        jax.random.normal(jax.random.key(0), (5, 7)),
+        jax.random.normal(jax.random.key(1), (5, 3)),
+    )
     layer = ModulatedLinear(4)
     params = layer.init(jax.random.key(2), x, c)["params"]
     plain = TorchLinear(4).apply({"params": params["linear"]}, x)
@@ -185,9 +204,19 @@ def test_modulation_and_the_class_head_add_their_parameters():
     extended_config = config.replace(modulation=True, class_loss=1.0)
     plain, extended = init(config), init(extended_config)
     assert set(extended.g_params["hidden"]) == {"linear", "gamma", "beta"}
-    assert extended.g_params["hidden"]["gamma"]["kernel"].shape == (8 + 10, 16)  # z and the one-hot label
+    assert extended.g_params["hidden"]["gamma"]["kernel"].shape == (
+        8 + 10,
+        16,
+    )  # z and the one-hot label
     assert extended.d_params["classes"]["kernel"].shape == (16, 20)  # real and generated digit k
     images = jnp.zeros((4, 784))
-    out = fns(extended_config).discriminator.apply({"params": extended.d_params}, images, jnp.arange(4))
+    out = fns(extended_config).discriminator.apply(
+        {"params": extended.d_params}, images, jnp.arange(4)
+    )
     assert out.class_logits.shape == (4, 20)
-    assert fns(config).discriminator.apply({"params": plain.d_params}, images, jnp.arange(4)).class_logits is None
+    assert (
+        fns(config)
+        .discriminator.apply({"params": plain.d_params}, images, jnp.arange(4))
+        .class_logits
+        is None
+    )

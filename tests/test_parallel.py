@@ -14,8 +14,14 @@ EIGHT_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_P
 
 
 def run_python(code: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT, env={**os.environ, **EIGHT_DEVICES})
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, **EIGHT_DEVICES},
+    )
 
 
 @pytest.mark.slow
@@ -87,16 +93,51 @@ def test_indivisible_batches_are_refused_with_a_clear_error():
 @pytest.mark.slow
 def test_train_script_uses_all_devices_by_default(idx_mnist, tmp_path):
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "train.py"), "--epochs", "1", "--batch-size", "32",
-         "--hidden-dim", "16", "--latent-dim", "8", "--no-cache", "--data-dir", idx_mnist,
-         "--workdir", str(tmp_path / "run")],
-        capture_output=True, text=True, timeout=300, cwd=ROOT, env={**os.environ, **EIGHT_DEVICES})
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "train.py"),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--hidden-dim",
+            "16",
+            "--latent-dim",
+            "8",
+            "--no-cache",
+            "--data-dir",
+            idx_mnist,
+            "--workdir",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**os.environ, **EIGHT_DEVICES},
+    )
     assert result.returncode == 0, result.stderr
     assert "on 8 cpu device(s)" in result.stderr
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "train.py"), "--epochs", "1", "--batch-size", "36",
-         "--no-cache", "--data-dir", idx_mnist, "--workdir", str(tmp_path / "run2")],
-        capture_output=True, text=True, timeout=300, cwd=ROOT, env={**os.environ, **EIGHT_DEVICES})
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "train.py"),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "36",
+            "--no-cache",
+            "--data-dir",
+            idx_mnist,
+            "--workdir",
+            str(tmp_path / "run2"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**os.environ, **EIGHT_DEVICES},
+    )
     assert result.returncode == 2 and "not divisible by the 8 devices" in result.stderr
 
 
@@ -140,21 +181,29 @@ def test_gpu_determinism_is_asked_of_xla_unless_declined(monkeypatch):
     monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
     parallel.deterministic_gpu()
     parallel.deterministic_gpu()
-    assert os.environ["XLA_FLAGS"] == "--xla_force_host_platform_device_count=2 --xla_gpu_deterministic_ops=true"
+    assert (
+        os.environ["XLA_FLAGS"]
+        == "--xla_force_host_platform_device_count=2 --xla_gpu_deterministic_ops=true"
+    )
     monkeypatch.setenv("XLA_FLAGS", "--xla_gpu_deterministic_ops=false")
     parallel.deterministic_gpu()
-    assert os.environ["XLA_FLAGS"] == "--xla_gpu_deterministic_ops=false"  # the user's own choice stays
+    assert (
+        os.environ["XLA_FLAGS"] == "--xla_gpu_deterministic_ops=false"
+    )  # the user's own choice stays
     monkeypatch.delenv("XLA_FLAGS")
     parallel.deterministic_gpu(enabled=False)
     assert "XLA_FLAGS" not in os.environ
 
 
-@pytest.mark.parametrize("launch, message", [
-    (("127.0.0.1:1234", 2, None), "a distributed launch needs process_id too"),
-    (("localhost", 2, 0), "coordinator_address must be HOST:PORT, got 'localhost'"),
-    (("127.0.0.1:1234", 2, 2), "process_id must be in 0 .. num_processes - 1 = 1, got 2"),
-    (("127.0.0.1:99999", 2, 0), "must be HOST:PORT"),
-])
+@pytest.mark.parametrize(
+    "launch, message",
+    [
+        (("127.0.0.1:1234", 2, None), "a distributed launch needs process_id too"),
+        (("localhost", 2, 0), "coordinator_address must be HOST:PORT, got 'localhost'"),
+        (("127.0.0.1:1234", 2, 2), "process_id must be in 0 .. num_processes - 1 = 1, got 2"),
+        (("127.0.0.1:99999", 2, 0), "must be HOST:PORT"),
+    ],
+)
 def test_a_malformed_launch_is_one_line_before_anything_starts(launch, message, monkeypatch):
     from jaxgan import parallel
     from jaxgan.errors import ConfigError
@@ -164,5 +213,7 @@ def test_a_malformed_launch_is_one_line_before_anything_starts(launch, message, 
     with pytest.raises(ConfigError, match=re.escape(message)):
         parallel.initialize_distributed(*launch)
     monkeypatch.setenv("JAX_PROCESS_ID", "7")  # the environment fills what the call leaves out
-    with pytest.raises(ConfigError, match="process_id must be in 0 .. num_processes - 1 = 1, got 7"):
+    with pytest.raises(
+        ConfigError, match="process_id must be in 0 .. num_processes - 1 = 1, got 7"
+    ):
         parallel.initialize_distributed("127.0.0.1:1234", 2)

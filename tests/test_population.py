@@ -42,8 +42,17 @@ from conftest import (
 )
 
 # Every swept hyper-parameter on, so that each one's path through the step is exercised.
-BASE = Config(batch_size=16, hidden_dim=8, latent_dim=8, codes=4, ema_decay=0.9, d_dropout=0.2, conditional=True,
-              class_loss=1.0, mode_seeking=0.1)
+BASE = Config(
+    batch_size=16,
+    hidden_dim=8,
+    latent_dim=8,
+    codes=4,
+    ema_decay=0.9,
+    d_dropout=0.2,
+    conditional=True,
+    class_loss=1.0,
+    mode_seeking=0.1,
+)
 
 
 def train_single(config: Config, images, labels, epochs: int):
@@ -55,37 +64,51 @@ def train_single(config: Config, images, labels, epochs: int):
 
 
 def train_population(population: Population, images, labels, epochs: int):
-    members, epoch_fn = compile_epoch(population.base, init_population(population, fns(population.program_config())),
-                                      images, labels, population=population)
+    members, epoch_fn = compile_epoch(
+        population.base,
+        init_population(population, fns(population.program_config())),
+        images,
+        labels,
+        population=population,
+    )
     for epoch in range(epochs):
         members, metrics = epoch_fn(members, epoch)
     return members, metrics
 
 
 def test_members_are_seeds_times_every_combination_of_the_swept_values():
-    population = Population(Config(seed=5), seeds=2, sweep=(("lr", (1e-3, 2e-3)), ("beta1", (0.5,))))
+    population = Population(
+        Config(seed=5), seeds=2, sweep=(("lr", (1e-3, 2e-3)), ("beta1", (0.5,)))
+    )
     members = population.members()
     assert [m.id for m in members] == ["0", "1", "2", "3"]
-    assert [m.values for m in members] == [{"seed": 5, "lr": 1e-3, "beta1": 0.5}, {"seed": 6, "lr": 1e-3, "beta1": 0.5},
-                                           {"seed": 5, "lr": 2e-3, "beta1": 0.5}, {"seed": 6, "lr": 2e-3, "beta1": 0.5}]
+    assert [m.values for m in members] == [
+        {"seed": 5, "lr": 1e-3, "beta1": 0.5},
+        {"seed": 6, "lr": 1e-3, "beta1": 0.5},
+        {"seed": 5, "lr": 2e-3, "beta1": 0.5},
+        {"seed": 6, "lr": 2e-3, "beta1": 0.5},
+    ]
     assert members[3].config == Config(seed=6, lr=2e-3, beta1=0.5)
     assert Population.from_json(json.loads(json.dumps(population.to_json()))) == population
     assert [m.id for m in Population(Config(), seeds=12).members()][:2] == ["00", "01"]
 
 
-@pytest.mark.parametrize("text, message", [
-    ("lr", "--sweep wants NAME=V1,V2,..., got 'lr'"),
-    ("width=1,2", "--sweep: no option --width"),
-    ("lr=a,b", "--sweep lr: values must be of type float"),
-    ("lr=0.1,0.1", "--sweep lr: a value is repeated"),
-    ("seed=1,2", "--sweep seed: use --seed and --seeds"),
-    ("hidden_dim=16,32", "--sweep hidden_dim: --hidden-dim changes the model's arrays"),
-    ("latent-dim=8,16", "--sweep latent_dim: --latent-dim changes the model's arrays"),
-    ("loss=bce,hinge", "--sweep loss: --loss changes the compiled program"),
-    ("ema_decay=0,0.9", "--sweep ema_decay: 0.0 and 0.9 give the model different arrays"),
-    ("lr=0.001,-1", "--sweep lr: --lr must be a finite number > 0, got -1.0"),
-    ("d_dropout=0.5,1", "--sweep d_dropout: --d-dropout must be in [0, 1), got 1.0"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("lr", "--sweep wants NAME=V1,V2,..., got 'lr'"),
+        ("width=1,2", "--sweep: no option --width"),
+        ("lr=a,b", "--sweep lr: values must be of type float"),
+        ("lr=0.1,0.1", "--sweep lr: a value is repeated"),
+        ("seed=1,2", "--sweep seed: use --seed and --seeds"),
+        ("hidden_dim=16,32", "--sweep hidden_dim: --hidden-dim changes the model's arrays"),
+        ("latent-dim=8,16", "--sweep latent_dim: --latent-dim changes the model's arrays"),
+        ("loss=bce,hinge", "--sweep loss: --loss changes the compiled program"),
+        ("ema_decay=0,0.9", "--sweep ema_decay: 0.0 and 0.9 give the model different arrays"),
+        ("lr=0.001,-1", "--sweep lr: --lr must be a finite number > 0, got -1.0"),
+        ("d_dropout=0.5,1", "--sweep d_dropout: --d-dropout must be in [0, 1), got 1.0"),
+    ],
+)
 def test_a_malformed_sweep_or_one_members_cannot_share_is_refused(text, message):
     with command_line(), pytest.raises(ConfigError, match="^" + re.escape(message)):
         Population(Config(), seeds=2, sweep=(parse_sweep(text),)).validate()
@@ -96,10 +119,23 @@ def test_each_member_equals_its_single_run():
     """Every swept hyper-parameter differs from the base; each member is compared with the single
     run of its own config. vmap's batched kernels round differently, so to float tolerance."""
     images, labels = uint8_images(64)
-    values = {"lr": 1e-3, "d_lr": 5e-4, "beta1": 0.5, "beta2": 0.99, "eps": 1e-6, "ema_decay": 0.8,
-              "info_weight": 2.0, "d_dropout": 0.4, "class_loss": 2.0, "mode_seeking": 0.3}
+    values = {
+        "lr": 1e-3,
+        "d_lr": 5e-4,
+        "beta1": 0.5,
+        "beta2": 0.99,
+        "eps": 1e-6,
+        "ema_decay": 0.8,
+        "info_weight": 2.0,
+        "d_dropout": 0.4,
+        "class_loss": 2.0,
+        "mode_seeking": 0.3,
+    }
     assert set(values) == set(SWEEPABLE)
-    sweep = (("lr", (1e-3, 3e-3)), *((name, (value,)) for name, value in values.items() if name != "lr"))
+    sweep = (
+        ("lr", (1e-3, 3e-3)),
+        *((name, (value,)) for name, value in values.items() if name != "lr"),
+    )
     population = Population(BASE.replace(seed=1), sweep=sweep)
     members, metrics = train_population(population, images, labels, epochs=2)
     assert metrics["d_loss"].shape == (2, 4) and bool(members.alive.all())
@@ -113,7 +149,9 @@ def test_a_population_of_one_is_its_single_run_bit_for_bit():
     """Without vmap, and with a swept learning rate, the reference MLP's program rounds alike.
     (A conditional model's label projection is fused differently, so it agrees to round-off.)"""
     images, _ = uint8_images(64)
-    population = Population(Config(batch_size=16, hidden_dim=8, latent_dim=8, seed=3), sweep=(("lr", (1e-3,)),))
+    population = Population(
+        Config(batch_size=16, hidden_dim=8, latent_dim=8, seed=3), sweep=(("lr", (1e-3,)),)
+    )
     members, _ = train_population(population, images, None, epochs=2)
     member = population.members()[0]
     assert_trees_equal(member_state(members, 0), train_single(member.config, images, None, 2))
@@ -124,14 +162,33 @@ def test_a_population_of_one_is_its_single_run_bit_for_bit_whatever_it_sweeps():
     """Every number lives in the state for a single run too, so sweeping them changes no rounding
     (Adam's and the EMA's 1 - v included); class_loss needs a conditional model (see above)."""
     images, _ = uint8_images(64)
-    base = Config(batch_size=16, hidden_dim=8, latent_dim=8, seed=3, ema_decay=0.5, d_dropout=0.1, codes=3,
-                  mode_seeking=0.1)
-    values = {"lr": 1e-3, "d_lr": 5e-4, "beta1": 0.5, "beta2": 0.99, "eps": 1e-6, "ema_decay": 0.8,
-              "info_weight": 2.0, "d_dropout": 0.4, "mode_seeking": 0.3}
+    base = Config(
+        batch_size=16,
+        hidden_dim=8,
+        latent_dim=8,
+        seed=3,
+        ema_decay=0.5,
+        d_dropout=0.1,
+        codes=3,
+        mode_seeking=0.1,
+    )
+    values = {
+        "lr": 1e-3,
+        "d_lr": 5e-4,
+        "beta1": 0.5,
+        "beta2": 0.99,
+        "eps": 1e-6,
+        "ema_decay": 0.8,
+        "info_weight": 2.0,
+        "d_dropout": 0.4,
+        "mode_seeking": 0.3,
+    }
     assert set(values) == set(SWEEPABLE) - {"class_loss"}
     population = Population(base, sweep=tuple((name, (value,)) for name, value in values.items()))
     members, _ = train_population(population, images, None, epochs=2)
-    assert_trees_equal(member_state(members, 0), train_single(population.members()[0].config, images, None, 2))
+    assert_trees_equal(
+        member_state(members, 0), train_single(population.members()[0].config, images, None, 2)
+    )
 
 
 @pytest.mark.slow
@@ -139,13 +196,19 @@ def test_a_member_whose_loss_diverges_is_frozen_and_the_others_train_on():
     images, _ = uint8_images(72)
     config = Config(batch_size=16, hidden_dim=8, latent_dim=8)
     population = Population(config, seeds=1, sweep=(("lr", (1e-3, 1e30)),))
-    members, epoch_fn = compile_epoch(config, init_population(population, fns(population.program_config())), images,
-                                      population=population)
+    members, epoch_fn = compile_epoch(
+        config,
+        init_population(population, fns(population.program_config())),
+        images,
+        population=population,
+    )
     members, metrics = epoch_fn(members, 0)
     alive = np.asarray(metrics["alive"])
     assert alive[0].all() and not alive[1].all()
     failed_at = int(np.argmin(alive[1]))
-    assert not np.isfinite(metrics["g_loss"][1, failed_at]) or not np.isfinite(metrics["d_loss"][1, failed_at])
+    assert not np.isfinite(metrics["g_loss"][1, failed_at]) or not np.isfinite(
+        metrics["d_loss"][1, failed_at]
+    )
     frozen = member_state(members, 1)
     assert int(frozen.step) == failed_at  # the steps before the failing one were applied
     for leaf in jax.tree.leaves(frozen):
@@ -157,7 +220,8 @@ def test_a_member_whose_loss_diverges_is_frozen_and_the_others_train_on():
 
 @pytest.mark.slow
 def test_a_population_run_writes_member_folders_resumes_exactly_and_serves_the_tools(
-        idx_mnist, tmp_path, capsys):
+    idx_mnist, tmp_path, capsys
+):
     population = Population(Config(), seeds=2, sweep=(("lr", (1e-3, 2e-3)),))
     whole, halves = tmp_path / "whole", tmp_path / "halves"
     train_tiny(whole, idx_mnist, epochs=2, population=population)
@@ -170,10 +234,16 @@ def test_a_population_run_writes_member_folders_resumes_exactly_and_serves_the_t
 
     index = json.loads((whole / "population.json").read_text())
     assert [(m["id"], m["seed"], m["lr"], m["failed"]) for m in index["members"]] == [
-        ("0", 0, 1e-3, None), ("1", 1, 1e-3, None), ("2", 0, 2e-3, None), ("3", 1, 2e-3, None)]
+        ("0", 0, 1e-3, None),
+        ("1", 1, 1e-3, None),
+        ("2", 0, 2e-3, None),
+        ("3", 1, 2e-3, None),
+    ]
     member = whole / "members" / "3"
     assert json.loads((member / "config.json").read_text())["lr"] == 2e-3
-    assert [json.loads(row)["epoch"] for row in (member / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    assert [
+        json.loads(row)["epoch"] for row in (member / "metrics.jsonl").read_text().splitlines()
+    ] == [1, 2]
     assert (member / "images" / "1.png").is_file()
     state, meta = restore_path(member)
     assert meta.member == "3" and meta.config.seed == 1
@@ -183,28 +253,47 @@ def test_a_population_run_writes_member_folders_resumes_exactly_and_serves_the_t
     assert (member / "samples.png").is_file()
     plot_tool.main(["--workdir", str(whole)])
     assert (whole / "curves.png").is_file()
-    with pytest.raises(IncompatibleCheckpointError, match="is a population; open one member's folder"):
+    with pytest.raises(
+        IncompatibleCheckpointError, match="is a population; open one member's folder"
+    ):
         sample_tool.main(["--workdir", str(whole)])
     with pytest.raises(IncompatibleCheckpointError, match="holds a population"):
         checkpoint.restore_latest(whole / "checkpoints")
 
 
 @pytest.mark.slow
-def test_resuming_a_population_keeps_its_members_and_overwriting_only_what_jaxgan_wrote(idx_mnist, tmp_path):
+def test_resuming_a_population_keeps_its_members_and_overwriting_only_what_jaxgan_wrote(
+    idx_mnist, tmp_path
+):
     train_tiny(tmp_path / "pop", idx_mnist, population=Population(Config(), seeds=2))
     with pytest.raises(ConfigError, match=r"started with seeds=2, sweep=\{\}; you passed seeds=3"):
-        train_tiny(tmp_path / "pop", idx_mnist, epochs=2, resume=True, population=Population(Config(), seeds=3))
+        train_tiny(
+            tmp_path / "pop",
+            idx_mnist,
+            epochs=2,
+            resume=True,
+            population=Population(Config(), seeds=3),
+        )
     train_tiny(tmp_path / "single", idx_mnist)
-    args = train_tool.parse_args(["--workdir", str(tmp_path / "single"), "--resume", "--seeds", "2"])
-    with pytest.raises(ConfigError, match="holds a single run; --seeds and --sweep start a population"):
+    args = train_tool.parse_args(
+        ["--workdir", str(tmp_path / "single"), "--resume", "--seeds", "2"]
+    )
+    with pytest.raises(
+        ConfigError, match="holds a single run; --seeds and --sweep start a population"
+    ):
         train_tool.build_config(args)
-    config, resumed = train_tool.build_config(train_tool.parse_args(
-        ["--workdir", str(tmp_path / "pop"), "--resume", "--epochs", "3"]))
+    config, resumed = train_tool.build_config(
+        train_tool.parse_args(["--workdir", str(tmp_path / "pop"), "--resume", "--epochs", "3"])
+    )
     assert resumed.seeds == 2 and resumed.base.epochs == 3 == config.epochs
 
-    note = tmp_path / "pop" / "members" / "1" / "notes.txt"  # --overwrite keeps what jaxgan did not write
+    note = (
+        tmp_path / "pop" / "members" / "1" / "notes.txt"
+    )  # --overwrite keeps what jaxgan did not write
     note.write_text("mine")
-    train_tiny(tmp_path / "pop", idx_mnist, population=Population(Config(), seeds=1), overwrite=True)
+    train_tiny(
+        tmp_path / "pop", idx_mnist, population=Population(Config(), seeds=1), overwrite=True
+    )
     assert sorted(file_tree(tmp_path / "pop" / "members" / "1")) == ["notes.txt"]
     assert sorted(p.name for p in (tmp_path / "pop" / "members").iterdir()) == ["0", "1"]
 
@@ -232,9 +321,20 @@ def test_a_population_too_large_is_refused_before_any_member_is_built(seeds, mon
 
 def test_a_repeated_sweep_is_refused(idx_mnist, tmp_path, capsys):
 
-    argv = [*TINY_FLAGS, "--data-dir", idx_mnist, "--workdir", str(tmp_path / "w"),
-            "--sweep", "lr=1e-3", "--sweep", "lr=2e-3"]
+    argv = [
+        *TINY_FLAGS,
+        "--data-dir",
+        idx_mnist,
+        "--workdir",
+        str(tmp_path / "w"),
+        "--sweep",
+        "lr=1e-3",
+        "--sweep",
+        "lr=2e-3",
+    ]
     assert cli.execute(train_tool.main, argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--sweep lr is given more than once; give all its values in one" in err[0], err
+    assert (
+        len(err) == 1 and "--sweep lr is given more than once; give all its values in one" in err[0]
+    ), err
     assert not (tmp_path / "w").exists()

@@ -1,4 +1,5 @@
-"""Sampling: a trained run loaded back from any path the tools take, and its samples by seed, digit and code."""
+"""Sampling: a trained run loaded back from any path the tools take, and its samples by seed, digit
+and code."""
 
 from __future__ import annotations
 
@@ -29,13 +30,20 @@ def test_load_samples_with_an_own_seed_and_matches_the_run(idx_mnist, tmp_path, 
             model.sample(4, **bad)
     with pytest.raises(jaxgan.ConfigError, match="n must be a positive integer"):
         model.sample(0)
-    with pytest.raises(jaxgan.ConfigError, match=r"^n=1,000,000,000,000 samples would take [\d,.]+ GiB of memory"):
+    with pytest.raises(
+        jaxgan.ConfigError, match=r"^n=1,000,000,000,000 samples would take [\d,.]+ GiB of memory"
+    ):
         model.sample(10**12)  # refused from arithmetic: nothing is generated
     for seed in (-1, 2**32, 1.5, None, "3"):
-        with pytest.raises(jaxgan.ConfigError, match=r"^seed must be an integer in 0 \.\. 4294967295, got"):
+        with pytest.raises(
+            jaxgan.ConfigError, match=r"^seed must be an integer in 0 \.\. 4294967295, got"
+        ):
             model.sample(4, seed=seed)
-    for path, message in [(5, "path must be a path"), ("", "path must be a path"),
-                          (tmp_path / "run" / "checkpoints" / "2" / "state", "no checkpoints in")]:
+    for path, message in [
+        (5, "path must be a path"),
+        ("", "path must be a path"),
+        (tmp_path / "run" / "checkpoints" / "2" / "state", "no checkpoints in"),
+    ]:
         with pytest.raises((jaxgan.ConfigError, jaxgan.CheckpointError), match=message):
             jaxgan.load(path)
 
@@ -49,4 +57,6 @@ def test_a_conditional_model_needs_digits_in_range(idx_mnist, tmp_path):
     for digit in (12, -1, [1, 2]):
         with pytest.raises(jaxgan.ConfigError, match="digit must be"):
             model.sample(4, digit=digit)
-    assert model.sample(4, digit=7).shape == model.sample(4, digit=[0, 1, 2, 3]).shape == (4, 28, 28)
+    assert (
+        model.sample(4, digit=7).shape == model.sample(4, digit=[0, 1, 2, 3]).shape == (4, 28, 28)
+    )

@@ -24,7 +24,10 @@ def test_a_stop_before_the_loop_interrupts_and_a_deferred_one_waits_for_a_second
         stop.check()  # deferred: the loop acts on it at the epoch's end
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)  # the second aborts at once
-    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers  # the caller's, back
+    assert (
+        signal.getsignal(signal.SIGINT),
+        signal.getsignal(signal.SIGTERM),
+    ) == handlers  # the caller's, back
 
 
 def test_an_inner_block_shares_the_outer_stop():
@@ -46,7 +49,9 @@ def test_a_stop_during_a_gc_callback_or_an_import_is_raised_after_it(tmp_path, m
             except KeyboardInterrupt:
                 raised.append(True)
 
-    (tmp_path / "slow_module.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGINT)\nDONE = True\n")
+    (tmp_path / "slow_module.py").write_text(
+        "import os, signal\nos.kill(os.getpid(), signal.SIGINT)\nDONE = True\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     with stop_signals() as stop:
         gc.callbacks.append(callback)

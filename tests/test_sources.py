@@ -1,4 +1,5 @@
-"""MNIST's sources: the IDX files and TFDS's prepared dataset, read and verified; damaged ones are one clear error."""
+"""MNIST's sources: the IDX files and TFDS's prepared dataset, read and verified; damaged ones are
+one clear error."""
 
 from __future__ import annotations
 
@@ -49,8 +50,9 @@ def test_corrupt_gzip_is_a_data_error(tmp_path, damage):
     make_idx_dir(tmp_path, 20)
     path = tmp_path / IDX_FILES["train"][0]
     raw = path.read_bytes()
-    path.write_bytes(raw[: len(raw) // 2] if damage == "truncate"
-                     else np.random.default_rng(0).bytes(len(raw)))
+    path.write_bytes(
+        raw[: len(raw) // 2] if damage == "truncate" else np.random.default_rng(0).bytes(len(raw))
+    )
     with pytest.raises(DataError, match="not a readable gzip file"):
         data.load_dataset("train", str(tmp_path))
 
@@ -58,11 +60,24 @@ def test_corrupt_gzip_is_a_data_error(tmp_path, damage):
 def fake_prepared_tfds(root: Path, num_bytes: int = 1000, lengths=(30, 30)) -> Path:
     prepared = root / "mnist" / "3.0.1"
     prepared.mkdir(parents=True)
-    (prepared / "dataset_info.json").write_text(json.dumps({"fileFormat": "tfrecord", "splits": [
-        {"name": "train", "numBytes": str(num_bytes), "shardLengths": [str(n) for n in lengths]}]}))
+    (prepared / "dataset_info.json").write_text(
+        json.dumps(
+            {
+                "fileFormat": "tfrecord",
+                "splits": [
+                    {
+                        "name": "train",
+                        "numBytes": str(num_bytes),
+                        "shardLengths": [str(n) for n in lengths],
+                    }
+                ],
+            }
+        )
+    )
     for i, n in enumerate(lengths):
         (prepared / f"mnist-train.tfrecord-{i:05d}-of-{len(lengths):05d}").write_bytes(
-            b"x" * (num_bytes // len(lengths) + 16 * n))
+            b"x" * (num_bytes // len(lengths) + 16 * n)
+        )
     return prepared
 
 
@@ -88,13 +103,17 @@ def test_a_corrupt_tfds_record_is_one_line(tmp_path, monkeypatch):
     shard = prepared / "mnist-train.tfrecord-00000-of-00001"
     shard.chmod(0o644)
     raw = bytearray(shard.read_bytes())
-    raw[len(raw) // 2: len(raw) // 2 + 4] = b"\xff\xff\xff\xff"  # same size: TensorFlow finds it
+    raw[len(raw) // 2 : len(raw) // 2 + 4] = b"\xff\xff\xff\xff"  # same size: TensorFlow finds it
     shard.write_bytes(bytes(raw))
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)  # as in a user's shell
-    result = run_cli("train", *TINY_FLAGS, "--data-dir", str(tmp_path / "tfds"), "--workdir", str(tmp_path / "w"))
+    result = run_cli(
+        "train", *TINY_FLAGS, "--data-dir", str(tmp_path / "tfds"), "--workdir", str(tmp_path / "w")
+    )
     assert result.returncode == 2, result.stderr
     lines = error_lines(result.stderr)
-    assert len(lines) == 1 and "DataLossError" in lines[0] and "prepare it again" in lines[0], result.stderr
+    assert len(lines) == 1 and "DataLossError" in lines[0] and "prepare it again" in lines[0], (
+        result.stderr
+    )
 
 
 def test_a_tfds_folder_tfds_cannot_open_is_one_line(tmp_path):

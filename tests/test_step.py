@@ -45,8 +45,9 @@ def test_same_seed_gives_bit_identical_state(xla_optimized):
 def test_other_seed_gives_other_state():
     a, _ = run(0)
     b, _ = run(1)
-    assert not np.array_equal(np.asarray(a.g_params["out"]["kernel"]),
-                              np.asarray(b.g_params["out"]["kernel"]))
+    assert not np.array_equal(
+        np.asarray(a.g_params["out"]["kernel"]), np.asarray(b.g_params["out"]["kernel"])
+    )
 
 
 @pytest.mark.slow
@@ -73,7 +74,9 @@ def test_initial_losses_are_what_bce_predicts():
     real = batch(0, 64)
     z = jax.random.normal(jax.random.key(7), (64, 100))
     fake = gan.generator.apply({"params": state.g_params}, z)
-    logits = [gan.discriminator.apply({"params": state.d_params}, x)[0] for x in (real["image"], fake)]
+    logits = [
+        gan.discriminator.apply({"params": state.d_params}, x)[0] for x in (real["image"], fake)
+    ]
     max_logit = max(float(jnp.abs(x).max()) for x in logits)
     # |BCE(l, y) - ln 2| <= |l|/2 + l^2/8 for each term; D's loss has two terms.
     bound = 2 * (max_logit / 2 + max_logit**2 / 8)
@@ -108,7 +111,8 @@ def test_step_follows_the_reference_update_order(xla_optimized):
 
     def d_loss(p):
         return bce_with_logits(d({"params": p}, real), 1.0) + bce_with_logits(
-            d({"params": p}, jax.lax.stop_gradient(fake)), 0.0)
+            d({"params": p}, jax.lax.stop_gradient(fake)), 0.0
+        )
 
     d_grads = jax.grad(d_loss)(state.d_params)
     tx = optax.adam(2e-4)
@@ -130,7 +134,9 @@ def test_first_adam_step_moves_each_parameter_by_lr():
     """torch.optim.Adam's first step is lr * g / (|g| + eps): about lr for every non-zero grad."""
     state = init(CONFIG)
     new, _ = step(state, batch(), jax.random.key(1))
-    delta = np.abs(np.asarray(new.d_params["hidden"]["kernel"] - state.d_params["hidden"]["kernel"]))
+    delta = np.abs(
+        np.asarray(new.d_params["hidden"]["kernel"] - state.d_params["hidden"]["kernel"])
+    )
     assert delta.max() <= 2e-4 * (1 + 1e-4)
     assert np.median(delta) == pytest.approx(2e-4, rel=1e-2)
 
@@ -200,7 +206,10 @@ def test_d_lr_sets_the_discriminator_step_size():
     new, _ = step(state, batch(), jax.random.key(1))
 
     def largest_change(a, b):
-        return max(float(jnp.abs(x - y).max()) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+        return max(
+            float(jnp.abs(x - y).max())
+            for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+        )
 
     assert largest_change(new.d_params, state.d_params) == pytest.approx(1e-3, rel=0.01)
     assert largest_change(new.g_params, state.g_params) == pytest.approx(1e-4, rel=0.01)
@@ -230,7 +239,9 @@ def test_class_losses_match_a_hand_computed_value():
     assert float(g) == pytest.approx(g_want, rel=1e-6)
     # 20 uniform classes: log 20 each; G's two terms cancel
     d, g = class_losses(jnp.zeros((2, 20)), jnp.zeros((2, 20)), jnp.asarray(labels))
-    assert float(d) == pytest.approx(2 * math.log(20), rel=1e-6) and float(g) == pytest.approx(0.0, abs=1e-6)
+    assert float(d) == pytest.approx(2 * math.log(20), rel=1e-6) and float(g) == pytest.approx(
+        0.0, abs=1e-6
+    )
 
 
 @pytest.mark.slow
@@ -255,7 +266,10 @@ def test_class_loss_is_added_to_d_and_trains_the_classifier_head():
 
 def test_mode_seeking_loss_matches_a_hand_computed_value():
     rng = np.random.default_rng(0)
-    images, z = rng.normal(size=(6, 784)).astype(np.float32), rng.normal(size=(6, 8)).astype(np.float32)
+    images, z = (
+        rng.normal(size=(6, 784)).astype(np.float32),
+        rng.normal(size=(6, 8)).astype(np.float32),
+    )
     labels = np.array([1, 0, 1, 0, 1, 2])
     # each sample and the next of its digit: 0s (1, 3), 1s (0, 2) and (2, 4); the single 2 pairs with none
     pairs = [(1, 3), (0, 2), (2, 4)]
@@ -283,6 +297,8 @@ def test_mode_seeking_adds_its_term_to_g_and_changes_only_g_step():
     z = jax.random.normal(key, (16, 8))
     fake = fns(config).generator.apply({"params": state.g_params}, z, b["label"])
     term = 0.5 * float(mode_seeking_loss(fake, z, b["label"]))
-    assert float(metrics["g_loss"]) == pytest.approx(float(plain_metrics["g_loss"]) + term, rel=1e-5)
+    assert float(metrics["g_loss"]) == pytest.approx(
+        float(plain_metrics["g_loss"]) + term, rel=1e-5
+    )
     assert_trees_equal(seeking.d_params, plain.d_params)  # D's step does not see the term
     assert not np.allclose(seeking.g_params["out"]["kernel"], plain.g_params["out"]["kernel"])

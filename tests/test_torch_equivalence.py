@@ -20,8 +20,10 @@ from jaxgan.epoch import make_train
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("torch") is None,
-                    reason="PyTorch not installed (pip install -e '.[bench]')")
+@pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None,
+    reason="PyTorch not installed (pip install -e '.[bench]')",
+)
 @pytest.mark.slow
 def test_train_steps_match_the_pytorch_reference_loop():
     result = subprocess.run([sys.executable, __file__], capture_output=True, text=True, timeout=300)
@@ -71,8 +73,12 @@ def compare_with_torch() -> None:
     for module, params in ((gen.model, state.g_params), (disc.model, state.d_params)):
         linears = [m for m in module if isinstance(m, torch.nn.Linear)]
         for linear, name in zip(linears, ("hidden", "out"), strict=False):
-            np.testing.assert_allclose(np.asarray(params[name]["kernel"]),
-                                       linear.weight.detach().numpy().T, rtol=0, atol=2e-5)
+            np.testing.assert_allclose(
+                np.asarray(params[name]["kernel"]),
+                linear.weight.detach().numpy().T,
+                rtol=0,
+                atol=2e-5,
+            )
             diff = np.abs(np.asarray(params[name]["kernel"]) - linear.weight.detach().numpy().T)
             assert np.median(diff) < 1e-7  # most elements agree to float round-off
     print("MATCH")

@@ -63,9 +63,15 @@ def test_a_run_that_saved_nothing_is_not_a_run(idx_mnist, tmp_path):
 def test_overwrite_refuses_checkpoints_it_did_not_write(idx_mnist, tmp_path):
     train(tmp_path / "other", idx_mnist, epochs=3)
     train(tmp_path / "run", idx_mnist, epochs=2)
-    shutil.copytree(tmp_path / "other" / "checkpoints" / "3", tmp_path / "run" / "checkpoints" / "150")
+    shutil.copytree(
+        tmp_path / "other" / "checkpoints" / "3", tmp_path / "run" / "checkpoints" / "150"
+    )
     before = tree(tmp_path / "run")
-    for kwargs in ({"overwrite": True, "keep": 2}, {"overwrite": True, "keep": 10}, {"resume": True, "epochs": 4}):
+    for kwargs in (
+        {"overwrite": True, "keep": 2},
+        {"overwrite": True, "keep": 10},
+        {"resume": True, "epochs": 4},
+    ):
         with pytest.raises(TrainingError, match="checkpoints/150 was not written by this run"):
             train(tmp_path / "run", idx_mnist, **kwargs)
         assert tree(tmp_path / "run") == before
@@ -102,12 +108,22 @@ def test_nothing_is_written_through_a_link_out_of_the_workdir(link, idx_mnist, t
         (target / "0.png").write_bytes(b"a user's picture")
     source.symlink_to(target)
     before = tree(tmp_path / "run")
-    outside = {p: p.read_bytes() for p in target.rglob("*") if p.is_file()} if target.is_dir() else target.read_bytes()
+    outside = (
+        {p: p.read_bytes() for p in target.rglob("*") if p.is_file()}
+        if target.is_dir()
+        else target.read_bytes()
+    )
     for kwargs in ({"overwrite": True}, {"resume": True, "epochs": 2}):
-        with pytest.raises(TrainingError, match=f"{link} is a symlink to .*elsewhere, outside the workdir"):
+        with pytest.raises(
+            TrainingError, match=f"{link} is a symlink to .*elsewhere, outside the workdir"
+        ):
             train(tmp_path / "run", idx_mnist, **kwargs)
     assert tree(tmp_path / "run") == before
-    now = {p: p.read_bytes() for p in target.rglob("*") if p.is_file()} if target.is_dir() else target.read_bytes()
+    now = (
+        {p: p.read_bytes() for p in target.rglob("*") if p.is_file()}
+        if target.is_dir()
+        else target.read_bytes()
+    )
     assert now == outside
 
 
@@ -131,5 +147,3 @@ def test_a_dangling_symlink_workdir_is_named(idx_mnist, tmp_path):
 
 
 # --- read-only outputs, damaged metrics ------------------------------------------------------
-
-

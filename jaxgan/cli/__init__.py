@@ -22,6 +22,7 @@ from jaxgan.files import default_cache_dir
 class Parser(argparse.ArgumentParser):
     """argparse with a one-line error (no usage block), exit code 2, and no abbreviated flags
     (a prefix that works today would silently mean another flag tomorrow)."""
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, allow_abbrev=False, **kwargs)
 
@@ -43,15 +44,20 @@ def seed(text: str) -> int:
     try:
         return checked_seed(int(text))
     except (ValueError, ConfigError):
-        raise argparse.ArgumentTypeError(f"expected an integer in 0 .. {MAX_SEED}, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected an integer in 0 .. {MAX_SEED}, got {text!r}"
+        ) from None
 
 
 def _default_text(field: dataclasses.Field) -> str:
     """The reference default, and each preset's own value where it differs (flags: none)."""
     if isinstance(field.default, bool):
         return ""
-    others = [f"{name}: {values[field.name]}" for name, values in PRESETS.items()
-              if field.name in values and values[field.name] != field.default]
+    others = [
+        f"{name}: {values[field.name]}"
+        for name, values in PRESETS.items()
+        if field.name in values and values[field.name] != field.default
+    ]
     return f" (default: {field.default}{''.join('; ' + o for o in others)})"
 
 
@@ -61,15 +67,31 @@ def add_config_args(parser: argparse.ArgumentParser) -> dict[str, argparse._Argu
     groups = {name: parser.add_argument_group(name) for name in GROUPS}
     types = {"int": int, "float": float, "str": str}
     for field in dataclasses.fields(Config):
-        group, help_ = groups[field.metadata["group"]], field.metadata["help"] + _default_text(field)
+        group, help_ = (
+            groups[field.metadata["group"]],
+            field.metadata["help"] + _default_text(field),
+        )
         if field.type == "bool":
-            group.add_argument(flag(field.name), action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                               help=help_)  # --no-FLAG turns off what a preset turned on
+            group.add_argument(
+                flag(field.name),
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=help_,
+            )  # --no-FLAG turns off what a preset turned on
         else:
-            group.add_argument(flag(field.name), type=types[field.type], default=argparse.SUPPRESS,
-                               metavar=field.name.upper(), help=help_)
-    groups["model"].add_argument("--preset", default=None, choices=sorted(PRESETS),
-                                 help="start from a named config (default: reference)")
+            group.add_argument(
+                flag(field.name),
+                type=types[field.type],
+                default=argparse.SUPPRESS,
+                metavar=field.name.upper(),
+                help=help_,
+            )
+    groups["model"].add_argument(
+        "--preset",
+        default=None,
+        choices=sorted(PRESETS),
+        help="start from a named config (default: reference)",
+    )
     return groups
 
 
@@ -80,11 +102,17 @@ def config_from_args(base: Config, args: argparse.Namespace) -> Config:
 
 
 def add_data_args(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    parser.add_argument("--data-dir", default=os.environ.get("TFDS_DATA_DIR"),
-                        help="TFDS data dir with MNIST prepared, or a folder of the four IDX .gz "
-                             "files (default: $TFDS_DATA_DIR, else TFDS's default)")
-    parser.add_argument("--cache-dir", default=None,
-                        help="where decoded arrays are cached (default: ~/.cache/jaxgan)")
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("TFDS_DATA_DIR"),
+        help="TFDS data dir with MNIST prepared, or a folder of the four IDX .gz "
+        "files (default: $TFDS_DATA_DIR, else TFDS's default)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        default=None,
+        help="where decoded arrays are cached (default: ~/.cache/jaxgan)",
+    )
     parser.add_argument("--no-cache", action="store_true", help="decode the dataset every run")
 
 
@@ -93,7 +121,9 @@ def cache_dir(args: argparse.Namespace):
         return None
     path = args.cache_dir or default_cache_dir()
     if Path(path).exists() and not Path(path).is_dir():
-        raise ConfigError(f"--cache-dir {path} is a file, not a folder; pass a folder or --no-cache")
+        raise ConfigError(
+            f"--cache-dir {path} is a file, not a folder; pass a folder or --no-cache"
+        )
     return path
 
 
@@ -108,8 +138,9 @@ def _exit_if_distributed(code: int) -> int:
     return code
 
 
-def execute(main: Callable[[Sequence[str] | None], int | None],
-        argv: Sequence[str] | None = None) -> int:
+def execute(
+    main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None
+) -> int:
     """Call `main`; user errors become one line on stderr and exit code 2, Ctrl-C code 130."""
     prog = os.path.basename(sys.argv[0]) or "jaxgan"
     DebugLog().install()  # library logs and thread tracebacks: to WORKDIR/debug.log, not the terminal

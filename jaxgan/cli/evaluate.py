@@ -25,31 +25,48 @@ from jaxgan.workdir import workdir_of
 def parse_args(argv: Sequence[str] | None):
     parser = cli.Parser(description=__doc__)
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--workdir", default="runs/mnist_gan",
-                        help="newest checkpoint of a run, or of a population (all its members)")
+    source.add_argument(
+        "--workdir",
+        default="runs/mnist_gan",
+        help="newest checkpoint of a run, or of a population (all its members)",
+    )
     source.add_argument("--checkpoint", help="one saved checkpoint folder (WORKDIR/checkpoints/N)")
-    source.add_argument("--samples", help="an .npz from sample.py --export (or an .npy array): "
-                                          "images in [-1, 1], [0, 1] or uint8 0..255")
-    parser.add_argument("--n", type=cli.positive_int, default=10_000, help="samples to draw (10000)")
+    source.add_argument(
+        "--samples",
+        help="an .npz from sample.py --export (or an .npy array): "
+        "images in [-1, 1], [0, 1] or uint8 0..255",
+    )
+    parser.add_argument(
+        "--n", type=cli.positive_int, default=10_000, help="samples to draw (10000)"
+    )
     parser.add_argument("--seed", type=cli.seed, default=0, help="latent noise seed (0)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--cas", action="store_true",
-                        help="conditional models: also train the classifier on 60,000 generated "
-                             "samples and report its real test accuracy (a few minutes on a CPU)")
+    parser.add_argument(
+        "--cas",
+        action="store_true",
+        help="conditional models: also train the classifier on 60,000 generated "
+        "samples and report its real test accuracy (a few minutes on a CPU)",
+    )
     cli.add_data_args(parser)
     return parser.parse_args(argv)
 
 
 def describe(source: dict[str, Any], scores: dict[str, Any]) -> str:
-    extras = [f"conditional accuracy {scores['conditional_accuracy']:.4f}"
-              if "conditional_accuracy" in scores else "",
-              f"CAS {scores['cas']:.4f}" if "cas" in scores else "",
-              f"code purity {scores['code_purity']:.4f} (digit per code {scores['code_digits']})"
-              if "code_purity" in scores else ""]
-    return (f"{source}: MNIST-FID {scores['fid']:.3f}, classifier score "
-            f"{scores['classifier_score']:.3f}, classes covered {scores['classes_covered']}/10, "
-            f"KL to uniform {scores['kl_to_uniform']:.3f}, histogram {scores['histogram']} "
-            f"({scores['num_samples']} samples)" + "".join(f", {e}" for e in extras if e))
+    extras = [
+        f"conditional accuracy {scores['conditional_accuracy']:.4f}"
+        if "conditional_accuracy" in scores
+        else "",
+        f"CAS {scores['cas']:.4f}" if "cas" in scores else "",
+        f"code purity {scores['code_purity']:.4f} (digit per code {scores['code_digits']})"
+        if "code_purity" in scores
+        else "",
+    ]
+    return (
+        f"{source}: MNIST-FID {scores['fid']:.3f}, classifier score "
+        f"{scores['classifier_score']:.3f}, classes covered {scores['classes_covered']}/10, "
+        f"KL to uniform {scores['kl_to_uniform']:.3f}, histogram {scores['histogram']} "
+        f"({scores['num_samples']} samples)" + "".join(f", {e}" for e in extras if e)
+    )
 
 
 def _generators(args) -> tuple[Any, dict[str, Any], Any, list[tuple[str | None, Path | None]]]:
@@ -57,7 +74,12 @@ def _generators(args) -> tuple[Any, dict[str, Any], Any, list[tuple[str | None, 
     a population's members, or a single run as a population of one."""
     if not args.checkpoint and is_population(args.workdir):
         state, record, population = restore_population(args.workdir)
-        return state, record, population, [(m.id, Path(args.workdir) / "members" / m.id) for m in population.members()]
+        return (
+            state,
+            record,
+            population,
+            [(m.id, Path(args.workdir) / "members" / m.id) for m in population.members()],
+        )
     state, record = restore_path(args.checkpoint or args.workdir)
     return state, record, None, [(None, workdir_of(args.checkpoint or args.workdir))]
 
@@ -74,7 +96,9 @@ def evaluate_generators(args, cache) -> None:
     if args.cas:
         test_images, test_labels = load_dataset("test", args.data_dir, cache)
         for i, row in enumerate(rows):
-            row["cas"] = classification_accuracy_score(fns, view(i), test_images, test_labels, seed=args.seed)
+            row["cas"] = classification_accuracy_score(
+                fns, view(i), test_images, test_labels, seed=args.seed
+            )
     source = {"kind": "eval", "epoch": record.epoch, "seed": args.seed}
     for (member_id, folder), row in zip(members, rows, strict=True):
         if folder is not None:
@@ -87,42 +111,81 @@ def evaluate_generators(args, cache) -> None:
     summary = summarise(population, rows)
     listed = population.members()
     if args.json:
-        print(json.dumps({"kind": "population_eval", "epoch": record.epoch, "seed": args.seed,
-                          "members": [{"id": m.id, **m.values, **r} for m, r in zip(listed, rows, strict=True)],
-                          **summary}))
+        print(
+            json.dumps(
+                {
+                    "kind": "population_eval",
+                    "epoch": record.epoch,
+                    "seed": args.seed,
+                    "members": [
+                        {"id": m.id, **m.values, **r} for m, r in zip(listed, rows, strict=True)
+                    ],
+                    **summary,
+                }
+            )
+        )
     else:
-        print(f"{args.workdir}: {len(listed)} members at epoch {record.epoch}, {args.n} samples each "
-              f"(seed {args.seed})\n" + format_table(population, rows, summary))
+        print(
+            f"{args.workdir}: {len(listed)} members at epoch {record.epoch}, {args.n} samples each "
+            f"(seed {args.seed})\n" + format_table(population, rows, summary)
+        )
 
 
-NAMES = {"fid": "MNIST-FID", "classifier_score": "score", "classes_covered": "classes",
-         "conditional_accuracy": "conditional accuracy", "code_purity": "code purity", "cas": "CAS"}
+NAMES = {
+    "fid": "MNIST-FID",
+    "classifier_score": "score",
+    "classes_covered": "classes",
+    "conditional_accuracy": "conditional accuracy",
+    "code_purity": "code purity",
+    "cas": "CAS",
+}
 
 
 def _number(value: float) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def format_table(population: Population, rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
+def format_table(
+    population: Population, rows: list[dict[str, Any]], summary: dict[str, Any]
+) -> str:
     members, swept = population.members(), population.swept
     metrics = [k for k in NAMES if any(k in r for r in rows)]
     head = ["member", "seed", *swept, *(NAMES[k] for k in metrics)]
-    body = [[m.id, str(m.values["seed"]), *(str(m.values[s]) for s in swept),
-             *(_number(r[k]) if k in r else "-" for k in metrics)]
-            + ([f"failed in epoch {r['failed']['epoch']}"] if r.get("failed") else [])
-            for m, r in zip(members, rows, strict=True)]
+    body = [
+        [
+            m.id,
+            str(m.values["seed"]),
+            *(str(m.values[s]) for s in swept),
+            *(_number(r[k]) if k in r else "-" for k in metrics),
+        ]
+        + ([f"failed in epoch {r['failed']['epoch']}"] if r.get("failed") else [])
+        for m, r in zip(members, rows, strict=True)
+    ]
     widths = [max(len(row[i]) for row in [head, *body] if i < len(row)) for i in range(len(head))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) for row in [head, *body]]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False))
+        for row in [head, *body]
+    ]
     for group in summary["groups"]:
         label = ", ".join(f"{k}={v}" for k, v in group["values"].items()) or "all members"
         n = group[metrics[0]]["n"] if metrics else 0
-        lines.append(f"{label} ({n} member{'s' if n != 1 else ''}): " + "; ".join(
-            f"{NAMES[k]} {s['mean']:.3f} ± {s['std']:.3f} (min {s['min']:.3f}, max {s['max']:.3f})"
-            for k, s in ((k, group[k]) for k in metrics)))
+        lines.append(
+            f"{label} ({n} member{'s' if n != 1 else ''}): "
+            + "; ".join(
+                f"{NAMES[k]} {s['mean']:.3f} ± {s['std']:.3f} (min {s['min']:.3f}, max "
+                f"{s['max']:.3f})"
+                for k, s in ((k, group[k]) for k in metrics)
+            )
+        )
     if summary["best"]:
         by_id = {m.id: r for m, r in zip(members, rows, strict=True)}
-        lines.append("best: " + "; ".join(f"{NAMES[k]} member {i} ({_number(by_id[i][k])})"
-                                          for k, i in summary["best"].items()))
+        lines.append(
+            "best: "
+            + "; ".join(
+                f"{NAMES[k]} member {i} ({_number(by_id[i][k])})"
+                for k, i in summary["best"].items()
+            )
+        )
     return "\n".join(lines)
 
 
@@ -130,8 +193,10 @@ def _record(folder: Path, row: dict) -> None:
     try:
         MetricsLog(folder).append(row)
     except OSError as e:
-        print(f"warning: the result is not recorded in {folder / 'metrics.jsonl'} ({e.strerror})",
-              file=sys.stderr)
+        print(
+            f"warning: the result is not recorded in {folder / 'metrics.jsonl'} ({e.strerror})",
+            file=sys.stderr,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -22,16 +22,23 @@ EVAL_KEYS = {"epoch", "fid"}
 
 
 def numbers(row: dict, keys: set[str]) -> bool:
-    return all(isinstance(row.get(k), (int, float)) and not isinstance(row.get(k), bool) for k in keys)
+    return all(
+        isinstance(row.get(k), (int, float)) and not isinstance(row.get(k), bool) for k in keys
+    )
 
 
 def parse_args(argv: Sequence[str] | None):
     parser = cli.Parser(description=__doc__)
     parser.add_argument("--workdir", default="runs/mnist_gan")
     parser.add_argument("--out", default=None, help="PNG path (default: WORKDIR/curves.png)")
-    parser.add_argument("--time-quality", action="append", metavar="NAME=DIR[,DIR...]", default=[],
-                        help="a group of single runs trained with --eval-every (repeat for more groups): "
-                             "MNIST-FID against the training seconds, in place of WORKDIR's curves")
+    parser.add_argument(
+        "--time-quality",
+        action="append",
+        metavar="NAME=DIR[,DIR...]",
+        default=[],
+        help="a group of single runs trained with --eval-every (repeat for more groups): "
+        "MNIST-FID against the training seconds, in place of WORKDIR's curves",
+    )
     return parser.parse_args(argv)
 
 
@@ -65,13 +72,27 @@ def draw_time_quality(groups: dict[str, list[tuple[list[dict], list[dict]]]]):
         curves = [time_quality(*run) for run in runs]
         n = min(len(t) for t, _ in curves)
         if n == 0:
-            raise ConfigError(f"--time-quality {name}: a run has no MNIST-FID evaluation (train it with --eval-every)")
+            raise ConfigError(
+                f"--time-quality {name}: a run has no MNIST-FID evaluation (train it with "
+                "--eval-every)"
+            )
         seconds = np.mean([t[:n] for t, _ in curves], 0)
         fid = np.asarray([f[:n] for _, f in curves])
-        line, = ax.plot(seconds, fid.mean(0), "o-", ms=3, label=f"{name} ({len(runs)} seed{'s' * (len(runs) > 1)})")
+        (line,) = ax.plot(
+            seconds,
+            fid.mean(0),
+            "o-",
+            ms=3,
+            label=f"{name} ({len(runs)} seed{'s' * (len(runs) > 1)})",
+        )
         if len(runs) > 1:
-            ax.fill_between(seconds, fid.mean(0) - fid.std(0), fid.mean(0) + fid.std(0),
-                            color=line.get_color(), alpha=0.2)
+            ax.fill_between(
+                seconds,
+                fid.mean(0) - fid.std(0),
+                fid.mean(0) + fid.std(0),
+                color=line.get_color(),
+                alpha=0.2,
+            )
     ax.set_yscale("log")
     ax.set_xlabel("training seconds")
     ax.set_ylabel("MNIST-FID")
@@ -87,8 +108,10 @@ def read_rows(workdir: str) -> tuple[list[dict], list[dict]]:
     train = [r for r in rows if r.get("kind", "train") == "train" and numbers(r, TRAIN_KEYS)]
     evals = [r for r in rows if r.get("kind") == "eval" and numbers(r, EVAL_KEYS)]
     if skipped := len(rows) - len(train) - len(evals):
-        print(f"warning: skipped {skipped} metrics rows without the numbers of a train or eval row",
-              file=sys.stderr)
+        print(
+            f"warning: skipped {skipped} metrics rows without the numbers of a train or eval row",
+            file=sys.stderr,
+        )
     if not train:
         raise ConfigError(f"no training metrics in {Path(workdir) / 'metrics.jsonl'}")
     return train, sorted({r["epoch"]: r for r in evals}.values(), key=lambda r: r["epoch"])
@@ -107,8 +130,11 @@ def member_rows(folders: dict[str | None, Path]) -> dict[str | None, tuple[list[
         return {None: read_rows(str(folders[None]))}
     runs = {m: read_rows(str(f)) for m, f in folders.items() if MetricsLog(f).read()}
     if skipped := sorted(set(folders) - set(runs)):
-        print(f"warning: members {', '.join(skipped)} have no training metrics (no epoch of theirs was recorded)",
-              file=sys.stderr)
+        print(
+            f"warning: members {', '.join(skipped)} have no training metrics (no epoch of "
+            "theirs was recorded)",
+            file=sys.stderr,
+        )
     if not runs:
         raise ConfigError("no member of the population has training metrics")
     return runs
@@ -126,7 +152,9 @@ def draw(runs: dict[str | None, tuple[list[dict], list[dict]]]):
     import matplotlib.pyplot as plt
 
     has_evals = any(evals for _, evals in runs.values())
-    fig, axes = plt.subplots(1, len(PANELS) + has_evals, figsize=(4.2 * (len(PANELS) + has_evals), 3.6))
+    fig, axes = plt.subplots(
+        1, len(PANELS) + has_evals, figsize=(4.2 * (len(PANELS) + has_evals), 3.6)
+    )
     epochs = min(len(train) for train, _ in runs.values())
     x = [r["epoch"] for r in next(iter(runs.values()))[0][:epochs]]
     for ax, (key, label) in zip(axes, PANELS, strict=False):
@@ -141,8 +169,13 @@ def draw(runs: dict[str | None, tuple[list[dict], list[dict]]]):
         ax.fill_between(x, mean - std, mean + std, color="black", alpha=0.15, label="± std")
     if has_evals:
         for member, (_, evals) in runs.items():
-            axes[-1].plot([r["epoch"] for r in evals], [r["fid"] for r in evals], "o-", ms=3,
-                          label=member or "MNIST-FID")
+            axes[-1].plot(
+                [r["epoch"] for r in evals],
+                [r["fid"] for r in evals],
+                "o-",
+                ms=3,
+                label=member or "MNIST-FID",
+            )
         axes[-1].set_yscale("log")
         axes[-1].set_title("MNIST-FID" + (" per member" if len(runs) > 1 else ""))
     for ax in axes:
@@ -160,11 +193,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise ConfigError("--time-quality needs --out")
     out = Path(args.out or Path(args.workdir) / "curves.png")
     if out.suffix.lower().lstrip(".") not in FORMATS:
-        raise ConfigError(f"--out must end in one of {', '.join('.' + f for f in FORMATS)}, got {out}")
+        raise ConfigError(
+            f"--out must end in one of {', '.join('.' + f for f in FORMATS)}, got {out}"
+        )
     if not out.absolute().parent.is_dir():
         raise ConfigError(f"cannot write {out}: {out.absolute().parent} is not a directory")
     if groups:
-        fig = draw_time_quality({name: [read_rows(str(d)) for d in dirs] for name, dirs in groups.items()})
+        fig = draw_time_quality(
+            {name: [read_rows(str(d)) for d in dirs] for name, dirs in groups.items()}
+        )
         what = f"{len(groups)} groups of runs"
     else:
         fig, what = _curves(args.workdir)

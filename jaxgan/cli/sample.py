@@ -60,22 +60,46 @@ def grid_path(source: Path, args: argparse.Namespace) -> Path:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = cli.Parser(description=__doc__)
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--workdir", default="runs/mnist_gan",
-                        help="a training workdir: its newest readable checkpoint is used")
+    source.add_argument(
+        "--workdir",
+        default="runs/mnist_gan",
+        help="a training workdir: its newest readable checkpoint is used",
+    )
     source.add_argument("--checkpoint", help="one saved checkpoint folder (WORKDIR/checkpoints/N)")
     parser.add_argument("--seed", type=cli.seed, default=0, help="latent noise seed (0)")
-    parser.add_argument("--n", type=cli.positive_int, default=None,
-                        help="samples to draw (default: rows x cols of --grid)")
+    parser.add_argument(
+        "--n",
+        type=cli.positive_int,
+        default=None,
+        help="samples to draw (default: rows x cols of --grid)",
+    )
     parser.add_argument("--grid", type=grid_shape, default=(8, 8), help="ROWSxCOLS (8x8)")
-    parser.add_argument("--digit", type=int, choices=range(10), default=None, metavar="0-9",
-                        help="conditional models: draw only this digit (default: one digit per row)")
-    parser.add_argument("--code", type=int, default=None, metavar="K",
-                        help="InfoGAN models (--codes): draw only code K (default: one code per row)")
-    parser.add_argument("--interpolate", action="store_true",
-                        help="each row: a spherical interpolation between two random latents")
+    parser.add_argument(
+        "--digit",
+        type=int,
+        choices=range(10),
+        default=None,
+        metavar="0-9",
+        help="conditional models: draw only this digit (default: one digit per row)",
+    )
+    parser.add_argument(
+        "--code",
+        type=int,
+        default=None,
+        metavar="K",
+        help="InfoGAN models (--codes): draw only code K (default: one code per row)",
+    )
+    parser.add_argument(
+        "--interpolate",
+        action="store_true",
+        help="each row: a spherical interpolation between two random latents",
+    )
     parser.add_argument("--out", default=None, help="grid PNG path (default: WORKDIR/samples.png)")
-    parser.add_argument("--export", default=None,
-                        help="also write the samples as FILE.npz: images (N,28,28) in [-1,1]")
+    parser.add_argument(
+        "--export",
+        default=None,
+        help="also write the samples as FILE.npz: images (N,28,28) in [-1,1]",
+    )
     parser.add_argument("--uint8", action="store_true", help="--export uint8 pixels 0..255")
     parser.add_argument("--show", action="store_true", help="also open a window")
     return parser.parse_args(argv)
@@ -118,15 +142,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     z, labels, codes = _latents_and_labels(config, args, rows, cols, n)
     images = generate_in_batches(make_models(config)[0], state, z, labels)
     try:
-        plot_grid(images, rows, cols, out=out, row_labels=_row_labels(labels, codes, args, rows, cols))
+        plot_grid(
+            images, rows, cols, out=out, row_labels=_row_labels(labels, codes, args, rows, cols)
+        )
         if args.export:
-            save_npz(args.export, images, uint8=args.uint8,
-                     labels=None if labels is None else np.asarray(labels),
-                     codes=None if codes is None else np.asarray(codes))
+            save_npz(
+                args.export,
+                images,
+                uint8=args.uint8,
+                labels=None if labels is None else np.asarray(labels),
+                codes=None if codes is None else np.asarray(codes),
+            )
     except OSError as e:
         raise ConfigError(f"cannot write {e.filename}: {e.strerror}") from None
-    print(f"epoch {record.epoch} checkpoint: {len(images)} samples -> {out}"
-          + (f", {args.export}" if args.export else ""), file=sys.stderr)
+    print(
+        f"epoch {record.epoch} checkpoint: {len(images)} samples -> {out}"
+        + (f", {args.export}" if args.export else ""),
+        file=sys.stderr,
+    )
     if args.show:
         import matplotlib.pyplot as plt
 

@@ -21,43 +21,97 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     groups = cli.add_config_args(parser)
     cli.add_data_args(groups["data"])
     run = parser.add_argument_group("run")
-    run.add_argument("--workdir", default="runs/mnist_gan",
-                     help="checkpoints, images/, metrics.jsonl and config.json go here")
+    run.add_argument(
+        "--workdir",
+        default="runs/mnist_gan",
+        help="checkpoints, images/, metrics.jsonl and config.json go here",
+    )
     existing = run.add_mutually_exclusive_group()
     existing.add_argument("--resume", action="store_true", help="continue the workdir's run")
-    existing.add_argument("--overwrite", action="store_true",
-                          help="replace the workdir's run (deletes only what jaxgan wrote there)")
-    run.add_argument("--devices", type=cli.positive_int, default=None,
-                     help="devices to use (default: all JAX sees): batches are split over them, "
-                          "and a population's members too")
+    existing.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the workdir's run (deletes only what jaxgan wrote there)",
+    )
+    run.add_argument(
+        "--devices",
+        type=cli.positive_int,
+        default=None,
+        help="devices to use (default: all JAX sees): batches are split over them, "
+        "and a population's members too",
+    )
     population = parser.add_argument_group("population (many GANs in one compiled program)")
-    population.add_argument("--seeds", type=cli.positive_int, default=None, metavar="N",
-                            help="train members with seeds SEED .. SEED+N-1 (each with the init, data "
-                                 "order and noise of its --seed) into WORKDIR/members/<id>/")
-    population.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2,...",
-                            help="members for every value of a hyper-parameter (repeatable: every "
-                                 "combination, times --seeds): lr, d_lr, beta1, beta2, eps, "
-                                 "ema_decay, info_weight or d_dropout")
+    population.add_argument(
+        "--seeds",
+        type=cli.positive_int,
+        default=None,
+        metavar="N",
+        help="train members with seeds SEED .. SEED+N-1 (each with the init, data "
+        "order and noise of its --seed) into WORKDIR/members/<id>/",
+    )
+    population.add_argument(
+        "--sweep",
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2,...",
+        help="members for every value of a hyper-parameter (repeatable: every "
+        "combination, times --seeds): lr, d_lr, beta1, beta2, eps, "
+        "ema_decay, info_weight or d_dropout",
+    )
     hosts = parser.add_argument_group("multi-process (docs/scaling.md)")
-    hosts.add_argument("--distributed", action="store_true",
-                       help="one process of a multi-process run; without the three below, the "
-                            "cluster (SLURM, Cloud TPU) or JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES "
-                            "and JAX_PROCESS_ID say which")
-    hosts.add_argument("--coordinator-address", default=None, metavar="HOST:PORT",
-                       help="process 0's address, the same for every process (implies --distributed)")
-    hosts.add_argument("--num-processes", type=cli.positive_int, default=None, metavar="N",
-                       help="processes in the run (implies --distributed)")
-    hosts.add_argument("--process-id", type=int, default=None, metavar="I",
-                       help="this process: 0 .. N-1 (implies --distributed)")
-    hosts.add_argument("--connect-timeout", type=cli.positive_int, default=60, metavar="S",
-                       help="seconds to wait for the coordinator and every process to join (60)")
-    run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                     help="progress bar (default: when stderr is a terminal)")
-    run.add_argument("--deterministic-gpu", action=argparse.BooleanOptionalAction, default=True,
-                     help="deterministic GPU kernels: the same seed gives the same bits (default: on; "
-                          "--no-deterministic-gpu may be faster)")
-    run.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=True,
-                     help="write TensorBoard summaries to WORKDIR/tensorboard (default: on)")
+    hosts.add_argument(
+        "--distributed",
+        action="store_true",
+        help="one process of a multi-process run; without the three below, the "
+        "cluster (SLURM, Cloud TPU) or JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES "
+        "and JAX_PROCESS_ID say which",
+    )
+    hosts.add_argument(
+        "--coordinator-address",
+        default=None,
+        metavar="HOST:PORT",
+        help="process 0's address, the same for every process (implies --distributed)",
+    )
+    hosts.add_argument(
+        "--num-processes",
+        type=cli.positive_int,
+        default=None,
+        metavar="N",
+        help="processes in the run (implies --distributed)",
+    )
+    hosts.add_argument(
+        "--process-id",
+        type=int,
+        default=None,
+        metavar="I",
+        help="this process: 0 .. N-1 (implies --distributed)",
+    )
+    hosts.add_argument(
+        "--connect-timeout",
+        type=cli.positive_int,
+        default=60,
+        metavar="S",
+        help="seconds to wait for the coordinator and every process to join (60)",
+    )
+    run.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: when stderr is a terminal)",
+    )
+    run.add_argument(
+        "--deterministic-gpu",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="deterministic GPU kernels: the same seed gives the same bits (default: on; "
+        "--no-deterministic-gpu may be faster)",
+    )
+    run.add_argument(
+        "--tensorboard",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write TensorBoard summaries to WORKDIR/tensorboard (default: on)",
+    )
     return parser.parse_args(argv)
 
 
@@ -77,8 +131,10 @@ def build_config(args: argparse.Namespace) -> tuple[Config, Population | None]:
         base = record.config
         saved = None if record.population is None else Population.from_json(record.population)
         if saved is None and asked:
-            raise ConfigError(f"{args.workdir} holds a single run; --seeds and --sweep start a "
-                              f"population in a new --workdir")
+            raise ConfigError(
+                f"{args.workdir} holds a single run; --seeds and --sweep start a "
+                f"population in a new --workdir"
+            )
         if saved is not None and asked:
             saved = Population(base, args.seeds or saved.seeds, sweep or saved.sweep)
         config = cli.config_from_args(base, args).validate()
@@ -110,10 +166,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         from jaxgan.loop import train_and_evaluate
 
         config, population = build_config(args)
-        train_and_evaluate(config, args.workdir, population=population, data_dir=args.data_dir,
-                           cache_dir=cache, num_devices=args.devices,
-                           resume=args.resume, overwrite=args.overwrite, progress=args.progress,
-                           tensorboard=args.tensorboard)
+        train_and_evaluate(
+            config,
+            args.workdir,
+            population=population,
+            data_dir=args.data_dir,
+            cache_dir=cache,
+            num_devices=args.devices,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            progress=args.progress,
+            tensorboard=args.tensorboard,
+        )
 
 
 def entry() -> int:

@@ -15,8 +15,12 @@ def parse_args(argv: Sequence[str] | None):
     parser = cli.Parser(description=__doc__)
     cli.add_data_args(parser)
     parser.add_argument("--force", action="store_true", help="retrain even if cached")
-    parser.add_argument("--export", metavar="DIR", default=None,
-                        help="write mnist_classifier.npz and mnist_test_features.npz into DIR")
+    parser.add_argument(
+        "--export",
+        metavar="DIR",
+        default=None,
+        help="write mnist_classifier.npz and mnist_test_features.npz into DIR",
+    )
     return parser.parse_args(argv)
 
 
@@ -29,7 +33,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.export:
         test_images, _ = load_dataset("test", args.data_dir, cache)
         for name, digest in classifier.export(params, test_images, args.export).items():
-            same = "the shipped file" if digest == classifier.SHIPPED_SHA256[name] else "differs from the shipped file"
+            same = (
+                "the shipped file"
+                if digest == classifier.SHIPPED_SHA256[name]
+                else "differs from the shipped file"
+            )
             print(f"{args.export}/{name}: sha256 {digest} ({same})")
 
 
