@@ -101,6 +101,16 @@ def config_from_args(base: Config, args: argparse.Namespace) -> Config:
     return base.replace(**{k: v for k, v in vars(args).items() if k in names})
 
 
+def add_run_args(
+    parser: argparse.ArgumentParser, workdir_help: str
+) -> argparse._MutuallyExclusiveGroup:
+    """--workdir or --checkpoint: the run a tool reads."""
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--workdir", default="runs/mnist_gan", help=workdir_help)
+    source.add_argument("--checkpoint", help="one saved checkpoint folder (WORKDIR/checkpoints/N)")
+    return source
+
+
 def add_data_args(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     parser.add_argument(
         "--data-dir",

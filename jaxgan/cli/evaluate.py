@@ -24,13 +24,9 @@ from jaxgan.workdir import workdir_of
 
 def parse_args(argv: Sequence[str] | None):
     parser = cli.Parser(description=__doc__)
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument(
-        "--workdir",
-        default="runs/mnist_gan",
-        help="newest checkpoint of a run, or of a population (all its members)",
+    source = cli.add_run_args(
+        parser, "newest checkpoint of a run, or of a population (all its members)"
     )
-    source.add_argument("--checkpoint", help="one saved checkpoint folder (WORKDIR/checkpoints/N)")
     source.add_argument(
         "--samples",
         help="an .npz from sample.py --export (or an .npy array): "

@@ -59,13 +59,7 @@ def grid_path(source: Path, args: argparse.Namespace) -> Path:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = cli.Parser(description=__doc__)
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument(
-        "--workdir",
-        default="runs/mnist_gan",
-        help="a training workdir: its newest readable checkpoint is used",
-    )
-    source.add_argument("--checkpoint", help="one saved checkpoint folder (WORKDIR/checkpoints/N)")
+    cli.add_run_args(parser, "a training workdir: its newest readable checkpoint is used")
     parser.add_argument("--seed", type=cli.seed, default=0, help="latent noise seed (0)")
     parser.add_argument(
         "--n",
