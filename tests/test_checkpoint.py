@@ -23,10 +23,12 @@ from jaxgan.population import Population
 from jaxgan.runlog import MetricsLog
 
 from conftest import (
+    MOCK_EXAMPLES,
     TINY,
     TINY_FLAGS,
     assert_trees_equal,
     error_lines,
+    make_idx_dir,
     run_cli,
     truncate_checkpoint,
 )
@@ -120,6 +122,19 @@ def edit_record(checkpoint_dir: Path, *, redigest: bool, **changes) -> None:
     path.write_text(json.dumps(meta))
 
 
+@pytest.fixture(scope="module")
+def two_epochs(tmp_path_factory):
+    """A run of two epochs of TINY, trained once; each test edits its own copy."""
+    folder = tmp_path_factory.mktemp("two_epochs")
+    make_idx_dir(folder / "idx", MOCK_EXAMPLES)
+    with pytest.MonkeyPatch.context() as env:  # as `isolated_caches` sets it for each test
+        env.setenv("HOME", str(folder))
+        env.setenv("XDG_CACHE_HOME", str(folder / ".cache"))
+        env.setenv("JAXGAN_ALLOW_PARTIAL_DATA", "1")
+        train(folder / "run", str(folder / "idx"), epochs=2)
+    return folder / "run"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "changes, redigest, reason",
@@ -135,9 +150,9 @@ def edit_record(checkpoint_dir: Path, *, redigest: bool, **changes) -> None:
     ],
 )
 def test_an_edited_record_is_a_corrupt_checkpoint(
-    changes, redigest, reason, idx_mnist, tmp_path, capsys
+    changes, redigest, reason, idx_mnist, tmp_path, capsys, two_epochs
 ):
-    train(tmp_path / "run", idx_mnist, epochs=2)
+    shutil.copytree(two_epochs, tmp_path / "run")
     edit_record(tmp_path / "run" / "checkpoints" / "2", redigest=redigest, **changes)
     capsys.readouterr()
     state, meta = sampling.restore_path(tmp_path / "run")

@@ -12,7 +12,7 @@ from jaxgan import cli
 from jaxgan.cli import sample as sample_tool
 from jaxgan.cli import train as train_tool
 
-from conftest import ROOT, real_mnist_or_skip
+from conftest import REAL_IDX, ROOT, real_mnist_or_skip
 
 FLAGS = [
     "--epochs",
@@ -87,8 +87,9 @@ def run_script(*args, env=None, timeout=300):
 
 @pytest.mark.slow
 def test_real_mnist_smoke_run(tmp_path, monkeypatch, xla_optimized):
-    """One epoch of the reference model on real MNIST through the CLI, then sampling from it."""
-    tfds_dir = real_mnist_or_skip()
+    """One epoch of the reference model on real MNIST through the CLI, then sampling from it. From
+    the IDX files where they are given (TFDS's copy is read, and matched to them, in test_sources)."""
+    data_dir = REAL_IDX or real_mnist_or_skip()
     monkeypatch.delenv("JAXGAN_ALLOW_PARTIAL_DATA")  # all 60,000 images, verified
     workdir = tmp_path / "run"
     result = run_script(
@@ -98,7 +99,7 @@ def test_real_mnist_smoke_run(tmp_path, monkeypatch, xla_optimized):
         "--workdir",
         str(workdir),
         "--data-dir",
-        str(tfds_dir),
+        str(data_dir),
         "--cache-dir",
         str(tmp_path / "cache"),
     )
