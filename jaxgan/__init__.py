@@ -22,9 +22,9 @@ __version__ = "0.1.0"
 # name -> the module that owns it (imported on first use: `import jaxgan` stays light for the CLI)
 _OWNERS = {
     "Config": "config",
-    "train": "loop",
-    "TrainResult": "loop",
-    "MemberResult": "loop",
+    "train": "run",
+    "TrainResult": "run",
+    "MemberResult": "run",
     "load": "sampling",
     "Model": "sampling",
     "plot_grid": "images",
@@ -41,7 +41,7 @@ _OWNERS = {
     "RunKeys": "epoch",
     "load_dataset": "data",
     "EpochMetrics": "runlog",
-    "CheckpointRecord": "checkpoint",
+    "CheckpointRecord": "record",
     "JaxganError": "errors",
     "ConfigError": "errors",
     "DataError": "errors",
@@ -97,7 +97,6 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from jaxgan.checkpoint import CheckpointRecord
     from jaxgan.config import Config
     from jaxgan.data import load_dataset
     from jaxgan.epoch import RunKeys, TrainFunctions, make_train, run_keys
@@ -111,7 +110,8 @@ if TYPE_CHECKING:
     )
     from jaxgan.evaluation import Evaluator, Scores, evaluate
     from jaxgan.images import plot_grid
-    from jaxgan.loop import MemberResult, TrainResult, train
+    from jaxgan.record import CheckpointRecord
+    from jaxgan.run import MemberResult, TrainResult, train
     from jaxgan.runlog import EpochMetrics
     from jaxgan.sampling import Model, load
     from jaxgan.step import Batch, GANState, Metrics, hyperparams

@@ -59,18 +59,8 @@ def plot_grid(
         if not POSITIVE_INT.ok(value):
             raise ConfigError(f"{name} must be {POSITIVE_INT.wants}, got {value!r}")
     images = check_images(images, "images", ConfigError, min_count=1).reshape(-1, *IMAGE_SHAPE)
-    fig = _figure_class()(figsize=(cols, rows))  # not pyplot's: nothing global, no backend needed
-    if out is not None:
-        if (out := checked_path(out, "out")).is_dir():
-            raise ConfigError(
-                f"out: {out} is a folder; name the image file, e.g. {out / 'grid.png'}"
-            )
-        if (kind := out.suffix[1:].lower() or "png") not in (
-            formats := fig.canvas.get_supported_filetypes()
-        ):
-            raise ConfigError(
-                f"out: matplotlib writes no {kind!r} files; use one of {', '.join(sorted(formats))}"
-            )
+    out = None if out is None else image_path(out)
+    fig = figure(figsize=(cols, rows))
     axes = fig.subplots(rows, cols, squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i < len(images):
@@ -81,9 +71,42 @@ def plot_grid(
             axes[r, 0].set_title(label, loc="left", fontsize=8)
     fig.tight_layout()
     if out is not None:
-        with atomic_path(out) as tmp:
-            fig.savefig(tmp, format=out.suffix[1:] or "png")
+        save_figure(fig, out)
     return fig
+
+
+def figure(**kwargs: Any) -> Any:
+    """A matplotlib Figure, not pyplot's: nothing global, no backend needed; a notebook shows it."""
+    return _figure_class()(**kwargs)
+
+
+def image_path(out: Any, name: str = "out") -> Path:
+    """`out` as an image file that matplotlib writes (by its suffix; none: PNG) in an existing
+    folder, or a ConfigError naming `name`."""
+    out = checked_path(out, name)
+    if out.is_dir():
+        raise ConfigError(
+            f"{arg(name)}: {out} is a folder; name the image file, e.g. {out / 'grid.png'}"
+        )
+    formats = figure().canvas.get_supported_filetypes()
+    if (kind := out.suffix[1:].lower() or "png") not in formats:
+        raise ConfigError(
+            f"{arg(name)}: matplotlib writes no {kind!r} files; use one of {', '.join(sorted(formats))}"
+        )
+    if not out.absolute().parent.is_dir():
+        raise ConfigError(
+            f"{arg(name)}: cannot write {out}: {out.absolute().parent} is not a directory"
+        )
+    return out
+
+
+def save_figure(fig: Any, out: Path) -> None:
+    """`fig` written to `out` (see `image_path`) in the format its suffix names; atomic."""
+    try:
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, format=out.suffix[1:].lower() or "png")
+    except OSError as e:
+        raise ConfigError(f"cannot write {out}: {e.strerror}") from None
 
 
 # Host memory per sample: float32 pixels, and one copy (an export, a conversion for scoring).

@@ -20,18 +20,11 @@ from jaxgan.config import Config
 from jaxgan.epoch import TrainFunctions, run_keys
 from jaxgan.files import write_json_atomic
 from jaxgan.images import save_png_atomic, tile
-from jaxgan.population import (
-    MEMBER_FILE,
-    POPULATION_FILE,
-    Member,
-    Population,
-    member_state,
-    write_index,
-)
+from jaxgan.population import Member, Population, member_state
 from jaxgan.runlog import MetricsLog, SummaryWriter, epoch_summary, progress_lines
 from jaxgan.sampling import generate, generate_members, grid_labels, latents
 from jaxgan.step import GANState
-from jaxgan.workdir import Workdir
+from jaxgan.workdir import MEMBER_FILE, POPULATION_FILE, Workdir, write_index
 
 GRID_SIZE = 64  # the reference's 8x8 sample grid
 EVAL_SCALARS = ("fid", "classifier_score", "kl_to_uniform", "classes_covered")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -19,16 +18,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import checkpoint, parallel
-from jaxgan.checkpoint import CheckpointRecord, structure_changes
+from jaxgan.checkpoint import structure_changes
 from jaxgan.config import MAX_SEED, POSITIVE_INT, Config
 from jaxgan.epoch import TrainFunctions, make_train, run_keys
 from jaxgan.errors import CheckpointError, ConfigError, arg, on_command_line, one_line
-from jaxgan.files import write_json_atomic
+from jaxgan.record import CheckpointRecord
 from jaxgan.step import SWEEPABLE, GANState, hyperparams
 
 Sweep = tuple[tuple[str, tuple[Any, ...]], ...]
-POPULATION_FILE = "population.json"  # in the population's workdir: the spec and the members
-MEMBER_FILE = "member.json"  # in WORKDIR/members/<id>/: which member of ../.. the folder is
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,36 +192,6 @@ def _checked_sweep(name: str, values: tuple[Any, ...]) -> tuple[str, tuple[Any, 
     return name, values
 
 
-def write_index(workdir: Path, population: Population, failures: dict[str, Any]) -> None:
-    """WORKDIR/population.json: the spec, and each member's folder, values and failure."""
-    rows = [
-        {"id": m.id, "folder": f"members/{m.id}", **m.values, "failed": failures.get(m.id)}
-        for m in population.members()
-    ]
-    write_json_atomic(
-        workdir / POPULATION_FILE, {"format": 1, **population.to_json(), "members": rows}
-    )
-
-
-def read_index(workdir: str | Path) -> list[dict[str, Any]] | None:
-    """The member rows of WORKDIR/population.json (None: not a population), checked."""
-    index = Path(workdir) / POPULATION_FILE
-    if not index.is_file():
-        return None
-    try:
-        rows = json.loads(index.read_text())["members"]
-        return [
-            {**row, "id": str(row["id"]), "folder": Path(workdir) / row["folder"]} for row in rows
-        ]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{index} is unreadable ({one_line(e)})") from None
-
-
-def saved_failures(workdir: str | Path) -> dict[str, Any]:
-    """The members of the population in `workdir` that stopped training: id -> where."""
-    return {row["id"]: row["failed"] for row in read_index(workdir) or [] if row.get("failed")}
-
-
 def parse_sweep(text: str) -> tuple[str, tuple[Any, ...]]:
     """`NAME=V1,V2,...` (NAME as the flag or the field: d-lr, --d-lr, d_lr) -> (field, values)."""
     name, sep, values = text.partition("=")
@@ -323,7 +290,3 @@ def restore_population(
 
 
 # --- what a path given to the tools names --------------------------------------------------
-
-
-def is_population(path: str | Path) -> bool:
-    return (Path(path) / POPULATION_FILE).is_file() and (Path(path) / "checkpoints").is_dir()

@@ -16,7 +16,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import checkpoint
-from jaxgan.checkpoint import CheckpointRecord
 from jaxgan.config import POSITIVE_INT, Config, checked_path, checked_seed
 from jaxgan.data import in_batches
 from jaxgan.debuglog import quiet_libraries
@@ -26,10 +25,11 @@ from jaxgan.images import SAMPLE_BYTES
 from jaxgan.mnist import IMAGE_SHAPE, NUM_CLASSES
 from jaxgan.models import latent_codes, make_models
 from jaxgan.parallel import check_host_memory
-from jaxgan.population import MEMBER_FILE, is_population, member_state, restore_population
+from jaxgan.population import member_state, restore_population
+from jaxgan.record import CheckpointRecord
 from jaxgan.runlog import EpochMetrics, MetricsLog
 from jaxgan.step import GANState
-from jaxgan.workdir import workdir_of
+from jaxgan.workdir import MEMBER_FILE, is_population, workdir_of
 
 
 def generate(

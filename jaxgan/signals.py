@@ -86,3 +86,8 @@ def stop_signals(defer: bool = False) -> Iterator[StopSignals]:
         _ACTIVE.pop()
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+class StoppedAndSaved(KeyboardInterrupt):
+    """A stop that a signal asked for, that every process of the run agreed to and carried out:
+    the checkpoint is saved and every process is alive to leave the run in order."""

@@ -8,12 +8,18 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from jaxgan.errors import TrainingError, arg
+from jaxgan.errors import CheckpointError, TrainingError, arg, one_line
 from jaxgan.files import write_json_atomic
+
+if TYPE_CHECKING:
+    from jaxgan.population import Population
 
 MARKER = "jaxgan-run.json"
 LOCK = ".jaxgan.lock"
+MEMBER_FILE = "member.json"  # in WORKDIR/members/<id>/: which member of ../.. the folder is
+POPULATION_FILE = "population.json"  # in the population's workdir: the spec and the members
 FORMAT = 1
 OWN_FOLDERS = ("images", "tensorboard", "checkpoints", "unreadable_checkpoints", "members")
 OWN_FILES = (
@@ -218,3 +224,37 @@ def open_workdir(path: Path, *, resume: bool, overwrite: bool) -> Workdir:
         run.unlock()
         raise
     return run
+
+
+def write_index(workdir: Path, population: Population, failures: dict[str, Any]) -> None:
+    """WORKDIR/population.json: the spec, and each member's folder, values and failure."""
+    rows = [
+        {"id": m.id, "folder": f"members/{m.id}", **m.values, "failed": failures.get(m.id)}
+        for m in population.members()
+    ]
+    write_json_atomic(
+        workdir / POPULATION_FILE, {"format": 1, **population.to_json(), "members": rows}
+    )
+
+
+def read_index(workdir: str | Path) -> list[dict[str, Any]] | None:
+    """The member rows of WORKDIR/population.json (None: not a population), checked."""
+    index = Path(workdir) / POPULATION_FILE
+    if not index.is_file():
+        return None
+    try:
+        rows = json.loads(index.read_text())["members"]
+        return [
+            {**row, "id": str(row["id"]), "folder": Path(workdir) / row["folder"]} for row in rows
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{index} is unreadable ({one_line(e)})") from None
+
+
+def saved_failures(workdir: str | Path) -> dict[str, Any]:
+    """The members of the population in `workdir` that stopped training: id -> where."""
+    return {row["id"]: row["failed"] for row in read_index(workdir) or [] if row.get("failed")}
+
+
+def is_population(path: str | Path) -> bool:
+    return (Path(path) / POPULATION_FILE).is_file() and (Path(path) / "checkpoints").is_dir()

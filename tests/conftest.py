@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import json
 import os
 import subprocess
 import sys
@@ -296,3 +297,22 @@ def truncate_checkpoint(checkpoint_dir: Path) -> None:
     for path in (checkpoint_dir / "state").rglob("*"):
         if path.is_file():
             path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 3])
+
+
+def edit_record(checkpoint_dir: Path, *, redigest: bool, **changes) -> None:
+    """Change fields of a saved record (None deletes one); `redigest` keeps its digest consistent,
+    as a careful forger would."""
+    from jaxgan.record import record_digest
+
+    path = checkpoint_dir / "meta" / "metadata"
+    meta = json.loads(path.read_text())
+    for key, value in changes.items():
+        if value is None:
+            meta.pop(key)
+        elif isinstance(value, dict):
+            meta[key] = {**meta[key], **value}
+        else:
+            meta[key] = value
+    if redigest:
+        meta["record_sha256"] = record_digest(meta)
+    path.write_text(json.dumps(meta))

@@ -37,8 +37,8 @@ def test_plot_skips_bad_rows_and_refuses_bad_outputs(idx_mnist, tmp_path, capsys
     capsys.readouterr()
     for out, message in [
         (tmp_path / "none" / "c.png", "is not a directory"),
-        (tmp_path / "c.xyz", "must end in"),
-        (tmp_path / "dir.png", "cannot write"),
+        (tmp_path / "c.xyz", "--out: matplotlib writes no 'xyz' files"),
+        (tmp_path / "dir.png", "--out: " + str(tmp_path / "dir.png") + " is a folder"),
     ]:
         assert cli.execute(plot.main, ["--workdir", str(tmp_path / "run"), "--out", str(out)]) == 2
         err = capsys.readouterr().err.strip().splitlines()

@@ -11,8 +11,9 @@ import pytest
 from jaxgan import classifier, cli
 from jaxgan.cli import sample as sample_tool
 from jaxgan.cli import train as train_tool
-from jaxgan.evaluation import Evaluator, classification_accuracy_score, code_purity, member_samples
+from jaxgan.evaluation import Evaluator, classification_accuracy_score, member_samples
 from jaxgan.images import to_uint8
+from jaxgan.metrics import code_purity
 from jaxgan.sampling import restore_path
 
 from conftest import (

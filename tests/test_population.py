@@ -13,7 +13,6 @@ from jaxgan.cli import plot as plot_tool
 from jaxgan.cli import sample as sample_tool
 from jaxgan.cli import train as train_tool
 from jaxgan.config import Config
-from jaxgan.epoch import run_keys
 from jaxgan.errors import (
     ConfigError,
     IncompatibleCheckpointError,
@@ -29,7 +28,6 @@ from jaxgan.population import (
 )
 from jaxgan.program import compile_epoch
 from jaxgan.sampling import restore_path
-from jaxgan.step import SWEEPABLE
 
 from conftest import (
     TINY,
@@ -40,40 +38,6 @@ from conftest import (
     train_tiny,
     uint8_images,
 )
-
-# Every swept hyper-parameter on, so that each one's path through the step is exercised.
-BASE = Config(
-    batch_size=16,
-    hidden_dim=8,
-    latent_dim=8,
-    codes=4,
-    ema_decay=0.9,
-    d_dropout=0.2,
-    conditional=True,
-    class_loss=1.0,
-    mode_seeking=0.1,
-)
-
-
-def train_single(config: Config, images, labels, epochs: int):
-    state = fns(config).init(run_keys(config.seed)["init"])
-    state, epoch_fn = compile_epoch(config, state, images, labels)
-    for epoch in range(epochs):
-        state, _ = epoch_fn(state, epoch)
-    return state
-
-
-def train_population(population: Population, images, labels, epochs: int):
-    members, epoch_fn = compile_epoch(
-        population.base,
-        init_population(population, fns(population.program_config())),
-        images,
-        labels,
-        population=population,
-    )
-    for epoch in range(epochs):
-        members, metrics = epoch_fn(members, epoch)
-    return members, metrics
 
 
 def test_members_are_seeds_times_every_combination_of_the_swept_values():
@@ -112,83 +76,6 @@ def test_members_are_seeds_times_every_combination_of_the_swept_values():
 def test_a_malformed_sweep_or_one_members_cannot_share_is_refused(text, message):
     with command_line(), pytest.raises(ConfigError, match="^" + re.escape(message)):
         Population(Config(), seeds=2, sweep=(parse_sweep(text),)).validate()
-
-
-@pytest.mark.slow
-def test_each_member_equals_its_single_run():
-    """Every swept hyper-parameter differs from the base; each member is compared with the single
-    run of its own config. vmap's batched kernels round differently, so to float tolerance."""
-    images, labels = uint8_images(64)
-    values = {
-        "lr": 1e-3,
-        "d_lr": 5e-4,
-        "beta1": 0.5,
-        "beta2": 0.99,
-        "eps": 1e-6,
-        "ema_decay": 0.8,
-        "info_weight": 2.0,
-        "d_dropout": 0.4,
-        "class_loss": 2.0,
-        "mode_seeking": 0.3,
-    }
-    assert set(values) == set(SWEEPABLE)
-    sweep = (
-        ("lr", (1e-3, 3e-3)),
-        *((name, (value,)) for name, value in values.items() if name != "lr"),
-    )
-    population = Population(BASE.replace(seed=1), sweep=sweep)
-    members, metrics = train_population(population, images, labels, epochs=2)
-    assert metrics["d_loss"].shape == (2, 4) and bool(members.alive.all())
-    for i, member in enumerate(population.members()):
-        single = train_single(member.config, images, labels, epochs=2)
-        assert_trees_equal(member_state(members, i), single, rtol=1e-4, atol=1e-6)
-
-
-@pytest.mark.slow
-def test_a_population_of_one_is_its_single_run_bit_for_bit():
-    """Without vmap, and with a swept learning rate, the reference MLP's program rounds alike.
-    (A conditional model's label projection is fused differently, so it agrees to round-off.)"""
-    images, _ = uint8_images(64)
-    population = Population(
-        Config(batch_size=16, hidden_dim=8, latent_dim=8, seed=3), sweep=(("lr", (1e-3,)),)
-    )
-    members, _ = train_population(population, images, None, epochs=2)
-    member = population.members()[0]
-    assert_trees_equal(member_state(members, 0), train_single(member.config, images, None, 2))
-
-
-@pytest.mark.slow
-def test_a_population_of_one_is_its_single_run_bit_for_bit_whatever_it_sweeps():
-    """Every number lives in the state for a single run too, so sweeping them changes no rounding
-    (Adam's and the EMA's 1 - v included); class_loss needs a conditional model (see above)."""
-    images, _ = uint8_images(64)
-    base = Config(
-        batch_size=16,
-        hidden_dim=8,
-        latent_dim=8,
-        seed=3,
-        ema_decay=0.5,
-        d_dropout=0.1,
-        codes=3,
-        mode_seeking=0.1,
-    )
-    values = {
-        "lr": 1e-3,
-        "d_lr": 5e-4,
-        "beta1": 0.5,
-        "beta2": 0.99,
-        "eps": 1e-6,
-        "ema_decay": 0.8,
-        "info_weight": 2.0,
-        "d_dropout": 0.4,
-        "mode_seeking": 0.3,
-    }
-    assert set(values) == set(SWEEPABLE) - {"class_loss"}
-    population = Population(base, sweep=tuple((name, (value,)) for name, value in values.items()))
-    members, _ = train_population(population, images, None, epochs=2)
-    assert_trees_equal(
-        member_state(members, 0), train_single(population.members()[0].config, images, None, 2)
-    )
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ from jaxgan.config import GROUPS, MAX_SEED, PRESETS, Config, checked_seed, flag
 from jaxgan.debuglog import DebugLog
 from jaxgan.errors import ConfigError, JaxganError, command_line
 from jaxgan.files import default_cache_dir
+from jaxgan.signals import StoppedAndSaved
 
 
 class Parser(argparse.ArgumentParser):
@@ -148,6 +149,20 @@ def _exit_if_distributed(code: int) -> int:
     return code
 
 
+def _leave_in_order(code: int) -> int:
+    """A multi-process run that ended in order (finished, or stopped by agreement): JAX's shutdown
+    waits for every process, so process 0's coordinator outlives the others' last calls."""
+    jax = sys.modules.get("jax")
+    if jax is not None and jax.distributed.is_initialized():
+        for sig in (signal.SIGINT, signal.SIGTERM):  # the run is over: a late signal stops nothing
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            jax.distributed.shutdown()
+        except Exception:  # a process left meanwhile: nothing more to wait for
+            return _exit_if_distributed(code)
+    return code
+
+
 def execute(
     main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None
 ) -> int:
@@ -159,13 +174,13 @@ def execute(
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         with command_line():
-            return main(argv) or 0
+            return _leave_in_order(main(argv) or 0)
     except JaxganError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return _exit_if_distributed(2)
     except KeyboardInterrupt as e:  # the run's own (after saving) says what was saved
         print(f"{prog}: interrupted" + (f": {e}" if str(e) else ""), file=sys.stderr)
-        return _exit_if_distributed(130)
+        return _leave_in_order(130) if isinstance(e, StoppedAndSaved) else _exit_if_distributed(130)
     except Exception:  # a bug: the whole traceback, for a report
         traceback.print_exc()
         return 1

@@ -16,10 +16,10 @@ from jaxgan.errors import ConfigError
 from jaxgan.evaluation import Evaluator, classification_accuracy_score, summarise
 from jaxgan.files import default_cache_dir
 from jaxgan.images import read_samples
-from jaxgan.population import Population, is_population, member_state, restore_population
+from jaxgan.population import Population, member_state, restore_population
 from jaxgan.runlog import MetricsLog
 from jaxgan.sampling import restore_path
-from jaxgan.workdir import workdir_of
+from jaxgan.workdir import is_population, workdir_of
 
 
 def parse_args(argv: Sequence[str] | None):

@@ -12,11 +12,10 @@ import numpy as np
 
 from jaxgan import cli
 from jaxgan.errors import ConfigError
-from jaxgan.files import atomic_path
-from jaxgan.population import read_index
+from jaxgan.images import figure, image_path, save_figure
 from jaxgan.runlog import MetricsLog
+from jaxgan.workdir import read_index
 
-FORMATS = ("png", "pdf", "svg", "jpg", "jpeg")
 TRAIN_KEYS = {"epoch", "d_loss", "g_loss", "d_real", "d_fake"}
 EVAL_KEYS = {"epoch", "fid"}
 
@@ -62,12 +61,8 @@ def time_quality(train: list[dict], evals: list[dict]) -> tuple[list[float], lis
 def draw_time_quality(groups: dict[str, list[tuple[list[dict], list[dict]]]]):
     """One line per group: the runs' mean MNIST-FID at each evaluation they all reached, against
     their mean training seconds, with a ± std band of the FID."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig = figure(figsize=(6.4, 4.2))
+    ax = fig.subplots()
     for name, runs in groups.items():
         curves = [time_quality(*run) for run in runs]
         n = min(len(t) for t, _ in curves)
@@ -146,15 +141,9 @@ PANELS = (("d_loss", "D loss"), ("g_loss", "G loss"), ("d_real", "D(x)"), ("d_fa
 def draw(runs: dict[str | None, tuple[list[dict], list[dict]]]):
     """Each member's curves and, for more than one, the members' mean ± std band over the epochs
     all reached; MNIST-FID per member where evaluations were recorded."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     has_evals = any(evals for _, evals in runs.values())
-    fig, axes = plt.subplots(
-        1, len(PANELS) + has_evals, figsize=(4.2 * (len(PANELS) + has_evals), 3.6)
-    )
+    fig = figure(figsize=(4.2 * (len(PANELS) + has_evals), 3.6))
+    axes = fig.subplots(1, len(PANELS) + has_evals)
     epochs = min(len(train) for train, _ in runs.values())
     x = [r["epoch"] for r in next(iter(runs.values()))[0][:epochs]]
     for ax, (key, label) in zip(axes, PANELS, strict=False):
@@ -191,13 +180,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     groups = dict(parse_group(g) for g in args.time_quality)
     if groups and not args.out:
         raise ConfigError("--time-quality needs --out")
-    out = Path(args.out or Path(args.workdir) / "curves.png")
-    if out.suffix.lower().lstrip(".") not in FORMATS:
-        raise ConfigError(
-            f"--out must end in one of {', '.join('.' + f for f in FORMATS)}, got {out}"
-        )
-    if not out.absolute().parent.is_dir():
-        raise ConfigError(f"cannot write {out}: {out.absolute().parent} is not a directory")
+    out = image_path(args.out or Path(args.workdir) / "curves.png")
     if groups:
         fig = draw_time_quality(
             {name: [read_rows(str(d)) for d in dirs] for name, dirs in groups.items()}
@@ -205,11 +188,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         what = f"{len(groups)} groups of runs"
     else:
         fig, what = _curves(args.workdir)
-    try:
-        with atomic_path(out) as tmp:
-            fig.savefig(tmp, format=out.suffix[1:].lower())
-    except OSError as e:
-        raise ConfigError(f"cannot write {out}: {e.strerror}") from None
+    save_figure(fig, out)
     print(f"{what} -> {out}")
 
 

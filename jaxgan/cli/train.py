@@ -158,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         import jax
 
         if distributed:
-            from jaxgan.parallel import initialize_distributed
+            from jaxgan.distributed import initialize_distributed
 
             initialize_distributed(*launch, timeout_s=args.connect_timeout)
         if (cache := cli.cache_dir(args)) is not None:  # compiled epochs are reused across runs
