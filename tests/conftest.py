@@ -103,6 +103,7 @@ TINY_FLAGS = [
     "--sample-every",
     "1000",
     "--no-progress",
+    "--no-tensorboard",  # TensorFlow's import is seconds per process; test_outputs covers the summaries
     "--no-cache",
 ]
 
@@ -262,7 +263,6 @@ def train_cli(workdir, data_dir, *flags: str) -> None:
         str(workdir),
         "--data-dir",
         data_dir,
-        "--no-tensorboard",
         *flags,
     ]
     assert cli.execute(train.main, argv) == 0
