@@ -10,7 +10,10 @@ import pytest
 from jaxgan import classifier, cli, data
 from jaxgan.cli import evaluate as evaluate_tool
 from jaxgan.cli import train as train_tool
+from jaxgan.config import Config
+from jaxgan.evaluation import summarise
 from jaxgan.files import content_digest
+from jaxgan.population import Population
 
 from conftest import (
     TINY_FLAGS,
@@ -84,3 +87,16 @@ def test_evaluate_prints_each_member_and_the_mean_over_seeds(idx_mnist, tmp_path
     evaluate_tool.main(["--workdir", str(tmp_path / "pop"), *common])
     text = capsys.readouterr().out
     assert "lr=0.001 (2 members): MNIST-FID" in text and "best: MNIST-FID member" in text
+
+
+def test_a_populations_table_lists_each_member_and_each_group():
+    population = Population(Config(), seeds=2, sweep=(("lr", (1e-3, 2e-3)),))
+    rows = [{"fid": 10.0 + i, "classifier_score": 9.0, "classes_covered": 10} for i in range(4)]
+    rows[3]["failed"] = {"epoch": 2, "batch": 0, "loss": "d_loss"}
+    table = evaluate_tool.format_table(population, rows, summarise(population, rows))
+    lines = table.splitlines()
+    assert lines[0].split()[:3] == ["member", "seed", "lr"] and len(lines) == 1 + 4 + 2 + 1
+    assert "failed in epoch 2" in lines[4]
+    assert lines[5].startswith("lr=0.001 (2 members): MNIST-FID 10.500")
+    assert lines[6].startswith("lr=0.002 (1 member): MNIST-FID 12.000")
+    assert lines[7].startswith("best: MNIST-FID member 0 (10.000)")

@@ -11,6 +11,7 @@ import pytest
 from jaxgan import classifier, cli
 from jaxgan.cli import sample as sample_tool
 from jaxgan.cli import train as train_tool
+from jaxgan.errors import ConfigError
 from jaxgan.evaluation import Evaluator, classification_accuracy_score, member_samples
 from jaxgan.images import to_uint8
 from jaxgan.metrics import code_purity
@@ -192,3 +193,19 @@ def test_sample_tool_grids_interpolations_and_exports(idx_mnist, tmp_path, capsy
         )
         == 2
     )
+
+
+def test_grid_shapes_and_output_paths_are_checked_before_anything_is_loaded(tmp_path):
+    import argparse
+
+    assert sample_tool.grid_shape("4X16") == (4, 16)
+    for text in ("8", "0x8", "axb"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            sample_tool.grid_shape(text)
+    for out, export, message in [
+        ("grid.jpg", None, "--out must be a .png file"),
+        (None, "samples.npy", "--export must be an .npz file"),
+        (str(tmp_path / "none" / "grid.png"), None, "is not a directory"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            sample_tool.check_outputs(argparse.Namespace(out=out, export=export))

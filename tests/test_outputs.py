@@ -49,3 +49,14 @@ def test_training_evaluates_and_logs_to_jsonl_and_tensorboard(idx_mnist, tmp_pat
     assert rows[-1]["kind"] == "eval" and rows[-1]["num_samples"] == 64
     assert cli.execute(plot.main, ["--workdir", str(tmp_path / "run")]) == 0
     assert (tmp_path / "run" / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_progress_lines_average_only_the_members_still_training():
+    import numpy as np
+
+    from jaxgan.outputs import member_means
+
+    alive = np.array([[True, True], [True, False]])  # member 1 stopped at step 1
+    means = member_means({"d_loss": np.array([[1.0, 2.0], [3.0, np.nan]]), "alive": alive}, alive)
+    np.testing.assert_array_equal(means["d_loss"], [2.0, 2.0])
+    assert set(means) == {"d_loss"}

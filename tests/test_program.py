@@ -3,16 +3,17 @@ population of one is its single run bit for bit."""
 
 from __future__ import annotations
 
+import jax
 import pytest
 
 from jaxgan.config import Config
-from jaxgan.epoch import run_keys
+from jaxgan.epoch import epoch_key, run_keys
 from jaxgan.population import (
     Population,
     init_population,
     member_state,
 )
-from jaxgan.program import compile_epoch
+from jaxgan.program import compile_epoch, population_epoch_keys
 from jaxgan.step import SWEEPABLE
 
 from conftest import (
@@ -132,3 +133,11 @@ def test_a_population_of_one_is_its_single_run_bit_for_bit_whatever_it_sweeps():
     assert_trees_equal(
         member_state(members, 0), train_single(population.members()[0].config, images, None, 2)
     )
+
+
+def test_each_members_epoch_keys_are_its_single_runs():
+    population = Population(Config(seed=3), seeds=2, sweep=(("lr", (1e-3, 2e-3)),))
+    keys = population_epoch_keys(population, 5)
+    for key, member in zip(keys, population.members(), strict=True):
+        want = epoch_key(run_keys(member.config.seed)["train"], 5)
+        assert (jax.random.key_data(key) == jax.random.key_data(want)).all()

@@ -103,3 +103,18 @@ def test_a_resumed_run_trains_on_with_the_numbers_asked(idx_mnist, tmp_path):
     numbers = resumed.state.hyperparameters()
     assert (float(numbers["lr"]), float(numbers["beta1"])) == (np.float32(1e-3), np.float32(0.5))
     assert float(jaxgan.load(tmp_path / "run").state.hyperparameters()["lr"]) == np.float32(1e-3)
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"seeds": 0}, "seeds must be a positive integer, got 0"),
+        ({"sweep": ["lr"]}, "sweep must be a dict such as"),
+        ({"sweep": {"lr": []}}, "sweep lr: a non-empty list of values"),
+        ({"sweep": {"lr": [None]}}, "values are numbers, strings or booleans, got None"),
+    ],
+)
+def test_a_population_asked_wrongly_is_refused_before_any_work(arguments, message, tmp_path):
+    with pytest.raises(jaxgan.ConfigError, match=message):
+        jaxgan.train(jaxgan.Config(), tmp_path / "run", **arguments)
+    assert not (tmp_path / "run").exists()

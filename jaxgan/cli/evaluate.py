@@ -159,7 +159,7 @@ def format_table(
     ]
     widths = [max(len(row[i]) for row in [head, *body] if i < len(row)) for i in range(len(head))]
     lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False))
+        "  ".join([cell.ljust(w) for cell, w in zip(row, widths, strict=False)] + row[len(head) :])
         for row in [head, *body]
     ]
     for group in summary["groups"]:
