@@ -108,7 +108,10 @@ def test_step_follows_the_reference_update_order(xla_optimized):
     tx = optax.adam(2e-4)
     d_updates, _ = tx.update(d_grads, tx.init(state.d_params))
     d_params = optax.apply_updates(state.d_params, d_updates)
-    assert_trees_equal(d_params, new.d_params, rtol=1e-6, atol=1e-7)
+    # Adam's first step is lr * g / (|g| + eps): where |g| is near eps, the last bits of g (which
+    # differ between CPUs' vector units) move it by a fraction of lr. A wrong order moves it by lr.
+    step_tolerance = {"rtol": 1e-6, "atol": 2e-4 / 100}
+    assert_trees_equal(d_params, new.d_params, **step_tolerance)
 
     def g_loss(p):
         return bce_with_logits(d({"params": d_params}, gan.generator.apply({"params": p}, z)), 1.0)
@@ -117,7 +120,7 @@ def test_step_follows_the_reference_update_order(xla_optimized):
     g_grads = jax.grad(g_loss)(state.g_params)
     g_updates, _ = tx.update(g_grads, tx.init(state.g_params))
     g_params = optax.apply_updates(state.g_params, g_updates)
-    assert_trees_equal(g_params, new.g_params, rtol=1e-6, atol=1e-7)
+    assert_trees_equal(g_params, new.g_params, **step_tolerance)
 
 
 def test_first_adam_step_moves_each_parameter_by_lr():
