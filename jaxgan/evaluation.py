@@ -1,4 +1,5 @@
-"""GAN metrics on an MNIST classifier's features: MNIST-FID, classifier score, mode coverage."""
+"""GAN metrics in two feature spaces: an MNIST classifier's (MNIST-FID, classifier score, mode
+coverage) and a label-free encoder's (FID, precision, recall, density, coverage)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,23 @@ from typing import Any, TypedDict
 import jax
 import numpy as np
 
-from jaxgan import classifier
+from jaxgan import classifier, encoder
 from jaxgan.classifier import gaussian
 from jaxgan.config import checked_seed
 from jaxgan.data import in_batches, normalize
 from jaxgan.epoch import TrainFunctions
 from jaxgan.errors import EvaluationError, arg
 from jaxgan.images import SAMPLE_BYTES, check_images, to_uint8
-from jaxgan.metrics import classifier_score, code_purity, frechet_distance, mode_coverage
+from jaxgan.metrics import (
+    K_DENSITY_COVERAGE,
+    K_PRECISION_RECALL,
+    classifier_score,
+    code_purity,
+    frechet_distance,
+    knn_radii,
+    manifold_scores,
+    mode_coverage,
+)
 from jaxgan.mnist import IMAGE_PIXELS, NUM_CLASSES
 from jaxgan.models import latent_codes
 from jaxgan.parallel import check_host_memory
@@ -36,6 +46,11 @@ class Scores(TypedDict, total=False):
     """What `evaluate` and `Evaluator.score_images` return (the optional keys where they apply)."""
 
     fid: float  # MNIST-FID: the Fréchet distance of classifier features to the real test set's
+    encoder_fid: float  # the same in the label-free encoder's codes
+    precision: float  # in the encoder's codes: the share of samples on the real manifold
+    recall: float  # the share of real test images on the samples' manifold
+    density: float  # samples per real neighbourhood they fall in, / k: about 1 for real data
+    coverage: float  # the share of real neighbourhoods holding a sample
     classifier_score: float  # exp(E KL(p(y|x) || p(y))): 1 .. 10
     histogram: list[int]  # predicted digit counts, 0..9
     kl_to_uniform: float  # of that histogram's shares
@@ -48,23 +63,44 @@ class Scores(TypedDict, total=False):
 
 
 class Evaluator:
-    """The evaluation classifier and the real test set's feature Gaussian; scores image sets.
+    """The two feature spaces jaxgan scores in, with the real test set's features in each: the
+    evaluation classifier (its feature Gaussian) and the label-free encoder (the test set's codes).
 
-    `Evaluator.standard()` is the shipped classifier and statistics (the same on every machine);
-    `Evaluator(params, reference)` another classifier with its (mean, covariance) of real features."""
+    `Evaluator.standard()` is the shipped pair (the same on every machine); `from_real_images`
+    scores against other real images, in another classifier's features."""
 
-    def __init__(self, params: Any, reference: tuple[np.ndarray, np.ndarray]):
+    def __init__(
+        self,
+        params: Any,
+        reference: tuple[np.ndarray, np.ndarray],
+        encoder_params: Any,
+        real_codes: np.ndarray,
+    ):
         self.params, self.reference = params, reference
+        self.encoder_params, self.real_codes = encoder_params, real_codes
+        self.codes_reference = gaussian(real_codes)
 
     @classmethod
     def standard(cls) -> Evaluator:
-        return cls(*classifier.shipped())
+        return cls(*classifier.shipped(), *encoder.shipped())
 
     @classmethod
     def from_real_images(cls, params: Any, real_images_u8: np.ndarray) -> Evaluator:
-        """An evaluator whose reference statistics are those of `real_images_u8` (N, 784)."""
-        real, _ = classifier.batched(params, np.asarray(normalize(real_images_u8)))
-        return cls(params, gaussian(real))
+        """An evaluator of the classifier `params` and the shipped encoder whose reference features
+        are those of `real_images_u8` (N, 784)."""
+        x = np.asarray(normalize(real_images_u8))
+        encoder_params = encoder.shipped()[0]
+        return cls(
+            params,
+            gaussian(classifier.batched(params, x)[0]),
+            encoder_params,
+            encoder.codes(encoder_params, x),
+        )
+
+    @functools.cached_property
+    def real_radii(self) -> dict[int, np.ndarray]:
+        """The real codes' k-NN radii, computed once."""
+        return knn_radii(self.real_codes, (K_PRECISION_RECALL, K_DENSITY_COVERAGE))
 
     def score_images(
         self,
@@ -98,8 +134,11 @@ class Evaluator:
         logits = logits.astype(np.float64)
         probs = np.exp(logits - logits.max(1, keepdims=True))
         probs /= probs.sum(1, keepdims=True)
+        embedded = encoder.codes(self.encoder_params, x)
         scores = {
             "fid": frechet_distance(*gaussian(feats), *self.reference),
+            "encoder_fid": frechet_distance(*gaussian(embedded), *self.codes_reference),
+            **manifold_scores(self.real_codes, embedded, self.real_radii),
             "classifier_score": classifier_score(probs),
             **mode_coverage(probs),
             "num_samples": len(x),
@@ -177,8 +216,9 @@ def member_samples(
 
 
 def evaluate(images: Any, *, labels: Any = None, n: int | None = None) -> dict[str, Any]:
-    """MNIST-FID, classifier score and mode coverage (the keys of `Scores`) of `images` with the
-    shipped classifier: uint8 0..255, floats in [0, 1] or [-1, 1], (N, 28, 28) or (N, 784) and the
+    """The scores of `images` (the keys of `Scores`) in the shipped classifier's and encoder's
+    features: MNIST-FID, classifier score and mode coverage; the encoder's FID, precision, recall,
+    density and coverage. Images: uint8 0..255, floats in [0, 1] or [-1, 1], (N, 28, 28) or (N, 784) and the
     channel layouts. `labels` (N,), or one digit for all: the digits a conditional generator was
     asked for (adds `conditional_accuracy`); `n`: score only the first n images."""
     if n is not None:
@@ -210,6 +250,10 @@ def classification_accuracy_score(
 # The metrics summarised, and which way is better.
 BETTER = {
     "fid": min,
+    "encoder_fid": min,
+    "precision": max,
+    "recall": max,
+    "coverage": max,
     "classifier_score": max,
     "classes_covered": max,
     "conditional_accuracy": max,
@@ -249,4 +293,25 @@ def summarise(population: Population, rows: list[dict[str, Any]]) -> dict[str, A
             }
         )
     best = {k: BETTER[k](ok, key=lambda mr, k=k: mr[1][k])[0].id for k in metrics}
-    return {"groups": groups, "best": best}
+    summary = {"groups": groups, "best": best}
+    if "encoder_fid" in metrics:
+        summary["rankings"] = rankings([m.id for m, _ in ok], [r for _, r in ok])
+    return summary
+
+
+def rankings(ids: list[str], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Members best first by MNIST-FID and by the encoder's FID, and the pairs the two spaces
+    order differently (the first better in MNIST-FID, the second in the encoder's)."""
+    fid = {i: r["fid"] for i, r in zip(ids, rows, strict=True)}
+    encoder_fid = {i: r["encoder_fid"] for i, r in zip(ids, rows, strict=True)}
+    swapped = [
+        [a, b] if fid[a] < fid[b] else [b, a]
+        for a, b in itertools.combinations(ids, 2)
+        if (fid[a] - fid[b]) * (encoder_fid[a] - encoder_fid[b]) < 0
+    ]
+    return {
+        "fid": sorted(ids, key=fid.get),
+        "encoder_fid": sorted(ids, key=encoder_fid.get),
+        "swapped": swapped,
+        "pairs": len(ids) * (len(ids) - 1) // 2,
+    }

@@ -27,7 +27,17 @@ from jaxgan.step import GANState
 from jaxgan.workdir import MEMBER_FILE, POPULATION_FILE, Workdir, write_index
 
 GRID_SIZE = 64  # the reference's 8x8 sample grid
-EVAL_SCALARS = ("fid", "classifier_score", "kl_to_uniform", "classes_covered")
+EVAL_SCALARS = (
+    "fid",
+    "classifier_score",
+    "kl_to_uniform",
+    "classes_covered",
+    "encoder_fid",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+)
 Failures = dict[str, dict[str, Any]]  # member id -> {"epoch", "batch", "loss"}
 
 
@@ -89,7 +99,9 @@ class MemberFiles:
             f"{self.label}Epoch [{epoch}/{config.epochs}] MNIST-FID ({config.eval_samples} "
             "samples): "
             f"{scores['fid']:.2f}, classifier score: {scores['classifier_score']:.2f}, "
-            f"classes covered: {scores['classes_covered']}/10"
+            f"classes covered: {scores['classes_covered']}/10; encoder FID: "
+            f"{scores['encoder_fid']:.2f}, precision: {scores['precision']:.3f}, recall: "
+            f"{scores['recall']:.3f}"
         )
         if self.writer:
             self.writer.scalars(epoch + 1, {f"eval/{k}": scores[k] for k in EVAL_SCALARS})

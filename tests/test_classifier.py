@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import jaxgan
-from jaxgan import classifier, data
+from jaxgan import classifier, data, networks
 from jaxgan.errors import (
     EvaluationError,
 )
@@ -68,13 +68,13 @@ def test_corrupt_classifier_cache_is_retrained(tmp_path, monkeypatch, capsys):
 
 
 def test_the_shipped_classifier_is_verified_before_use(tmp_path, monkeypatch):
-    for name, digest in classifier.SHIPPED_SHA256.items():
-        assert hashlib.sha256((classifier.SHIPPED / name).read_bytes()).hexdigest() == digest
-    shutil.copytree(classifier.SHIPPED, tmp_path / "weights")
+    for name, digest in classifier.CLASSIFIER.shipped.items():
+        assert hashlib.sha256((networks.SHIPPED / name).read_bytes()).hexdigest() == digest
+    shutil.copytree(networks.SHIPPED, tmp_path / "weights")
     raw = bytearray((tmp_path / "weights" / "mnist_classifier.npz").read_bytes())
     raw[len(raw) // 2] ^= 1
     (tmp_path / "weights" / "mnist_classifier.npz").write_bytes(bytes(raw))
-    monkeypatch.setattr(classifier, "SHIPPED", tmp_path / "weights")
+    monkeypatch.setattr(networks, "SHIPPED", tmp_path / "weights")
     classifier.shipped.cache_clear()
     try:
         with pytest.raises(

@@ -7,12 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from jaxgan import classifier, cli, data
+from jaxgan import cli
 from jaxgan.cli import evaluate as evaluate_tool
 from jaxgan.cli import train as train_tool
 from jaxgan.config import Config
 from jaxgan.evaluation import summarise
-from jaxgan.files import content_digest
 from jaxgan.population import Population
 
 from conftest import (
@@ -23,13 +22,7 @@ from conftest import train_tiny as train
 
 @pytest.mark.slow
 def test_evaluate_prints_its_scores_when_the_run_is_read_only(idx_mnist, tmp_path, capsys):
-    from test_evaluation import random_classifier
-
     train(tmp_path / "run", idx_mnist)
-    digest = content_digest(*data.load_dataset("train", idx_mnist))
-    classifier.save(
-        random_classifier(), classifier.cache_path(tmp_path / "cache", digest), digest, 0.1
-    )
     (tmp_path / "run" / "metrics.jsonl").unlink()
     (tmp_path / "run" / "metrics.jsonl").mkdir()  # cannot be appended to, even by root
     argv = [
@@ -84,6 +77,8 @@ def test_evaluate_prints_each_member_and_the_mean_over_seeds(idx_mnist, tmp_path
     assert low["fid"]["mean"] == pytest.approx(np.mean(fids[:2]))
     assert low["fid"]["std"] == pytest.approx(np.std(fids[:2], ddof=1))
     assert table["best"]["fid"] == str(int(np.argmin(fids)))
+    encoder_fids = [m["encoder_fid"] for m in table["members"]]
+    assert table["rankings"]["encoder_fid"] == [str(i) for i in np.argsort(encoder_fids)]
     evaluate_tool.main(["--workdir", str(tmp_path / "pop"), *common])
     text = capsys.readouterr().out
     assert "lr=0.001 (2 members): MNIST-FID" in text and "best: MNIST-FID member" in text
@@ -91,12 +86,28 @@ def test_evaluate_prints_each_member_and_the_mean_over_seeds(idx_mnist, tmp_path
 
 def test_a_populations_table_lists_each_member_and_each_group():
     population = Population(Config(), seeds=2, sweep=(("lr", (1e-3, 2e-3)),))
-    rows = [{"fid": 10.0 + i, "classifier_score": 9.0, "classes_covered": 10} for i in range(4)]
+    rows = [
+        {"fid": 10.0 + i, "encoder_fid": e, "classifier_score": 9.0, "classes_covered": 10}
+        for i, e in enumerate([2.0, 1.0, 3.0, 0.5])
+    ]
     rows[3]["failed"] = {"epoch": 2, "batch": 0, "loss": "d_loss"}
-    table = evaluate_tool.format_table(population, rows, summarise(population, rows))
-    lines = table.splitlines()
-    assert lines[0].split()[:3] == ["member", "seed", "lr"] and len(lines) == 1 + 4 + 2 + 1
-    assert "failed in epoch 2" in lines[4]
+    summary = summarise(population, rows)
+    assert summary["rankings"] == {
+        "fid": ["0", "1", "2"],  # the failed member is not ranked
+        "encoder_fid": ["1", "0", "2"],
+        "swapped": [["0", "1"]],
+        "pairs": 3,
+    }
+    lines = evaluate_tool.format_table(population, rows, summary).splitlines()
+    assert lines[0].split()[:5] == ["member", "seed", "lr", "MNIST-FID", "encoder"]
+    assert len(lines) == 1 + 4 + 2 + 1 + 1 and "failed in epoch 2" in lines[4]
     assert lines[5].startswith("lr=0.001 (2 members): MNIST-FID 10.500")
     assert lines[6].startswith("lr=0.002 (1 member): MNIST-FID 12.000")
-    assert lines[7].startswith("best: MNIST-FID member 0 (10.000)")
+    assert lines[7].startswith("best: MNIST-FID member 0 (10.000); encoder FID member 1 (1.000)")
+    assert lines[8] == (
+        "the two spaces rank 1 of 3 pairs of members differently (by MNIST-FID: 0 before 1): "
+        "MNIST-FID 0 < 1 < 2; encoder FID 1 < 0 < 2"
+    )
+    rows[0]["encoder_fid"] = 0.9
+    agreed = evaluate_tool.format_table(population, rows, summarise(population, rows))
+    assert agreed.splitlines()[-1].startswith("the two spaces rank the members alike")

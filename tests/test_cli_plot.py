@@ -26,7 +26,7 @@ def _write_metrics(folder: Path, seconds: list[float], fids: dict[int, float]) -
         }
         for e, s in enumerate(seconds)
     ]
-    rows += [{"kind": "eval", "epoch": e, "fid": f} for e, f in fids.items()]
+    rows += [{"kind": "eval", "epoch": e, "fid": f, "encoder_fid": f / 10} for e, f in fids.items()]
     (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
@@ -55,6 +55,8 @@ def test_time_quality_plots_fid_against_cumulative_training_seconds(tmp_path, ca
     assert plot_tool.time_quality(
         train_rows, [{"epoch": 2, "fid": 30.0}, {"epoch": 4, "fid": 10.0}]
     ) == ([3.5, 5.5], [30.0, 10.0])
+    evals = [{"epoch": 2, "fid": 30.0, "encoder_fid": 3.0}]
+    assert plot_tool.time_quality(train_rows, evals, "encoder_fid") == ([3.5], [3.0])
     _write_metrics(tmp_path / "a0", [1.0, 1.0], {1: 20.0, 2: 10.0})
     _write_metrics(tmp_path / "a1", [1.0, 1.0], {1: 24.0, 2: 12.0})
     _write_metrics(tmp_path / "b", [3.0], {1: 50.0})

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from jaxgan import classifier, cli
+from jaxgan import classifier, cli, encoder
 from jaxgan.cli import train as train_tool
 from jaxgan.cli import train_classifier
 
@@ -75,7 +75,9 @@ def test_train_classifier_trains_caches_and_exports_with_the_recipe(idx_mnist, t
     assert cli.execute(train_classifier.main, argv) == 0
     out = capsys.readouterr().out
     assert "evaluation classifier: test accuracy" in out
-    for name in classifier.SHIPPED_SHA256:  # another dataset: other weights than the shipped ones
+    shipped = {**classifier.CLASSIFIER.shipped, **encoder.ENCODER.shipped}
+    assert len(shipped) == 4
+    for name in shipped:  # another dataset: other weights than the shipped ones
         digest = hashlib.sha256((tmp_path / "out" / name).read_bytes()).hexdigest()
         assert f"{name}: sha256 {digest} (differs from the shipped file)" in out
     cached = sorted((tmp_path / "cache" / "classifier").iterdir())

@@ -48,8 +48,11 @@ def test_evaluate_reads_every_pixel_range_alike_and_refuses_what_it_cannot_score
     pixels = random_pixels(300)
     scores = jaxgan.evaluate(pixels)
     assert set(scores) >= {"fid", "classifier_score", "classes_covered", "histogram", "num_samples"}
+    assert set(scores) >= {"encoder_fid", "precision", "recall", "density", "coverage"}
     for same in (pixels.astype(np.float32) / 127.5 - 1, pixels / 255.0, pixels.reshape(300, 784)):
-        assert jaxgan.evaluate(same)["fid"] == pytest.approx(scores["fid"], rel=1e-6)
+        again = jaxgan.evaluate(same)
+        for key in ("fid", "encoder_fid", "precision", "recall", "coverage"):
+            assert again[key] == pytest.approx(scores[key], rel=1e-6)
     assert jaxgan.evaluate(pixels, n=256)["num_samples"] == 256
     labels = np.arange(300) % 10
     assert 0 <= jaxgan.evaluate(pixels, labels=labels)["conditional_accuracy"] <= 1

@@ -1,5 +1,6 @@
 """The metrics' numbers: the Fréchet distance against closed forms, the classifier score's bounds,
-mode coverage and code purity."""
+mode coverage, code purity, and k-NN precision, recall, density and coverage on point clouds whose
+answers are known."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ import numpy as np
 import pytest
 
 from jaxgan.evaluation import gaussian
-from jaxgan.metrics import classifier_score, code_purity, frechet_distance, mode_coverage
+from jaxgan.metrics import (
+    classifier_score,
+    code_purity,
+    frechet_distance,
+    knn_radii,
+    manifold_scores,
+    mode_coverage,
+)
 
 
 def random_spd(rng, d, rank=None):
@@ -63,3 +71,27 @@ def test_mode_coverage_counts_classes_with_two_percent():
 def test_code_purity_counts_each_codes_most_common_digit():
     scores = code_purity(np.array([0, 0, 0, 1, 1, 2]), np.array([3, 3, 5, 7, 7, 1]), num_codes=4)
     assert scores == {"code_purity": pytest.approx(5 / 6), "code_digits": [3, 7, 1, -1]}
+
+
+def test_knn_radii_are_each_points_distance_to_its_kth_other_neighbour():
+    points = np.array([[0.0], [1.0], [3.0], [7.0]])
+    radii = knn_radii(points, (1, 2))
+    np.testing.assert_allclose(radii[1], [1, 1, 4, 16])  # squared
+    np.testing.assert_allclose(radii[2], [9, 4, 9, 36])
+
+
+def test_manifold_scores_see_fidelity_and_diversity_apart():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(2000, 8))
+    same = manifold_scores(real, rng.normal(size=(2000, 8)))
+    assert same["precision"] > 0.6 and same["recall"] > 0.6 and same["coverage"] > 0.9
+    assert 0.8 < same["density"] < 1.2  # about 1 when fakes are distributed like reals
+    collapsed = manifold_scores(real, real[:20].repeat(100, 0) + 1e-3 * rng.normal(size=(2000, 8)))
+    assert collapsed["precision"] == 1.0  # every sample is a real image...
+    assert collapsed["recall"] == 20 / 2000  # ...of 20 of them: the fakes' balls hold only those
+    assert collapsed["coverage"] < 0.1 < same["coverage"]
+    far = manifold_scores(real, rng.normal(size=(2000, 8)) + 10)
+    assert far == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
+    wide = manifold_scores(real, 3 * rng.normal(size=(2000, 8)))  # covers reals, mostly off them
+    assert wide["recall"] > same["recall"] and wide["precision"] < 0.2
+    assert manifold_scores(real, real[:3])["coverage"] > 0  # fewer samples than k: smaller k

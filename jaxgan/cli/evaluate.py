@@ -1,5 +1,7 @@
-"""MNIST-FID, classifier score and mode coverage of a checkpoint, of exported samples, or of every
-member of a population (a table with mean ± std over seeds)."""
+"""Scores in both of jaxgan's feature spaces (the classifier's MNIST-FID, classifier score and mode
+coverage; the label-free encoder's FID, precision, recall, density and coverage) of a checkpoint, of
+exported samples, or of every member of a population (a table with mean ± std over seeds, and
+where the two spaces rank the members differently)."""
 
 from __future__ import annotations
 
@@ -60,8 +62,11 @@ def describe(source: dict[str, Any], scores: dict[str, Any]) -> str:
     return (
         f"{source}: MNIST-FID {scores['fid']:.3f}, classifier score "
         f"{scores['classifier_score']:.3f}, classes covered {scores['classes_covered']}/10, "
-        f"KL to uniform {scores['kl_to_uniform']:.3f}, histogram {scores['histogram']} "
-        f"({scores['num_samples']} samples)" + "".join(f", {e}" for e in extras if e)
+        f"KL to uniform {scores['kl_to_uniform']:.3f}, histogram {scores['histogram']}; "
+        f"encoder FID {scores['encoder_fid']:.3f}, precision {scores['precision']:.3f}, "
+        f"recall {scores['recall']:.3f}, density {scores['density']:.3f}, coverage "
+        f"{scores['coverage']:.3f} ({scores['num_samples']} samples)"
+        + "".join(f", {e}" for e in extras if e)
     )
 
 
@@ -129,6 +134,10 @@ def evaluate_generators(args, cache) -> None:
 
 NAMES = {
     "fid": "MNIST-FID",
+    "encoder_fid": "encoder FID",
+    "precision": "precision",
+    "recall": "recall",
+    "coverage": "coverage",
     "classifier_score": "score",
     "classes_covered": "classes",
     "conditional_accuracy": "conditional accuracy",
@@ -182,7 +191,22 @@ def format_table(
                 for k, i in summary["best"].items()
             )
         )
+    if "rankings" in summary:
+        lines.append(describe_rankings(summary["rankings"]))
     return "\n".join(lines)
+
+
+def describe_rankings(rankings: dict[str, Any]) -> str:
+    """Where MNIST-FID and the encoder's FID rank members differently, in one line."""
+    orders = f"MNIST-FID {' < '.join(rankings['fid'])}; encoder FID {' < '.join(rankings['encoder_fid'])}"
+    swapped = rankings["swapped"]
+    if not swapped:
+        return f"the two spaces rank the members alike: {orders}"
+    pairs = ", ".join(f"{a} before {b}" for a, b in swapped)
+    return (
+        f"the two spaces rank {len(swapped)} of {rankings['pairs']} pairs of members differently "
+        f"(by MNIST-FID: {pairs}): {orders}"
+    )
 
 
 def _record(folder: Path, row: dict) -> None:

@@ -1,4 +1,4 @@
-"""Draw a run's loss, D-output and MNIST-FID curves from WORKDIR/metrics.jsonl to a PNG; for a
+"""Draw a run's loss, D-output and FID curves from WORKDIR/metrics.jsonl to a PNG; for a
 population, every member's curves and their mean ± std. With --time-quality, MNIST-FID against
 training seconds for groups of single runs (e.g. a preset's seeds): one line per group, mean ± std."""
 
@@ -17,7 +17,8 @@ from jaxgan.runlog import MetricsLog
 from jaxgan.workdir import read_index
 
 TRAIN_KEYS = {"epoch", "d_loss", "g_loss", "d_real", "d_fake"}
-EVAL_KEYS = {"epoch", "fid"}
+EVAL_KEYS = {"epoch", "fid", "encoder_fid"}
+SPACES = (("fid", "MNIST-FID"), ("encoder_fid", "encoder FID"))
 
 
 def numbers(row: dict, keys: set[str]) -> bool:
@@ -36,7 +37,7 @@ def parse_args(argv: Sequence[str] | None):
         metavar="NAME=DIR[,DIR...]",
         default=[],
         help="a group of single runs trained with --eval-every (repeat for more groups): "
-        "MNIST-FID against the training seconds, in place of WORKDIR's curves",
+        "MNIST-FID and encoder FID against the training seconds, in place of WORKDIR's curves",
     )
     return parser.parse_args(argv)
 
@@ -48,51 +49,47 @@ def parse_group(text: str) -> tuple[str, list[Path]]:
     return name, [Path(d) for d in dirs.split(",")]
 
 
-def time_quality(train: list[dict], evals: list[dict]) -> tuple[list[float], list[float]]:
-    """(training seconds up to each evaluated epoch, its MNIST-FID)."""
+def time_quality(
+    train: list[dict], evals: list[dict], key: str = "fid"
+) -> tuple[list[float], list[float]]:
+    """(training seconds up to each evaluated epoch, its `key`: MNIST-FID or encoder FID)."""
     elapsed, total = {}, 0.0
     for row in train:
         total += row.get("seconds", float("nan"))
         elapsed[row["epoch"]] = total
-    points = [(elapsed[r["epoch"]], r["fid"]) for r in evals if r["epoch"] in elapsed]
+    points = [(elapsed[r["epoch"]], r[key]) for r in evals if r["epoch"] in elapsed]
     return [t for t, _ in points], [f for _, f in points]
 
 
 def draw_time_quality(groups: dict[str, list[tuple[list[dict], list[dict]]]]):
-    """One line per group: the runs' mean MNIST-FID at each evaluation they all reached, against
-    their mean training seconds, with a ± std band of the FID."""
-    fig = figure(figsize=(6.4, 4.2))
-    ax = fig.subplots()
-    for name, runs in groups.items():
-        curves = [time_quality(*run) for run in runs]
-        n = min(len(t) for t, _ in curves)
-        if n == 0:
-            raise ConfigError(
-                f"--time-quality {name}: a run has no MNIST-FID evaluation (train it with "
-                "--eval-every)"
-            )
-        seconds = np.mean([t[:n] for t, _ in curves], 0)
-        fid = np.asarray([f[:n] for _, f in curves])
-        (line,) = ax.plot(
-            seconds,
-            fid.mean(0),
-            "o-",
-            ms=3,
-            label=f"{name} ({len(runs)} seed{'s' * (len(runs) > 1)})",
-        )
-        if len(runs) > 1:
-            ax.fill_between(
+    """Per feature space, one line per group: the runs' mean FID at each evaluation they all
+    reached, against their mean training seconds, with a ± std band."""
+    fig = figure(figsize=(11, 4.2))
+    for ax, (key, label) in zip(fig.subplots(1, len(SPACES)), SPACES, strict=True):
+        for name, runs in groups.items():
+            curves = [time_quality(*run, key) for run in runs]
+            n = min(len(t) for t, _ in curves)
+            if n == 0:
+                raise ConfigError(
+                    f"--time-quality {name}: a run has no evaluation (train it with --eval-every)"
+                )
+            seconds = np.mean([t[:n] for t, _ in curves], 0)
+            fid = np.asarray([f[:n] for _, f in curves])
+            (line,) = ax.plot(
                 seconds,
-                fid.mean(0) - fid.std(0),
-                fid.mean(0) + fid.std(0),
-                color=line.get_color(),
-                alpha=0.2,
+                fid.mean(0),
+                "o-",
+                ms=3,
+                label=f"{name} ({len(runs)} seed{'s' * (len(runs) > 1)})",
             )
-    ax.set_yscale("log")
-    ax.set_xlabel("training seconds")
-    ax.set_ylabel("MNIST-FID")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend()
+            if len(runs) > 1:
+                band = (fid.mean(0) - fid.std(0), fid.mean(0) + fid.std(0))
+                ax.fill_between(seconds, *band, color=line.get_color(), alpha=0.2)
+        ax.set_yscale("log")
+        ax.set_xlabel("training seconds")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend()
     fig.tight_layout()
     return fig
 
@@ -158,15 +155,16 @@ def draw(runs: dict[str | None, tuple[list[dict], list[dict]]]):
         ax.fill_between(x, mean - std, mean + std, color="black", alpha=0.15, label="± std")
     if has_evals:
         for member, (_, evals) in runs.items():
-            axes[-1].plot(
-                [r["epoch"] for r in evals],
-                [r["fid"] for r in evals],
-                "o-",
-                ms=3,
-                label=member or "MNIST-FID",
-            )
+            for (key, label), style in zip(SPACES, ("o-", "s--"), strict=True):
+                axes[-1].plot(
+                    [r["epoch"] for r in evals],
+                    [r[key] for r in evals],
+                    style,
+                    ms=3,
+                    label=f"{member}: {label}" if member else label,
+                )
         axes[-1].set_yscale("log")
-        axes[-1].set_title("MNIST-FID" + (" per member" if len(runs) > 1 else ""))
+        axes[-1].set_title("FID" + (" per member" if len(runs) > 1 else ""))
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.legend(fontsize="small")

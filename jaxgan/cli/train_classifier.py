@@ -1,12 +1,12 @@
-"""Train (or retrain) the MNIST classifier behind jaxgan's metrics with its fixed recipe and cache
-it; with --export, write it and the test set's feature statistics as the files jaxgan ships, and
-compare them with the shipped ones."""
+"""Train (or retrain) the two networks behind jaxgan's metrics, the MNIST classifier and the
+label-free encoder, with their fixed recipes, and cache them; with --export, write them and the
+test set's features as the files jaxgan ships, and compare them with the shipped ones."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from jaxgan import classifier, cli
+from jaxgan import classifier, cli, encoder
 from jaxgan.data import load_dataset
 from jaxgan.files import default_cache_dir
 
@@ -19,7 +19,7 @@ def parse_args(argv: Sequence[str] | None):
         "--export",
         metavar="DIR",
         default=None,
-        help="write mnist_classifier.npz and mnist_test_features.npz into DIR",
+        help="write the four shipped files (the networks' weights, the test set's features) to DIR",
     )
     return parser.parse_args(argv)
 
@@ -30,15 +30,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     cache = cli.cache_dir(args) or default_cache_dir()
     params, test_accuracy = classifier.load_or_train(cache, args.data_dir, force=args.force)
     print(f"evaluation classifier: test accuracy {test_accuracy:.4f}")
+    encoder_params = encoder.load_or_train(cache, args.data_dir, force=args.force)
     if args.export:
         test_images, _ = load_dataset("test", args.data_dir, cache)
-        for name, digest in classifier.export(params, test_images, args.export).items():
-            same = (
-                "the shipped file"
-                if digest == classifier.SHIPPED_SHA256[name]
-                else "differs from the shipped file"
-            )
-            print(f"{args.export}/{name}: sha256 {digest} ({same})")
+        for network, digests in [
+            (classifier.CLASSIFIER, classifier.export(params, test_images, args.export)),
+            (encoder.ENCODER, encoder.export(encoder_params, test_images, args.export)),
+        ]:
+            for name, digest in digests.items():
+                same = network.shipped[name] == digest
+                print(
+                    f"{args.export}/{name}: sha256 {digest} "
+                    f"({'the shipped file' if same else 'differs from the shipped file'})"
+                )
 
 
 def entry() -> int:
