@@ -315,3 +315,26 @@ def rankings(ids: list[str], rows: list[dict[str, Any]]) -> dict[str, Any]:
         "swapped": swapped,
         "pairs": len(ids) * (len(ids) - 1) // 2,
     }
+
+
+# The rule for keeping a change (a preset, an option, a default), measured over seeds: better in
+# both feature spaces, and neither fidelity nor diversity lost, so that no one space's features
+# can be matched without better images.
+BETTER_IN_BOTH = ("fid", "encoder_fid")
+NOT_LOST = ("precision", "recall")
+
+
+def keeps(candidate: list[dict[str, Any]], baseline: list[dict[str, Any]]) -> list[str]:
+    """Why a change measured by `candidate`'s scores (one row per seed) is not kept against
+    `baseline`'s: its mean MNIST-FID or encoder FID is not lower, or its mean precision or recall
+    falls by more than the baseline's spread over seeds (its std). Empty: kept."""
+    reasons = []
+    for key in (*BETTER_IN_BOTH, *NOT_LOST):
+        new, old = _stats([r[key] for r in candidate]), _stats([r[key] for r in baseline])
+        if key in BETTER_IN_BOTH and new["mean"] >= old["mean"]:
+            reasons.append(f"{key} {new['mean']:.3f} is not below {old['mean']:.3f}")
+        if key in NOT_LOST and new["mean"] < old["mean"] - old["std"]:
+            reasons.append(
+                f"{key} {new['mean']:.3f} falls below {old['mean']:.3f} - {old['std']:.3f}"
+            )
+    return reasons
