@@ -1,5 +1,5 @@
 """Configurations against a baseline over seeds, scored in both feature spaces, and the rule that
-decides which changes are kept (`jaxgan.evaluation.keeps`).
+decides which changes are kept (`jaxgan.selection.keeps`).
 
     python benchmarks/compare.py --data-dir DATA [--out runs/compare] [--seeds 0,1,2] \\
         "quality=--preset quality" "no-modulation=--preset quality --no-modulation"
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgan.evaluation import keeps
+from jaxgan.selection import keeps
 
 COLUMNS = [
     ("fid", "MNIST-FID", 2),

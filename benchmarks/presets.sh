@@ -2,9 +2,10 @@
 # The presets against the reference, back to back (about 35 minutes on a 2-core CPU):
 #  1. wall time of the 100-epoch reference, of seeds 0, 1, 2 of `quality` and of `conditional`,
 #     and of the reference again; each run then scored on 10,000 samples (`evaluate.py`, with
-#     `--cas` for the conditional preset) -> OUT/presets.md, mean ± std over the seeds;
+#     `--cas` for the conditional preset) -> OUT/presets.md, mean ± std over the seeds, in both
+#     feature spaces;
 #  2. the same runs with --eval-every (the reference every 10 epochs, the presets every 2) ->
-#     OUT/time_quality.png, MNIST-FID (2,000 samples) against training seconds.
+#     OUT/time_quality.png, MNIST-FID and encoder FID (2,000 samples) against training seconds.
 #   bash benchmarks/presets.sh DATA_DIR [OUT_DIR]     (DATA_DIR: TFDS data dir or the IDX files)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,8 +61,9 @@ import numpy as np
 
 out = Path(sys.argv[1])
 walls = dict(line.split() for line in (out / "walls.txt").read_text().splitlines())
-rows = ["| run | seeds | MNIST-FID | classifier score | classes | conditional accuracy | CAS | wall per seed |",
-        "|---|---|---:|---:|---:|---:|---:|---:|"]
+rows = ["| run | seeds | MNIST-FID | encoder FID | precision | recall | classifier score | classes | "
+        "conditional accuracy | CAS | wall per seed |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
 for name, runs in [("reference, 100 epochs", ["reference_before"]),
                    ("quality", [f"quality{s}" for s in range(3)]),
                    ("conditional", [f"conditional{s}" for s in range(3)])]:
@@ -72,9 +74,10 @@ for name, runs in [("reference, 100 epochs", ["reference_before"]),
         if not values:
             return "–"
         each = " / ".join(f"{v:.{digits}f}" for v in values)
-        return each if len(values) == 1 else f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f} ({each})"
+        return each if len(values) == 1 else f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f} ({each})"
 
-    rows.append(f"| {name} | {len(runs)} | {cell('fid')} | {cell('classifier_score')} | "
+    rows.append(f"| {name} | {len(runs)} | {cell('fid')} | {cell('encoder_fid')} | {cell('precision', digits=3)} | "
+                f"{cell('recall', digits=3)} | {cell('classifier_score')} | "
                 f"{cell('classes_covered', digits=0)} | {cell('conditional_accuracy', 100)} | {cell('cas', 100)} | "
                 f"{' / '.join(walls[r] + ' s' for r in runs)} |")
 rows.append(f"\nreference's wall: {walls['reference_before']} s before, {walls['reference_after']} s after")

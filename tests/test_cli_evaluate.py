@@ -11,8 +11,8 @@ from jaxgan import cli
 from jaxgan.cli import evaluate as evaluate_tool
 from jaxgan.cli import train as train_tool
 from jaxgan.config import Config
-from jaxgan.evaluation import summarise
 from jaxgan.population import Population
+from jaxgan.selection import summarise
 
 from conftest import (
     TINY_FLAGS,

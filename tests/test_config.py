@@ -98,10 +98,12 @@ def test_flags_override_the_preset_and_validate_checks_them(tmp_path):
     config, population = train.build_config(args)
     assert population is None
     assert config == Config.preset("quality").replace(lr=3e-4, conditional=True)
-    off, _ = train.build_config(train.parse_args(["--preset", "quality", "--no-modulation"]))
-    assert (
-        Config.preset("quality").modulation and not off.modulation
-    )  # --no-FLAG turns a preset's flag off
+    on, _ = train.build_config(train.parse_args(["--preset", "quality", "--modulation"]))
+    assert on == Config.preset("quality").replace(modulation=True)
+    off, _ = train.build_config(
+        train.parse_args(["--preset", "conditional", "--no-conditional", "--class-loss", "0"])
+    )
+    assert Config.preset("conditional").conditional and not off.conditional  # --no-FLAG: off
     with pytest.raises(ConfigError, match="batch_size must be a positive integer, got 0"):
         train.build_config(train.parse_args(["--batch-size", "0"]))
 

@@ -83,10 +83,10 @@ def test_every_image_shown_exists():
             )
 
 
-def test_every_link_between_pages_resolves():
+def test_every_link_to_a_page_or_an_image_resolves():
     for page in PAGES:
         for target in re.findall(
-            r"\]\(((?:docs|benchmarks|\.\.)?[\w./-]+\.md)(?:#[\w-]+)?\)", page.read_text()
+            r"\]\(((?:docs|benchmarks|\.\.)?[\w./-]+\.(?:md|png))(?:#[\w-]+)?\)", page.read_text()
         ):
             assert (page.parent / target).is_file(), (page.name, target)
 

@@ -15,12 +15,13 @@ from jaxgan import cli
 from jaxgan.data import load_dataset
 from jaxgan.epoch import make_train
 from jaxgan.errors import ConfigError
-from jaxgan.evaluation import Evaluator, classification_accuracy_score, summarise
+from jaxgan.evaluation import Evaluator, classification_accuracy_score
 from jaxgan.files import default_cache_dir
 from jaxgan.images import read_samples
 from jaxgan.population import Population, member_state, restore_population
 from jaxgan.runlog import MetricsLog
 from jaxgan.sampling import restore_path
+from jaxgan.selection import summarise
 from jaxgan.workdir import is_population, workdir_of
 
 
