@@ -240,7 +240,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "latent_dim": 26,
         "codes": 10,
         "beta1": 0.3,
-        "lr": 1e-3,
+        "lr": 5e-4,
         "ema_decay": 0.9995,
         "loss": "hinge",
         "d_dropout": 0.3,

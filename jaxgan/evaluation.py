@@ -80,6 +80,7 @@ class Evaluator:
         self.codes_reference = gaussian(real_codes)
 
     @classmethod
+    @functools.cache  # one per process: its real codes' k-NN radii take a second to compute
     def standard(cls) -> Evaluator:
         return cls(*classifier.shipped(), *encoder.shipped())
 
@@ -217,9 +218,10 @@ def member_samples(
 def evaluate(images: Any, *, labels: Any = None, n: int | None = None) -> dict[str, Any]:
     """The scores of `images` (the keys of `Scores`) in the shipped classifier's and encoder's
     features: MNIST-FID, classifier score and mode coverage; the encoder's FID, precision, recall,
-    density and coverage. Images: uint8 0..255, floats in [0, 1] or [-1, 1], (N, 28, 28) or (N, 784) and the
-    channel layouts. `labels` (N,), or one digit for all: the digits a conditional generator was
-    asked for (adds `conditional_accuracy`); `n`: score only the first n images."""
+    density and coverage. Images: uint8 0..255, floats in [0, 1] or [-1, 1], (N, 28, 28) or
+    (N, 784) and the channel layouts. `labels` (N,), or one digit for all: the digits a
+    conditional generator was asked for (adds `conditional_accuracy`); `n`: score only the first
+    n images."""
     if n is not None:
         if not isinstance(n, int) or isinstance(n, bool) or n < 2:
             raise EvaluationError(f"n must be an integer >= 2, got {n!r}")

@@ -15,6 +15,7 @@ from jaxgan import classifier, data, networks
 from jaxgan.errors import (
     EvaluationError,
 )
+from jaxgan.evaluation import Evaluator
 from jaxgan.files import content_digest
 
 from conftest import (
@@ -76,6 +77,7 @@ def test_the_shipped_classifier_is_verified_before_use(tmp_path, monkeypatch):
     (tmp_path / "weights" / "mnist_classifier.npz").write_bytes(bytes(raw))
     monkeypatch.setattr(networks, "SHIPPED", tmp_path / "weights")
     classifier.shipped.cache_clear()
+    Evaluator.standard.cache_clear()
     try:
         with pytest.raises(
             jaxgan.EvaluationError, match="does not match its sha256; reinstall jaxgan"
@@ -86,3 +88,4 @@ def test_the_shipped_classifier_is_verified_before_use(tmp_path, monkeypatch):
         assert not (tmp_path / "run").exists()
     finally:
         classifier.shipped.cache_clear()
+        Evaluator.standard.cache_clear()

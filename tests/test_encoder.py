@@ -12,6 +12,7 @@ import scipy.ndimage
 import jaxgan
 from jaxgan import encoder, networks
 from jaxgan.data import load_dataset, normalize
+from jaxgan.evaluation import Evaluator
 
 from conftest import make_idx_dir, random_pixels, real_mnist_or_skip
 
@@ -23,11 +24,13 @@ def test_a_corrupt_shipped_encoder_file_is_refused(tmp_path, monkeypatch):
     (tmp_path / "weights" / "mnist_test_codes.npz").write_bytes(bytes(raw))
     monkeypatch.setattr(networks, "SHIPPED", tmp_path / "weights")
     encoder.shipped.cache_clear()
+    Evaluator.standard.cache_clear()
     try:
         with pytest.raises(jaxgan.EvaluationError, match="mnist_test_codes.npz does not match"):
             jaxgan.evaluate(random_pixels(50))
     finally:
         encoder.shipped.cache_clear()
+        Evaluator.standard.cache_clear()
 
 
 @pytest.mark.slow
