@@ -88,7 +88,7 @@ def test_every_field_is_a_flag_in_its_group_with_its_effective_defaults():
         (action,) = [a for a in group._group_actions if flag(field.name) in a.option_strings]
         assert field.metadata["help"] in action.help
     lr_help = next(a.help for a in groups["optimiser"]._group_actions if "--lr" in a.option_strings)
-    assert lr_help.endswith("(default: 0.0002; quality: 0.001; conditional: 0.0005)")
+    assert lr_help.endswith("(default: 0.0002; quality: 0.0005; conditional: 0.0005)")
 
 
 def test_flags_override_the_preset_and_validate_checks_them(tmp_path):
