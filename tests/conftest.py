@@ -59,10 +59,14 @@ def xla_optimized(monkeypatch):
     to a tolerance, the determinism of the programs users run, cost analysis and long runs."""
     import jax
 
+    # The flag is not part of jit's cache key: without clearing, a function compiled on one side
+    # of the switch would run its old executable on the other.
     monkeypatch.setenv("JAX_DISABLE_MOST_OPTIMIZATIONS", "0")
     jax.config.update("jax_disable_most_optimizations", False)
+    jax.clear_caches()
     yield
     jax.config.update("jax_disable_most_optimizations", True)
+    jax.clear_caches()
 
 
 @pytest.fixture(autouse=True)

@@ -89,7 +89,7 @@ def test_each_member_equals_its_single_run():
 
 
 @pytest.mark.slow
-def test_a_population_of_one_is_its_single_run_bit_for_bit():
+def test_a_population_of_one_is_its_single_run_bit_for_bit(xla_optimized):
     """Without vmap, and with a swept learning rate, the reference MLP's program rounds alike.
     (A conditional model's label projection is fused differently, so it agrees to round-off.)"""
     images, _ = uint8_images(64)
@@ -102,7 +102,7 @@ def test_a_population_of_one_is_its_single_run_bit_for_bit():
 
 
 @pytest.mark.slow
-def test_a_population_of_one_is_its_single_run_bit_for_bit_whatever_it_sweeps():
+def test_a_population_of_one_is_its_single_run_bit_for_bit_whatever_it_sweeps(xla_optimized):
     """Every number lives in the state for a single run too, so sweeping them changes no rounding
     (Adam's and the EMA's 1 - v included); class_loss needs a conditional model (see above)."""
     images, _ = uint8_images(64)
