@@ -123,6 +123,21 @@ def run_cli(name: str, *args: str, timeout: int = 300) -> subprocess.CompletedPr
     )
 
 
+def run_tool(capsys, name: str, *args: str) -> subprocess.CompletedProcess:
+    """jaxgan.cli.NAME's main as its script runs it (`cli.execute`), in this process: its exit
+    code and what it printed on stderr."""
+    import importlib
+
+    from jaxgan import cli
+
+    capsys.readouterr()
+    try:
+        code = cli.execute(importlib.import_module(f"jaxgan.cli.{name}").main, list(args))
+    except SystemExit as e:  # argparse's own errors
+        code = e.code
+    return subprocess.CompletedProcess(args, code, "", capsys.readouterr().err)
+
+
 def error_lines(stderr: str) -> list[str]:
     """stderr less the partial-data warnings that the tests' tiny datasets cause."""
     return [line for line in stderr.strip().splitlines() if "JAXGAN_ALLOW_PARTIAL_DATA" not in line]

@@ -21,6 +21,7 @@ from conftest import (
     assert_one_line_error,
     error_lines,
     run_cli,
+    run_tool,
 )
 
 TOOLS = {"train": train_tool, "sample": sample_tool, "evaluate": evaluate_tool, "plot": plot_tool}
@@ -112,11 +113,12 @@ def test_bad_values_are_one_line_and_leave_nothing(
 
 
 @pytest.mark.slow
-def test_bad_runs_are_one_line_errors(idx_mnist, tmp_path):
+def test_bad_runs_are_one_line_errors(idx_mnist, tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")
     assert_one_line_error(
-        run_cli(
+        run_tool(
+            capsys,
             "train",
             *TINY_FLAGS,
             "--data-dir",
@@ -129,7 +131,8 @@ def test_bad_runs_are_one_line_errors(idx_mnist, tmp_path):
         "larger than the dataset",
     )
     assert_one_line_error(
-        run_cli(
+        run_tool(
+            capsys,
             "train",
             *TINY_FLAGS,
             "--data-dir",
@@ -141,7 +144,8 @@ def test_bad_runs_are_one_line_errors(idx_mnist, tmp_path):
     )
     (tmp_path / "empty").mkdir()
     assert_one_line_error(
-        run_cli(
+        run_tool(
+            capsys,
             "train",
             *TINY_FLAGS,
             "--data-dir",
@@ -153,10 +157,14 @@ def test_bad_runs_are_one_line_errors(idx_mnist, tmp_path):
         "--data-dir",
     )
     assert_one_line_error(
-        run_cli("train", *TINY_FLAGS, "--data-dir", idx_mnist, "--workdir", str(blocker / "run")),
+        run_tool(
+            capsys, "train", *TINY_FLAGS, "--data-dir", idx_mnist, "--workdir", str(blocker / "run")
+        ),
         "not writable",
     )
-    assert_one_line_error(run_cli("sample", "--workdir", str(tmp_path / "empty")), "no checkpoints")
+    assert_one_line_error(
+        run_tool(capsys, "sample", "--workdir", str(tmp_path / "empty")), "no checkpoints"
+    )
 
 
 # --- the tools' outputs ----------------------------------------------------------------------

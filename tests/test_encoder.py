@@ -57,7 +57,7 @@ def test_the_shipped_encoder_orders_real_blurred_noisy_uniform(xla_optimized):
     params, shipped_codes = encoder.shipped()
     codes = encoder.codes(params, np.asarray(normalize(test_images)))
     np.testing.assert_allclose(codes, shipped_codes, rtol=1e-4, atol=1e-5)  # the test set's own
-    real = load_dataset("train", data_dir)[0][:5000].reshape(-1, 28, 28)
+    real = load_dataset("train", data_dir)[0][:2000].reshape(-1, 28, 28)
     rng = np.random.default_rng(0)
     noisy = (real + rng.normal(0, 64, real.shape)).clip(0, 255)
     uniform = rng.integers(0, 256, real.shape, dtype=np.uint8)
@@ -65,5 +65,6 @@ def test_the_shipped_encoder_orders_real_blurred_noisy_uniform(xla_optimized):
     fids = [s["encoder_fid"] for s in scores]
     assert fids[0] < 1 < fids[1] < fids[2] < fids[3], fids  # training images: near the floor
     assert scores[0]["precision"] > 0.75 and scores[0]["recall"] > 0.75
-    assert scores[0]["coverage"] > 0.75 > 0.01 > scores[3]["coverage"]
+    coverage = [s["coverage"] for s in scores]  # of the 10,000 test codes by 2,000 samples
+    assert coverage == sorted(coverage, reverse=True) and coverage[0] > 0.5 > 0.01 > coverage[3]
     assert scores[1]["recall"] < 0.05  # blur keeps the digits' shapes, loses their variety
