@@ -20,7 +20,6 @@ from conftest import (
     TINY_FLAGS,
     assert_one_line_error,
     error_lines,
-    run_cli,
     run_tool,
 )
 
