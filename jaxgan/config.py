@@ -46,6 +46,12 @@ NON_NEGATIVE = Check(lambda v: _number(v) and v >= 0, "a finite number >= 0")
 FRACTION = Check(lambda v: _number(v) and 0 <= v < 1, "in [0, 1)")
 FLAG = Check(lambda v: isinstance(v, bool), "true or false")
 SEED = Check(lambda v: _int(v) and 0 <= v <= MAX_SEED, f"an integer in 0 .. {MAX_SEED}")
+NAME = Check(lambda v: isinstance(v, str) and v.strip() == v != "", "a dataset's name")
+SHAPE = Check(
+    lambda v: isinstance(v, tuple) and len(v) == 3 and all(_int(d) and d > 0 for d in v),
+    "(height, width, channels), positive integers",
+)
+MNIST = "mnist"
 
 
 def check_type(value: Any, kind: type, name: str) -> Any:
@@ -73,10 +79,11 @@ def checked_seed(value: Any, name: str = "seed") -> int:
     return int(value)
 
 
-def option(default: Any, group: str, check: Check, help: str) -> Any:
-    """A Config field: its default, its command-line group, its check and its help text."""
+def option(default: Any, group: str, check: Check, help: str, flag: bool = True) -> Any:
+    """A Config field: its default, its command-line group, its check and its help text; without
+    `flag`, a fact read from the data that no command line sets."""
     return dataclasses.field(
-        default=default, metadata={"group": group, "check": check, "help": help}
+        default=default, metadata={"group": group, "check": check, "help": help, "flag": flag}
     )
 
 
@@ -150,6 +157,19 @@ class Config:
         FRACTION,
         "decay of G's weight EMA, used for samples and evaluation (0: off)",
     )
+    dataset: str = option(
+        MNIST,
+        "data",
+        NAME,
+        "TFDS image dataset to train on (an `image` feature, and `label` where it has one); "
+        "data given as arrays (--data) is named array:DIGEST",
+    )
+    image_shape: tuple[int, int, int] = option(
+        (28, 28, 1), "data", SHAPE, "(height, width, channels) of the data's images", flag=False
+    )
+    num_classes: int = option(
+        10, "data", COUNT_OR_OFF, "classes of the data's labels (0: no labels)", flag=False
+    )
     batch_size: int = option(64, "data", POSITIVE_INT, "global batch size")
     drop_last: bool = option(
         False, "data", FLAG, "drop each epoch's last partial batch (the reference keeps it)"
@@ -174,7 +194,10 @@ class Config:
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ConfigError(f"Config has no option {unknown[0]!r}{hint}")
         for name, field in known.items():
-            object.__setattr__(self, name, options.get(name, field.default))
+            value = options.get(name, field.default)
+            if name == "image_shape" and isinstance(value, list):  # as JSON holds it
+                value = tuple(value)
+            object.__setattr__(self, name, value)
         self.validate()  # a Config that exists is one that can train
 
     def validate(self) -> Config:
@@ -196,11 +219,40 @@ class Config:
             raise ConfigError(
                 f"{arg('modulation')} is an mlp option; {arg('arch')} is {self.arch!r}"
             )
+        if self.image_shape[2] not in (1, 3):
+            raise ConfigError(
+                f"images of {self.image_shape[2]} channels; jaxgan trains grey (1) or RGB (3) images"
+            )
+        if self.conditional and self.num_classes < 2:
+            raise ConfigError(
+                f"{arg('conditional')} needs labels of at least 2 classes; the data "
+                f"({self.dataset}) has {self.num_classes or 'no labels'}"
+            )
+        if self.arch == "dcgan" and (self.image_shape[0] % 4 or self.image_shape[1] % 4):
+            raise ConfigError(
+                f"{arg('arch')} dcgan needs a height and width divisible by 4; the data's images "
+                f"are {self.image_shape[0]}x{self.image_shape[1]}"
+            )
+        if self.eval_every and self.dataset != MNIST:
+            raise ConfigError(
+                f"{arg('eval_every')} scores in MNIST's feature spaces; the data is "
+                f"{self.dataset}: evaluate it afterwards with its own (docs/data.md)"
+            )
         if self.eval_every and self.eval_samples < 20:
             raise ConfigError(
                 f"{arg('eval_samples')} must be at least 20, got {self.eval_samples!r}"
             )
         return self
+
+    @property
+    def pixels(self) -> int:
+        """Values per image, H * W * C: the length of an image's row."""
+        return math.prod(self.image_shape)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """An image's array shape: (H, W) for grey images, (H, W, C) otherwise."""
+        return self.image_shape[:2] if self.image_shape[2] == 1 else self.image_shape
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)

@@ -6,10 +6,12 @@ batching are pure JAX functions of an epoch key, so they run inside the compiled
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import sys
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan.errors import DataError
+from jaxgan.config import MNIST, Config
+from jaxgan.errors import DataError, one_line
 from jaxgan.files import atomic_path, content_digest
 from jaxgan.mnist import IMAGE_PIXELS, NUM_CLASSES
 from jaxgan.sources import DATASET, VERSION, Source, data_source, read_idx_split, read_tfds_split
@@ -121,6 +124,8 @@ def load_dataset(
         images, labels = read_idx_split(Path(data_dir), split)
     else:
         images, labels = read_tfds_split(split, data_dir)
+        images = images.reshape(len(images), -1).astype(np.uint8)
+        labels = labels.astype(np.uint8)
         if source is None:  # downloaded just now: fingerprint what TFDS prepared, if anything
             source = data_source(split, data_dir)
             cache = cache_file(Path(cache_dir), split, source) if cache_dir and source else None
@@ -133,6 +138,102 @@ def load_dataset(
     if cache is not None:
         _write_cache(cache, images, labels, source)
     return images, labels
+
+
+# --- any image data: TFDS's, an .npz, arrays ---------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """Training data, checked: uint8 images as rows (N, H*W*C), labels (N,) in 0..K-1 or None,
+    and what a run records of it: its name (a TFDS dataset, or `array:` and a digest of the
+    arrays), image shape (H, W, C) and number of classes K (0 without labels)."""
+
+    images: np.ndarray
+    labels: np.ndarray | None
+    name: str
+    shape: tuple[int, int, int]
+    num_classes: int
+
+
+def from_arrays(
+    images: Any, labels: Any = None, name: str | None = None, what: str = "data"
+) -> Dataset:
+    """Images uint8 (N, H, W) or (N, H, W, C) with C = 1 or 3, and optional integer labels (N,)
+    in 0..255, as a Dataset; anything else is one DataError naming `what`. Without `name`, the
+    data is named by a digest of its arrays, so a run resumes only on the same data."""
+    try:
+        images = np.asarray(images)
+    except ValueError:  # ragged nested lists
+        raise DataError(f"{what}: images of mixed sizes; all must have one shape") from None
+    if images.dtype != np.uint8:
+        raise DataError(
+            f"{what}: images of dtype {images.dtype}; expected uint8 pixels 0..255"
+            + (" (images of mixed sizes?)" if images.dtype == object else "")
+        )
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3) or 0 in images.shape:
+        raise DataError(
+            f"{what}: images of shape {images.shape}; expected (N, H, W) or (N, H, W, C) "
+            f"with C = 1 (grey) or 3 (RGB)"
+        )
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
+            raise DataError(f"{what}: labels of dtype {labels.dtype}; expected integers")
+        if labels.shape != images.shape[:1]:
+            raise DataError(f"{what}: {labels.shape} labels for {len(images)} images")
+        if len(labels) and not (0 <= labels.min() and labels.max() <= 255):
+            raise DataError(
+                f"{what}: labels span {labels.min()} .. {labels.max()}; expected class "
+                f"indices in 0..255"
+            )
+        labels = labels.astype(np.uint8)
+    flat = np.ascontiguousarray(images.reshape(len(images), -1))
+    if name is None:
+        name = "array:" + content_digest(flat, *(() if labels is None else (labels,)))[:16]
+    classes = 0 if labels is None or not len(labels) else int(labels.max()) + 1
+    return Dataset(flat, labels, name, tuple(int(d) for d in images.shape[1:]), classes)
+
+
+def read_npz(path: str | Path, what: str = "data") -> Dataset:
+    """A Dataset from an .npz file with `images` (and optional `labels`), checked by `from_arrays`."""
+    name = f"{what} {path}"
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if "images" not in f.files:
+                raise DataError(
+                    f"{name}: the .npz has no 'images' array (found: {', '.join(f.files) or 'none'})"
+                )
+            images = f["images"]
+            labels = f["labels"] if "labels" in f.files else None
+    except FileNotFoundError:
+        raise DataError(f"{name}: no such file") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise DataError(f"{name}: not a readable .npz file ({one_line(e, 120)})") from None
+    return from_arrays(images, labels, what=name)
+
+
+def load_data(
+    dataset: str = MNIST,
+    split: str = "train",
+    data_dir: str | None = None,
+    cache_dir: str | Path | None = None,
+) -> Dataset:
+    """A TFDS image dataset's split as a Dataset: MNIST through `load_dataset` (its sources,
+    verified and cached), any other by TFDS's name (`image`, and `label` where it has one)."""
+    if dataset == MNIST:
+        images, labels = load_dataset(split, data_dir, cache_dir)
+        return Dataset(images, labels, MNIST, (28, 28, 1), 10)
+    _check_data_dir(data_dir)
+    images, labels = read_tfds_split(split, data_dir, dataset)
+    return from_arrays(images, labels, name=dataset, what=f"TFDS's {dataset} {split}")
+
+
+def with_data(config: Config, data: Dataset) -> Config:
+    """`config` for `data`: its name, image shape and number of classes."""
+    return config.replace(dataset=data.name, image_shape=data.shape, num_classes=data.num_classes)
 
 
 def normalize(images: jax.Array) -> jax.Array:

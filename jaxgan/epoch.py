@@ -135,7 +135,7 @@ def make_train(
     config: Config, *, generator: nn.Module | None = None, discriminator: nn.Module | None = None
 ) -> TrainFunctions:
     """The pure functions that train `config`'s GAN. `generator`/`discriminator`: Flax modules
-    with the built-in ones' call contract (`G(z, labels)` -> (B, 784) images; `D(x, labels, train)`
+    with the built-in ones' call contract (`G(z, labels)` -> (B, H*W*C) image rows; `D(x, labels, train)`
     -> `Logits`) in their place.
 
     `train(key, images, labels=None, hparams=None)` is a whole run on uint8 images (N, 28, 28):

@@ -13,7 +13,7 @@ import numpy as np
 
 from jaxgan import classifier, encoder
 from jaxgan.classifier import gaussian
-from jaxgan.config import checked_seed
+from jaxgan.config import MNIST, checked_seed
 from jaxgan.data import in_batches, normalize
 from jaxgan.epoch import TrainFunctions
 from jaxgan.errors import EvaluationError, arg
@@ -168,6 +168,11 @@ class Evaluator:
         """Each member's scores, in member order: of a population's stacked `state` with its
         `population` (each row also names its `member` id and its `values`, its seed and swept
         values), else of the one run."""
+        if fns.config.dataset != MNIST:
+            raise EvaluationError(
+                f"the run was trained on {fns.config.dataset}, and jaxgan's classifier and encoder "
+                "read MNIST only: score its samples in features of that data's own"
+            )
         rows = [
             self._scores(images.reshape(n, IMAGE_PIXELS), labels, member_codes, fns.config.codes)
             for images, labels, member_codes in member_samples(

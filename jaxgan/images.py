@@ -14,7 +14,6 @@ import numpy as np
 from jaxgan.config import POSITIVE_INT, checked_path
 from jaxgan.errors import ConfigError, EvaluationError, arg, one_line
 from jaxgan.files import atomic_path
-from jaxgan.mnist import IMAGE_PIXELS, IMAGE_SHAPE
 from jaxgan.parallel import check_host_memory
 
 
@@ -24,9 +23,10 @@ def to_uint8(images) -> np.ndarray:
 
 
 def tile(images: np.ndarray, rows: int, cols: int, pad: int = 2) -> np.ndarray:
-    """(N, H, W) in [-1, 1] -> one (rows*(H+pad)+pad, ...) uint8 mosaic, as torchvision's save_image."""
-    n, h, w = images.shape
-    canvas = np.zeros((rows * (h + pad) + pad, cols * (w + pad) + pad), np.uint8)
+    """(N, H, W) or (N, H, W, C) in [-1, 1] -> one (rows*(H+pad)+pad, ...[, C]) uint8 mosaic, as
+    torchvision's save_image."""
+    n, h, w = images.shape[:3]
+    canvas = np.zeros((rows * (h + pad) + pad, cols * (w + pad) + pad, *images.shape[3:]), np.uint8)
     pixels = to_uint8(images)
     for i in range(min(n, rows * cols)):
         r, c = divmod(i, cols)
@@ -38,7 +38,8 @@ def tile(images: np.ndarray, rows: int, cols: int, pad: int = 2) -> np.ndarray:
 
 
 def save_png_atomic(path: str | Path, array: np.ndarray) -> None:
-    """Write a grey image as PNG; a crash mid-write never leaves a truncated file at `path`."""
+    """Write a grey (H, W) or RGB (H, W, 3) uint8 image as PNG; a crash mid-write never leaves a
+    truncated file at `path`."""
     import matplotlib.image
 
     with atomic_path(path) as tmp:
@@ -58,13 +59,18 @@ def plot_grid(
     for name, value in (("rows", rows), ("cols", cols)):
         if not POSITIVE_INT.ok(value):
             raise ConfigError(f"{name} must be {POSITIVE_INT.wants}, got {value!r}")
-    images = check_images(images, "images", ConfigError, min_count=1).reshape(-1, *IMAGE_SHAPE)
+    shape = image_shape(images)
+    images = check_images(images, "images", ConfigError, min_count=1, shape=shape)
+    images = images.reshape(-1, *shape[: 2 if shape[2] == 1 else 3])
     out = None if out is None else image_path(out)
     fig = figure(figsize=(cols, rows))
     axes = fig.subplots(rows, cols, squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i < len(images):
-            ax.imshow(images[i], cmap="gray", vmin=-1, vmax=1)
+            if images.ndim == 4:  # colour: imshow takes floats in [0, 1]
+                ax.imshow((images[i] + 1) / 2)
+            else:
+                ax.imshow(images[i], cmap="gray", vmin=-1, vmax=1)
         ax.axis("off")
     if row_labels:
         for r, label in enumerate(row_labels[:rows]):
@@ -109,21 +115,45 @@ def save_figure(fig: Any, out: Path) -> None:
         raise ConfigError(f"cannot write {out}: {e.strerror}") from None
 
 
-# Host memory per sample: float32 pixels, and one copy (an export, a conversion for scoring).
-SAMPLE_BYTES = 2 * IMAGE_PIXELS * 4
+MNIST_SHAPE = (28, 28, 1)
+# Host memory per MNIST sample: float32 pixels, and one copy (an export, a conversion for scoring).
+SAMPLE_BYTES = 2 * 784 * 4
 
 
-LAYOUTS = ((28, 28), (IMAGE_PIXELS,), (28, 28, 1), (1, 28, 28))
+def layouts(shape: tuple[int, int, int]) -> tuple[tuple[int, ...], ...]:
+    """The array layouts of one image of `shape` (H, W, C) that jaxgan reads."""
+    h, w, c = shape
+    return ((h, w),) * (c == 1) + ((h * w * c,), (h, w, c), (c, h, w))
+
+
+def image_shape(images: Any) -> tuple[int, int, int]:
+    """(H, W, C) of a batch of images (N, H, W) or (N, H, W, C) with C = 1 or 3; rows (N, 784) and
+    anything else: MNIST's, for `check_images` to judge."""
+    shape = np.shape(images)
+    if len(shape) == 3:
+        return (shape[1], shape[2], 1)
+    if len(shape) == 4 and shape[3] in (1, 3):
+        return shape[1:]
+    return MNIST_SHAPE
+
+
+def _layouts_text(shape: tuple[int, int, int]) -> str:
+    return ", ".join("(N, " + ", ".join(map(str, layout)) + ")" for layout in layouts(shape))
 
 
 def check_images(
-    images: Any, name: str = "images", error: type[Exception] = EvaluationError, min_count: int = 2
+    images: Any,
+    name: str = "images",
+    error: type[Exception] = EvaluationError,
+    min_count: int = 2,
+    shape: tuple[int, int, int] = MNIST_SHAPE,
 ) -> np.ndarray:
-    """Images as (N, 784) float32 in [-1, 1], or one line naming `name` and what is wrong.
+    """Images of `shape` (H, W, C) as rows (N, H*W*C) float32 in [-1, 1], or one line naming
+    `name` and what is wrong.
 
-    Accepted layouts: (N, 28, 28), (N, 784), (N, 28, 28, 1), (N, 1, 28, 28); pixel ranges: uint8
-    (or integers) 0..255, floats in [0, 1] or in [-1, 1]; every pixel finite; at least
-    `min_count` images, and no more than half of the host memory holds. Anything else is
+    Accepted layouts (MNIST's): (N, 28, 28), (N, 784), (N, 28, 28, 1), (N, 1, 28, 28); pixel
+    ranges: uint8 (or integers) 0..255, floats in [0, 1] or in [-1, 1]; every pixel finite; at
+    least `min_count` images, and no more than half of the host memory holds. Anything else is
     refused, not converted."""
     try:
         images = np.asarray(images)
@@ -131,19 +161,19 @@ def check_images(
         raise error(
             f"{name}: not an array of images of one shape (ragged or nested input)"
         ) from None
-    if images.ndim < 2 or images.shape[1:] not in LAYOUTS:
-        raise error(
-            f"{name}: images of shape {images.shape}; expected (N, 28, 28), "
-            f"(N, 784), (N, 28, 28, 1) or (N, 1, 28, 28)"
-        )
+    if images.ndim < 2 or images.shape[1:] not in layouts(shape):
+        raise error(f"{name}: images of shape {images.shape}; expected {_layouts_text(shape)}")
     if images.dtype == bool or not (
         np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating)
     ):
         raise error(f"{name}: images of dtype {images.dtype}, not numbers")
     if len(images) < min_count:
         raise error(f"{name}: {len(images)} image(s); at least {min_count} are needed")
-    check_host_memory(len(images), SAMPLE_BYTES, f"{name}: {len(images):,} images", error)
-    images = images.reshape(len(images), IMAGE_PIXELS)
+    pixels = int(np.prod(shape))
+    check_host_memory(len(images), 2 * pixels * 4, f"{name}: {len(images):,} images", error)
+    if images.shape[1:] == (shape[2], *shape[:2]) and shape[2] > 1:  # channels first
+        images = images.transpose(0, 2, 3, 1)
+    images = images.reshape(len(images), pixels)
     if np.issubdtype(images.dtype, np.floating) and not np.isfinite(images).all():
         raise error(f"{name}: {int((~np.isfinite(images)).sum())} pixels are NaN or infinite")
     low, high = float(images.min()), float(images.max())
@@ -181,7 +211,7 @@ def save_npz(
     labels: np.ndarray | None = None,
     codes: np.ndarray | None = None,
 ) -> None:
-    """`images` (N, 28, 28): float32 in [-1, 1], or uint8 0..255 with `uint8`; a conditional
+    """`images` (N, H, W[, C]): float32 in [-1, 1], or uint8 0..255 with `uint8`; a conditional
     model's `labels` (N,) and an InfoGAN model's `codes` (N,) beside them. Atomic write."""
     images = np.asarray(images, np.float32)
     if uint8:
@@ -237,14 +267,13 @@ def _check_header(f: Any, name: str) -> None:
         else np.lib.format.read_array_header_2_0
     )
     shape, _, dtype = read(f)
-    if len(shape) < 2 or tuple(shape[1:]) not in LAYOUTS:
+    if len(shape) < 2 or tuple(shape[1:]) not in layouts(MNIST_SHAPE):
         raise EvaluationError(
-            f"{name}: images of shape {shape}; expected (N, 28, 28), (N, 784), "
-            f"(N, 28, 28, 1) or (N, 1, 28, 28)"
+            f"{name}: images of shape {shape}; expected {_layouts_text(MNIST_SHAPE)}"
         )
     check_host_memory(
         shape[0],
-        SAMPLE_BYTES + IMAGE_PIXELS * dtype.itemsize,
+        SAMPLE_BYTES + 784 * dtype.itemsize,
         f"{name}: {shape[0]:,} images",
         EvaluationError,
     )

@@ -12,6 +12,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -46,6 +47,7 @@ def train_and_evaluate(
     workdir: str | Path,
     *,
     population: Population | None = None,
+    data: Any = None,
     data_dir: str | None = None,
     cache_dir: str | Path | None = None,
     num_devices: int | None = None,
@@ -60,7 +62,8 @@ def train_and_evaluate(
     """Train the GAN of `config`, or with a `population` (whose base becomes `config`) all its
     members in one program, writing grids, metrics and checkpoints under `workdir`. Returns the
     final state (a population's: stacked). `progress`: a progress bar (None: when stderr is a
-    terminal); `batch_lines`: the reference's `Epoch [e/E] Batch i/N` lines; `generator`,
+    terminal); `batch_lines`: the reference's `Epoch [e/E] Batch i/N` lines; `data`: arrays
+    (`jaxgan.train`) in place of the config's TFDS dataset; `generator`,
     `discriminator`: modules in place of the built-in ones (see `make_train`).
 
     Everything that can be checked is checked before the workdir is touched: the config, the
@@ -76,9 +79,10 @@ def train_and_evaluate(
     population = population.with_base(config) if population is not None else None
     # A multi-process run stops only where every process agrees to (at an epoch's end).
     with stop_signals(defer=jax.process_count() > 1) as stop:
-        images, labels, mesh, evaluator = checked_inputs(
-            config, population, workdir, data_dir, cache_dir, num_devices
+        config, images, labels, mesh, evaluator = checked_inputs(
+            config, population, workdir, data, data_dir, cache_dir, num_devices, resume
         )
+        population = population.with_base(config) if population is not None else None
         fns = make_train(
             population.program_config() if population else config,
             generator=generator,

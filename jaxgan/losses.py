@@ -9,7 +9,6 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgan.mnist import NUM_CLASSES
 from jaxgan.models import latent_codes
 
 
@@ -46,9 +45,11 @@ def info_loss(
 
 
 def _class_ce(class_logits: jax.Array, labels: jax.Array, generated: bool) -> jax.Array:
-    """Mean cross-entropy of ADC-GAN's 2K-way classifier against digit k, real (k) or generated (K + k)."""
+    """Mean cross-entropy of ADC-GAN's 2K-way classifier against class k, real (k) or generated
+    (K + k)."""
+    num_classes = class_logits.shape[-1] // 2
     return optax.softmax_cross_entropy_with_integer_labels(
-        class_logits, labels + NUM_CLASSES * generated
+        class_logits, labels + num_classes * generated
     ).mean()
 
 

@@ -2,7 +2,7 @@
 
 Every layer uses PyTorch's default initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight
 and bias, so that training starts from the same distribution as the reference. Images are flat
-(B, 784) in [-1, 1] at every interface; discriminators return (logits (B,), code logits
+(B, pixels) rows in [-1, 1] at every interface; discriminators return (logits (B,), code logits
 (B, codes) of an InfoGAN Q head (Chen et al., 2016), or None without codes).
 """
 
@@ -16,11 +16,10 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan.config import Config
-from jaxgan.mnist import IMAGE_PIXELS, IMAGE_SHAPE, NUM_CLASSES
 
 
 class Logits(NamedTuple):
-    """A discriminator's outputs on (B, 784) images."""
+    """A discriminator's outputs on (B, pixels) image rows."""
 
     logit: jax.Array  # (B,) real/fake
     code_logits: jax.Array | None  # (B, codes): InfoGAN's Q head, with codes
@@ -194,7 +193,8 @@ def _layer_name(i: int) -> str:
 
 
 class Generator(nn.Module):
-    """The reference MLP: z (B, latent_dim) [+ labels (B,)] -> image (B, 784) in [-1, 1].
+    """The reference MLP: z (B, latent_dim) [+ labels (B,)] -> image rows (B, pixels) in [-1, 1]
+    (MNIST: 784).
 
     With `modulation`, each hidden layer is a ModulatedLinear conditioned on G's input (z, its
     code and label)."""
@@ -204,6 +204,7 @@ class Generator(nn.Module):
     num_classes: int = 0
     codes: int = 0
     modulation: bool = False
+    pixels: int = 784
 
     @nn.compact
     def __call__(self, z: jax.Array, labels: jax.Array | None = None) -> jax.Array:
@@ -213,12 +214,12 @@ class Generator(nn.Module):
                 h = nn.relu(ModulatedLinear(self.hidden_dim, name=_layer_name(i))(h, c))
             else:
                 h = nn.relu(TorchLinear(self.hidden_dim, name=_layer_name(i))(h))
-        return jnp.tanh(TorchLinear(IMAGE_PIXELS, name="out")(h))
+        return jnp.tanh(TorchLinear(self.pixels, name="out")(h))
 
 
 class Discriminator(nn.Module):
-    """The reference MLP: image (B, 784) [+ labels (B,)] -> logit (B,); sigmoid(logit) is the
-    reference's output."""
+    """The reference MLP: image rows (B, pixels) [+ labels (B,)] -> logit (B,); sigmoid(logit) is
+    the reference's output."""
 
     hidden_dim: int = 128
     depth: int = 1
@@ -240,7 +241,8 @@ class Discriminator(nn.Module):
 
 
 class ConvGenerator(nn.Module):
-    """DCGAN-style: z -> 7x7x(2c) -> upsample, conv3x3 c -> upsample, conv3x3 1 -> tanh.
+    """DCGAN-style: z -> (H/4)x(W/4)x(2c) -> upsample, conv3x3 c -> upsample, conv3x3 C -> tanh;
+    rows (B, H*W*C). (The layers' names are MNIST's sizes: 7x7, 14x14, 28x28.)
 
     Upsample + conv in place of transposed convolutions (no checkerboard artefacts); no batch
     norm, so the step stays a pure function of parameters."""
@@ -248,32 +250,35 @@ class ConvGenerator(nn.Module):
     channels: int = 64
     num_classes: int = 0
     codes: int = 0
+    image_shape: tuple[int, int, int] = (28, 28, 1)
 
     @nn.compact
     def __call__(self, z: jax.Array, labels: jax.Array | None = None) -> jax.Array:
-        c = self.channels
+        c, (height, width, colours) = self.channels, self.image_shape
         h = _generator_input(z, labels, self.num_classes, self.codes)
-        h = TorchLinear(7 * 7 * 2 * c, name="project")(h)
-        h = nn.relu(h).reshape(-1, 7, 7, 2 * c)
+        h = TorchLinear(height // 4 * width // 4 * 2 * c, name="project")(h)
+        h = nn.relu(h).reshape(-1, height // 4, width // 4, 2 * c)
         h = nn.relu(Conv(c, 3, name="conv14")(upsample2x(h)))
-        h = Conv(1, 3, name="conv28")(upsample2x(h))
-        return jnp.tanh(h.reshape(-1, IMAGE_PIXELS))
+        h = Conv(colours, 3, name="conv28")(upsample2x(h))
+        return jnp.tanh(h.reshape(h.shape[0], -1))
 
 
 class ConvDiscriminator(nn.Module):
-    """DCGAN-style: image -> conv4x4/2 c -> conv4x4/2 2c (7x7) -> linear logit; LeakyReLU(0.2)."""
+    """DCGAN-style: image -> conv4x4/2 c -> conv4x4/2 2c (H/4 x W/4) -> linear logit;
+    LeakyReLU(0.2)."""
 
     channels: int = 64
     num_classes: int = 0
     dropout: float = 0.0
     codes: int = 0
     class_head: bool = False
+    image_shape: tuple[int, int, int] = (28, 28, 1)
 
     @nn.compact
     def __call__(
         self, x: jax.Array, labels: jax.Array | None = None, train: bool = False
     ) -> Logits:
-        h = x.reshape(-1, *IMAGE_SHAPE, 1)
+        h = x.reshape(-1, *self.image_shape)
         for name, features in (("conv14", self.channels), ("conv7", 2 * self.channels)):
             h = nn.leaky_relu(Conv(features, 4, stride=2, name=name)(h), 0.2)
         return _head(self)(h.reshape(h.shape[0], -1), labels, train)
@@ -281,15 +286,19 @@ class ConvDiscriminator(nn.Module):
 
 def make_models(config: Config) -> tuple[nn.Module, nn.Module]:
     """(generator, discriminator) of the config's architecture: "mlp" (the reference's) or "dcgan"."""
-    classes = NUM_CLASSES if config.conditional else 0
-    class_head = bool(config.class_loss)
+    classes = config.num_classes if config.conditional else 0
+    class_head, shape = bool(config.class_loss), config.image_shape
     if config.arch == "dcgan":
         return (
-            ConvGenerator(config.channels, classes, config.codes),
-            ConvDiscriminator(config.channels, classes, config.d_dropout, config.codes, class_head),
+            ConvGenerator(config.channels, classes, config.codes, shape),
+            ConvDiscriminator(
+                config.channels, classes, config.d_dropout, config.codes, class_head, shape
+            ),
         )
     return (
-        Generator(config.hidden_dim, config.depth, classes, config.codes, config.modulation),
+        Generator(
+            config.hidden_dim, config.depth, classes, config.codes, config.modulation, config.pixels
+        ),
         Discriminator(
             config.hidden_dim, config.depth, classes, config.d_dropout, config.codes, class_head
         ),

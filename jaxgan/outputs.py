@@ -175,13 +175,19 @@ class Outputs:
             ]
             self.write_index()
         self.sample_fn = jax.jit(
-            functools.partial(generate if population is None else generate_members, fns.generator)
+            functools.partial(
+                generate if population is None else generate_members,
+                fns.generator,
+                shape=config.sample_shape,
+            )
         )
         configs = [config] if population is None else [m.config for m in self.members]
         self.fixed_z = [
             latents(run_keys(c.seed)["sample"], GRID_SIZE, c.latent_dim) for c in configs
         ]
-        self.fixed_labels = grid_labels(GRID_SIZE, 8, 8) if config.conditional else None
+        self.fixed_labels = (
+            grid_labels(GRID_SIZE, 8, 8, classes=config.num_classes) if config.conditional else None
+        )
 
     def _member_folder(self, index: int, member: Member) -> Workdir:
         folder = self.folder.member(f"members/{member.id}")

@@ -57,6 +57,7 @@ def train(
     *,
     seeds: int | None = None,
     sweep: dict[str, list[Any]] | None = None,
+    data: Any = None,
     data_dir: str | None = None,
     cache_dir: str | Path | None = None,
     resume: bool = False,
@@ -67,9 +68,11 @@ def train(
 ) -> TrainResult:
     """Train `config` into `workdir`; with `seeds` (N seeds from config.seed) and/or `sweep`
     ({"lr": [2e-4, 1e-3]}: every combination, times the seeds) a population in one program.
-    `progress=False` prints nothing per batch; None shows a bar where stderr is a terminal and
-    the reference's batch lines. `generator`, `discriminator`: modules of your own in place of the
-    built-in ones (`make_train`); `load` and the tools rebuild the built-in ones."""
+    `data`: images uint8 (N, H, W[, C]) or (images, labels) in place of the config's TFDS
+    dataset (the run records a digest of them). `progress=False` prints nothing per batch; None
+    shows a bar where stderr is a terminal and the reference's batch lines. `generator`,
+    `discriminator`: modules of your own in place of the built-in ones (`make_train`); `load` and
+    the tools rebuild the built-in ones."""
     quiet_libraries().begin()
     parallel.deterministic_gpu()  # effective when no JAX backend has started yet
     population = None
@@ -85,6 +88,7 @@ def train(
         config,
         workdir,
         population=population,
+        data=data,
         data_dir=data_dir,
         cache_dir=cache_dir,
         resume=resume,

@@ -184,11 +184,11 @@ class SummaryWriter:
                 tf.summary.scalar(name, value)
         self._writer.flush()
 
-    def image(self, step: int, name: str, grey: np.ndarray) -> None:
-        """One uint8 (H, W) image."""
+    def image(self, step: int, name: str, image: np.ndarray) -> None:
+        """One uint8 image, grey (H, W) or RGB (H, W, 3)."""
         tf = self._tf()
         with self._writer.as_default(step=step):
-            tf.summary.image(name, grey[None, :, :, None], max_outputs=1)
+            tf.summary.image(name, image.reshape(1, *image.shape[:2], -1), max_outputs=1)
         self._writer.flush()
 
     def close(self) -> None:

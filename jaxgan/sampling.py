@@ -22,7 +22,6 @@ from jaxgan.debuglog import quiet_libraries
 from jaxgan.epoch import TrainFunctions, make_train
 from jaxgan.errors import CheckpointError, ConfigError, IncompatibleCheckpointError, arg, one_line
 from jaxgan.images import SAMPLE_BYTES
-from jaxgan.mnist import IMAGE_SHAPE, NUM_CLASSES
 from jaxgan.models import latent_codes, make_models
 from jaxgan.parallel import check_host_memory
 from jaxgan.population import member_state, restore_population
@@ -33,16 +32,21 @@ from jaxgan.workdir import MEMBER_FILE, is_population, workdir_of
 
 
 def generate(
-    generator: nn.Module, state: GANState, z: jax.Array, labels: jax.Array | None = None
+    generator: nn.Module,
+    state: GANState,
+    z: jax.Array,
+    labels: jax.Array | None = None,
+    shape: tuple[int, ...] = (28, 28),
 ) -> jax.Array:
-    """Images (N, 28, 28) in [-1, 1] for latents z (N, latent_dim) and, for a conditional
-    model only, its class labels (N,) in 0..9 (`check_conditioning`: here they are traced).
+    """Images (N, *shape) in [-1, 1] (`Config.sample_shape`: MNIST's (28, 28)) for latents z
+    (N, latent_dim) and, for a conditional model only, its class labels (N,) in 0..K-1
+    (`check_conditioning`: here they are traced).
 
     Uses the generator's EMA weights (the trained weights themselves when EMA is off)."""
-    return generator.apply({"params": state.sampling_params}, z, labels).reshape(-1, *IMAGE_SHAPE)
+    return generator.apply({"params": state.sampling_params}, z, labels).reshape(-1, *shape)
 
 
-_jit_generate = jax.jit(generate, static_argnums=0)
+_jit_generate = jax.jit(generate, static_argnums=(0, 4))
 
 
 def generate_in_batches(
@@ -50,20 +54,28 @@ def generate_in_batches(
     state: GANState,
     z: jax.Array,
     labels: jax.Array | None = None,
+    shape: tuple[int, ...] = (28, 28),
     batch_size: int = 1000,
 ) -> np.ndarray:
     """`generate` over any number of latents, `batch_size` at a time."""
     return in_batches(
-        lambda z, labels: _jit_generate(generator, state, z, labels), z, labels, size=batch_size
+        lambda z, labels: _jit_generate(generator, state, z, labels, shape),
+        z,
+        labels,
+        size=batch_size,
     )
 
 
 def generate_members(
-    generator: nn.Module, states: GANState, z: jax.Array, labels: jax.Array | None = None
+    generator: nn.Module,
+    states: GANState,
+    z: jax.Array,
+    labels: jax.Array | None = None,
+    shape: tuple[int, ...] = (28, 28),
 ) -> jax.Array:
     """`generate` for each member of stacked `states`: from latents of its own (M, N, D) or
-    shared (N, D); (M, N, 28, 28)."""
-    draw = functools.partial(generate, generator)
+    shared (N, D); (M, N, *shape)."""
+    draw = functools.partial(generate, generator, shape=shape)
     return jax.vmap(draw, in_axes=(0, 0 if z.ndim == 3 else None, None))(states, z, labels)
 
 
@@ -147,7 +159,10 @@ def check_conditioning(
         )
     return tuple(
         None if value is None else jnp.asarray(choices(value, n, arg(name), count))
-        for name, value, count in (("digit", digit, NUM_CLASSES), ("code", code, config.codes))
+        for name, value, count in (
+            ("digit", digit, config.num_classes),
+            ("code", code, config.codes),
+        )
     )
 
 
@@ -163,24 +178,25 @@ class Model:
     generator: nn.Module | None = None
 
     def sample(self, n: int, *, seed: int = 0, digit: Any = None, code: Any = None) -> np.ndarray:
-        """n images (n, 28, 28) float32 in [-1, 1] from the noise of `seed`. `digit` (an int or n
-        ints in 0..9) is required for a conditional model and refused otherwise; `code` (in
-        0..codes-1) fixes an InfoGAN model's categorical code."""
+        """n images (n, *config.sample_shape; MNIST: (n, 28, 28)) float32 in [-1, 1] from the noise
+        of `seed`. `digit` (an int or n ints in 0..num_classes-1: the class) is required for a
+        conditional model and refused otherwise; `code` (in 0..codes-1) fixes an InfoGAN model's
+        categorical code."""
         if not POSITIVE_INT.ok(n):
             raise ConfigError(f"n must be {POSITIVE_INT.wants}, got {n!r}")
         check_host_memory(n, SAMPLE_BYTES, f"n={n:,} samples")
         seed = checked_seed(seed)
         if self.config.conditional and digit is None:
             raise ConfigError(
-                "digit: this model is conditional; pass digit=0..9 (or n digits) to choose them"
+                f"digit: this model is conditional; pass digit=0..{self.config.num_classes - 1} "
+                "(or n of them) to choose them"
             )
         labels, codes = check_conditioning(self.config, n, digit, code)
         z = latents(jax.random.key(seed), n, self.config.latent_dim)
         if codes is not None:
             z = with_codes(z, self.config.codes, codes)
-        return generate_in_batches(
-            self.generator or make_models(self.config)[0], self.state, z, labels
-        )
+        generator = self.generator or make_models(self.config)[0]
+        return generate_in_batches(generator, self.state, z, labels, self.config.sample_shape)
 
 
 def load(

@@ -31,8 +31,13 @@ TFRECORD_FRAMING = 16  # bytes around each example of a TFRecord: length and two
 Source = dict[str, Any]
 
 
-def missing_message(data_dir: str | None) -> str:
+def missing_message(data_dir: str | None, name: str = DATASET) -> str:
     where = data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
+    if name != DATASET:
+        return (
+            f"{name} is not prepared in {where} and cannot be downloaded: pass "
+            f"{arg('data_dir')} DIR (or set TFDS_DATA_DIR) where DIR holds TFDS's prepared {name}"
+        )
     return (
         f"{DATASET} is not prepared in {where} and cannot be downloaded: pass "
         f"{arg('data_dir')} DIR "
@@ -149,51 +154,61 @@ def _network_reachable() -> bool:
         return False
 
 
-def _prepared_or_downloaded(builder, split: str, data_dir: str | None):
+def _prepared_or_downloaded(builder, split: str, data_dir: str | None, name: str):
     # A finite batch size: batch_size=-1 aborts the process under tfds.testing.mock_data.
     read = lambda: builder.as_dataset(split=split, batch_size=10_000, shuffle_files=False)  # noqa: E731
     try:
         return read()
     except AssertionError:  # TFDS's way of saying the dataset is not prepared in data_dir.
         if not _network_reachable():  # TFDS would otherwise retry for minutes before failing.
-            raise DataError(missing_message(data_dir)) from None
-    print(
-        f"{DATASET} not found in {builder.data_dir}; downloading it with TFDS ...", file=sys.stderr
-    )
+            raise DataError(missing_message(data_dir, name)) from None
+    print(f"{name} not found in {builder.data_dir}; downloading it with TFDS ...", file=sys.stderr)
     try:
         builder.download_and_prepare()
     except Exception as e:  # network, disk or checksum failures all end the same way
         raise DataError(
-            f"downloading {DATASET} failed ({type(e).__name__}: {e}); " + missing_message(data_dir)
+            f"downloading {name} failed ({type(e).__name__}: {e}); "
+            + missing_message(data_dir, name)
         ) from None
     return read()
 
 
-def read_tfds_split(split: str, data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
+def read_tfds_split(
+    split: str, data_dir: str | None, name: str = DATASET
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A TFDS image dataset's split: its `image` feature (N, H, W, C) and its `label` feature
+    (None where it has none). MNIST is read at its pinned version."""
     quiet_tensorflow()
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
+    versioned = f"{DATASET}:{VERSION}" if name == DATASET else name
     try:
-        builder = tfds.builder(f"{DATASET}:{VERSION}", data_dir=data_dir)
-    except Exception as e:  # TFDS asserts on a dataset_info.json it cannot use
+        builder = tfds.builder(versioned, data_dir=data_dir)
+    except Exception as e:  # an unknown name; TFDS asserts on a dataset_info.json it cannot use
         raise DataError(
-            f"TFDS cannot open {DATASET} {VERSION} in {data_dir} ({one_line(e)}); prepare it again"
+            f"TFDS cannot open {versioned.replace(':', ' ')} in {data_dir or 'its data dir'} "
+            f"({one_line(e)}); prepare it again"
         ) from None
-    ds = _prepared_or_downloaded(builder, split, data_dir)
+    features = builder.info.features
+    if "image" not in features:
+        raise DataError(f"TFDS's {name} has no 'image' feature; jaxgan trains on images")
+    if builder.info.splits and split not in builder.info.splits:  # none: not prepared yet
+        raise DataError(f"TFDS's {name} has no {split!r} split ({', '.join(builder.info.splits)})")
+    ds = _prepared_or_downloaded(builder, split, data_dir, name)
     images, labels, error = [], [], None
     with quiet_native_output():  # a corrupt record also makes TensorFlow's C++ log warn
         try:
             for ex in tfds.as_numpy(ds):
-                images.append(ex["image"].reshape(len(ex["image"]), -1))
-                labels.append(ex["label"])
+                images.append(ex["image"])
+                labels.append(ex.get("label"))
         except tf.errors.OpError as e:
             error = f"{type(e).__name__}: {e.message.splitlines()[0]}"
         del ds
         gc.collect()  # the iterator's destructor warns too: inside the block
     if error:
         raise DataError(
-            f"reading TFDS's {DATASET} {split} from {builder.data_dir} failed ({error}); "
+            f"reading TFDS's {name} {split} from {builder.data_dir} failed ({error}); "
             f"prepare it again"
         )
-    return np.concatenate(images).astype(np.uint8), np.concatenate(labels).astype(np.uint8)
+    return np.concatenate(images), None if labels[0] is None else np.concatenate(labels)

@@ -13,7 +13,7 @@ import numpy as np
 
 from jaxgan import checkpoint, parallel
 from jaxgan.config import Config, checked_path
-from jaxgan.data import load_dataset
+from jaxgan.data import Dataset, from_arrays, load_data, with_data
 from jaxgan.epoch import TrainFunctions, run_keys
 from jaxgan.errors import (
     ConfigError,
@@ -33,16 +33,39 @@ from jaxgan.step import GANState, hyperparams, with_hyperparams
 from jaxgan.workdir import Workdir, check_writable, has_checkpoints
 
 
+def training_data(
+    config: Config, data: Any, data_dir: str | None, cache_dir: str | Path | None
+) -> Dataset:
+    """`data` (a Dataset, or images / (images, labels) arrays) where given, else the config's
+    TFDS dataset."""
+    if data is not None:
+        if isinstance(data, Dataset):
+            return data
+        images, labels = data if isinstance(data, tuple) and len(data) == 2 else (data, None)
+        return from_arrays(images, labels, what=arg("data"))
+    if config.dataset.startswith("array:"):
+        raise ConfigError(
+            f"the run was trained on data given as arrays ({config.dataset}); pass the same "
+            f"data with {arg('data')}"
+        )
+    data_dir = None if data_dir is None else str(checked_path(data_dir, "data_dir"))
+    cache_dir = None if cache_dir is None else checked_path(cache_dir, "cache_dir")
+    return load_data(config.dataset, "train", data_dir, cache_dir)
+
+
 def checked_inputs(
     config: Config,
     population: Population | None,
     workdir: Path,
+    data: Any,
     data_dir: str | None,
     cache_dir: str | Path | None,
     num_devices: int | None,
-) -> tuple[np.ndarray, np.ndarray, jax.sharding.Mesh, Evaluator | None]:
-    """The data, the device mesh and the evaluator (with `eval_every`), after every check that
-    needs no workdir."""
+    resume: bool = False,
+) -> tuple[Config, np.ndarray, np.ndarray | None, jax.sharding.Mesh, Evaluator | None]:
+    """The config for its data (`with_data`; on `resume`, the data the run was trained on unless
+    `data` is given, and refused when it differs), the data, the device mesh and the evaluator
+    (with `eval_every`), after every check that needs no workdir."""
     config.validate()
     if population is not None:
         population.validate()
@@ -58,9 +81,14 @@ def checked_inputs(
             config.eval_samples, SAMPLE_BYTES, arg("eval_samples", config.eval_samples)
         )
         evaluator = Evaluator.standard()  # the shipped classifier, verified before any work
-    data_dir = None if data_dir is None else str(checked_path(data_dir, "data_dir"))
-    cache_dir = None if cache_dir is None else checked_path(cache_dir, "cache_dir")
-    images, labels = load_dataset("train", data_dir, cache_dir)
+    trained_on = _trained_on(workdir) if resume else None
+    if trained_on is not None and data is None:  # resumed on the data the run was trained on
+        config = config.replace(dataset=trained_on.dataset)
+    dataset = training_data(config, data, data_dir, cache_dir)
+    config = with_data(config, dataset)
+    if trained_on is not None:
+        check_same_data(trained_on, config)
+    images, labels = dataset.images, dataset.labels
     if config.batch_size > len(images):
         raise ConfigError(
             f"{arg('batch_size', config.batch_size)} is larger than the dataset ({len(images)} "
@@ -70,7 +98,7 @@ def checked_inputs(
     parallel.check_divisible(mesh, len(images), config.batch_size, config.drop_last)
     per_device = population.size // mesh.shape[parallel.MEMBERS_AXIS] if population else 1
     parallel.check_fits(config, mesh.devices.flat[0], per_device)
-    return images, labels, mesh, evaluator
+    return config, images, labels, mesh, evaluator
 
 
 def start(
@@ -105,8 +133,27 @@ def start(
     return state, record
 
 
+def _trained_on(workdir: Path) -> Config | None:
+    """The config of the newest readable checkpoint in `workdir` (None: there is none)."""
+    ckpt_dir = checkpoint.checkpoint_dir(workdir)
+    return checkpoint.saved_record(ckpt_dir).config if has_checkpoints(ckpt_dir) else None
+
+
+def check_same_data(saved: Config, asked: Config) -> None:
+    """A run resumes only on the data it was trained on: its name or digest, shape and classes."""
+    data = lambda c: (c.dataset, c.image_shape, c.num_classes)  # noqa: E731
+    if data(saved) != data(asked):
+        shape = lambda c: "x".join(map(str, c.image_shape))  # noqa: E731
+        raise TrainingError(
+            f"cannot resume on other data: the run was trained on {saved.dataset} "
+            f"({shape(saved)}, {saved.num_classes} classes), not on {asked.dataset} "
+            f"({shape(asked)}, {asked.num_classes} classes)"
+        )
+
+
 def check_resumable(saved: Config, asked: Config, record: CheckpointRecord) -> None:
-    """The seed defines the data order and noise a resumed run must continue."""
+    """The seed defines the data order and noise a resumed run must continue, on its data."""
+    check_same_data(saved, asked)
     if saved.seed != asked.seed:
         raise TrainingError(
             f"cannot resume with {arg('seed', asked.seed)}: the run was started with {saved.seed}"

@@ -21,12 +21,11 @@ from flax import struct
 
 from jaxgan.config import Config
 from jaxgan.losses import class_losses, d_objective, g_objective, info_loss, mode_seeking_loss
-from jaxgan.mnist import IMAGE_PIXELS
 from jaxgan.models import Logits
 
 
 class _Images(TypedDict):
-    image: jax.Array  # (B, 784) float32 in [-1, 1]
+    image: jax.Array  # (B, H*W*C) float32 in [-1, 1]
 
 
 class Batch(_Images, total=False):
@@ -180,7 +179,7 @@ def make_init(
         }
         g_key, d_key = jax.random.split(key)
         g_params = generator.init(g_key, jnp.zeros((1, config.latent_dim)), labels)["params"]
-        d_params = discriminator.init(d_key, jnp.zeros((1, IMAGE_PIXELS)), labels)["params"]
+        d_params = discriminator.init(d_key, jnp.zeros((1, config.pixels)), labels)["params"]
         return GANState(
             step=jnp.zeros((), jnp.int32),
             g_params=g_params,

@@ -68,6 +68,8 @@ def add_config_args(parser: argparse.ArgumentParser) -> dict[str, argparse._Argu
     groups = {name: parser.add_argument_group(name) for name in GROUPS}
     types = {"int": int, "float": float, "str": str}
     for field in dataclasses.fields(Config):
+        if not field.metadata["flag"]:
+            continue
         group, help_ = (
             groups[field.metadata["group"]],
             field.metadata["help"] + _default_text(field),

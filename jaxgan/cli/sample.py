@@ -74,7 +74,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=range(10),
         default=None,
         metavar="0-9",
-        help="conditional models: draw only this digit (default: one digit per row)",
+        help="conditional models: draw only this class (default: one class per row)",
     )
     parser.add_argument(
         "--code",
@@ -92,7 +92,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--export",
         default=None,
-        help="also write the samples as FILE.npz: images (N,28,28) in [-1,1]",
+        help="also write the samples as FILE.npz: images (N,H,W[,C]) in [-1,1]",
     )
     parser.add_argument("--uint8", action="store_true", help="--export uint8 pixels 0..255")
     parser.add_argument("--show", action="store_true", help="also open a window")
@@ -107,7 +107,11 @@ def _latents_and_labels(config, args, rows: int, cols: int, n: int):
         z = interpolation_latents(key, rows, cols, config.latent_dim)
     else:
         z = latents(key, n, config.latent_dim)
-    labels = grid_labels(len(z), rows, cols, args.digit) if config.conditional else None
+    labels = (
+        grid_labels(len(z), rows, cols, args.digit, config.num_classes)
+        if config.conditional
+        else None
+    )
     codes = None
     if config.codes:  # one code per row (an interpolation then walks within its row's code)
         codes = grid_labels(len(z), rows, cols, args.code, classes=config.codes)
@@ -134,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     out = grid_path(source, args)
     config = record.config
     z, labels, codes = _latents_and_labels(config, args, rows, cols, n)
-    images = generate_in_batches(make_models(config)[0], state, z, labels)
+    images = generate_in_batches(make_models(config)[0], state, z, labels, config.sample_shape)
     try:
         plot_grid(
             images, rows, cols, out=out, row_labels=_row_labels(labels, codes, args, rows, cols)

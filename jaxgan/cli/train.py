@@ -20,6 +20,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = cli.Parser(description=__doc__)
     groups = cli.add_config_args(parser)
     cli.add_data_args(groups["data"])
+    groups["data"].add_argument(
+        "--data",
+        default=None,
+        metavar="FILE.npz",
+        help="train on your own images: an .npz of uint8 `images` (N, H, W) or (N, H, W, C) with "
+        "C = 1 or 3, and optional integer `labels` (N,), in place of --dataset",
+    )
     run = parser.add_argument_group("run")
     run.add_argument(
         "--workdir",
@@ -166,10 +173,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         from jaxgan.loop import train_and_evaluate
 
         config, population = build_config(args)
+        data = None
+        if args.data is not None:
+            from jaxgan.data import read_npz
+
+            if "dataset" in args:
+                raise ConfigError("--data and --dataset exclude each other: one source of data")
+            data = read_npz(args.data, "--data")
         train_and_evaluate(
             config,
             args.workdir,
             population=population,
+            data=data,
             data_dir=args.data_dir,
             cache_dir=cache,
             num_devices=args.devices,
