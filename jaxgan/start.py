@@ -85,9 +85,9 @@ def checked_inputs(
     if trained_on is not None and data is None:  # resumed on the data the run was trained on
         config = config.replace(dataset=trained_on.dataset)
     dataset = training_data(config, data, data_dir, cache_dir)
-    config = with_data(config, dataset)
     if trained_on is not None:
-        check_same_data(trained_on, config)
+        check_same_data(trained_on, dataset)
+    config = with_data(config, dataset)
     images, labels = dataset.images, dataset.labels
     if config.batch_size > len(images):
         raise ConfigError(
@@ -139,21 +139,20 @@ def _trained_on(workdir: Path) -> Config | None:
     return checkpoint.saved_record(ckpt_dir).config if has_checkpoints(ckpt_dir) else None
 
 
-def check_same_data(saved: Config, asked: Config) -> None:
+def check_same_data(saved: Config, data: Dataset) -> None:
     """A run resumes only on the data it was trained on: its name or digest, shape and classes."""
-    data = lambda c: (c.dataset, c.image_shape, c.num_classes)  # noqa: E731
-    if data(saved) != data(asked):
-        shape = lambda c: "x".join(map(str, c.image_shape))  # noqa: E731
+    trained = (saved.dataset, saved.image_shape, saved.num_classes)
+    if trained != (data.name, data.shape, data.num_classes):
+        shape = lambda s: "x".join(map(str, s))  # noqa: E731
         raise TrainingError(
             f"cannot resume on other data: the run was trained on {saved.dataset} "
-            f"({shape(saved)}, {saved.num_classes} classes), not on {asked.dataset} "
-            f"({shape(asked)}, {asked.num_classes} classes)"
+            f"({shape(saved.image_shape)}, {saved.num_classes} classes), not on {data.name} "
+            f"({shape(data.shape)}, {data.num_classes} classes)"
         )
 
 
 def check_resumable(saved: Config, asked: Config, record: CheckpointRecord) -> None:
-    """The seed defines the data order and noise a resumed run must continue, on its data."""
-    check_same_data(saved, asked)
+    """The seed defines the data order and noise a resumed run must continue."""
     if saved.seed != asked.seed:
         raise TrainingError(
             f"cannot resume with {arg('seed', asked.seed)}: the run was started with {saved.seed}"

@@ -168,6 +168,17 @@ def uint8_images(n: int, seed: int = 5):
     return images, jax.random.randint(jax.random.key(seed + 1), (n,), 0, 10).astype(np.uint8)
 
 
+@functools.cache
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled UCI digits (1,797 8x8 images, 10 classes) as uint8 0..255 and their
+    labels: a second real dataset, no download."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return np.clip(bunch.images * 16, 0, 255).astype(np.uint8), bunch.target
+
+
 def assert_trees_equal(a, b, **tolerance) -> None:
     """Every leaf equal: bit for bit, or within `rtol`/`atol` when given."""
     import jax

@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 
+import numpy as np
+
 import pytest
 
 from jaxgan import classifier, cli, encoder
 from jaxgan.cli import train as train_tool
 from jaxgan.cli import train_classifier
 
-from conftest import TINY_FLAGS, make_idx_dir
+from conftest import TINY_FLAGS, assert_one_line_error, digits, make_idx_dir, run_tool
 
 
 @pytest.mark.slow
@@ -86,3 +88,65 @@ def test_train_classifier_trains_caches_and_exports_with_the_recipe(idx_mnist, t
     )  # the second run reads the cache: same files
     assert sorted((tmp_path / "cache" / "classifier").iterdir()) == cached
     assert "training the evaluation classifier" not in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_8x8_digits_train_from_an_npz_then_sample_and_refuse_mnist_scores(tmp_path, capsys):
+    images, labels = digits()
+    np.savez(tmp_path / "digits.npz", images=images, labels=labels)
+    workdir = str(tmp_path / "run")
+    flags = [*TINY_FLAGS, "--workdir", workdir, "--conditional", "--no-tensorboard"]
+    result = run_tool(capsys, "train", *flags, "--data", str(tmp_path / "digits.npz"))
+    assert result.returncode == 0, result.stderr
+    assert "1797 examples, 57 steps/epoch" in result.stderr
+    assert (tmp_path / "run" / "images" / "0.png").is_file()
+    result = run_tool(capsys, "sample", "--workdir", workdir, "--digit", "7")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "run" / "samples.png").is_file()
+    assert_one_line_error(
+        run_tool(capsys, "evaluate", "--workdir", workdir), "trained on array:", "MNIST only"
+    )
+    assert_one_line_error(
+        run_tool(capsys, "train", *flags, "--epochs", "2", "--resume"),
+        "given as arrays",
+        "--data",
+    )
+    np.savez(tmp_path / "rgb.npz", images=np.zeros((64, 8, 8, 3), np.uint8), labels=labels[:64])
+    assert_one_line_error(
+        run_tool(capsys, "train", *flags, "--resume", "--data", str(tmp_path / "rgb.npz")),
+        "cannot resume on other data",
+        "(8x8x1, 10 classes), not on",
+        "(8x8x3, 10 classes)",
+    )
+    assert_one_line_error(
+        run_tool(capsys, "train", *flags, "--data", "x.npz", "--dataset", "cifar10"),
+        "--data and --dataset exclude each other",
+    )
+
+
+@pytest.mark.slow
+def test_tfds_image_datasets_train_by_name(tmp_path, capsys):
+    """TFDS's mock data of each (random images of the dataset's own shape and classes)."""
+    import tensorflow_datasets as tfds
+
+    (tmp_path / "tfds").mkdir()
+    for name, shape in [("fashion_mnist", [28, 28, 1]), ("cifar10", [32, 32, 3])]:
+        workdir = tmp_path / name
+        with tfds.testing.mock_data(num_examples=64, data_dir=str(tmp_path / "tfds")):
+            result = run_tool(
+                capsys,
+                "train",
+                *TINY_FLAGS,
+                "--no-tensorboard",
+                "--dataset",
+                name,
+                "--conditional",
+                "--workdir",
+                str(workdir),
+                "--data-dir",
+                str(tmp_path / "tfds"),
+            )
+        assert result.returncode == 0, result.stderr
+        saved = json.loads((workdir / "config.json").read_text())
+        assert (saved["dataset"], saved["image_shape"], saved["num_classes"]) == (name, shape, 10)
+        assert (workdir / "images" / "0.png").is_file()

@@ -1,3 +1,5 @@
+import re
+
 import jax
 import numpy as np
 import pytest
@@ -5,7 +7,7 @@ import pytest
 from jaxgan import data
 from jaxgan.errors import DataError
 
-from conftest import MOCK_EXAMPLES, make_idx_dir
+from conftest import MOCK_EXAMPLES, digits, make_idx_dir
 
 
 def test_mock_mnist_decodes_to_uint8_rows(mock_mnist):
@@ -114,3 +116,59 @@ def test_a_split_of_the_wrong_size_is_refused(idx_mnist, monkeypatch):
         DataError, match=f"holds {MOCK_EXAMPLES} train images; mnist's train split has 60,000"
     ):
         data.load_dataset("train", idx_mnist)
+
+
+# --- data of one's own -----------------------------------------------------------------------
+
+
+def test_arrays_of_any_image_size_are_a_dataset_named_by_their_digest():
+    images, labels = digits()
+    dataset = data.from_arrays(images, labels)
+    assert dataset.shape == (8, 8, 1) and dataset.num_classes == 10
+    assert dataset.images.shape == (1797, 64) and dataset.images.dtype == np.uint8
+    np.testing.assert_array_equal(dataset.images[5].reshape(8, 8), images[5])
+    assert dataset.name.startswith("array:")
+    assert dataset.name == data.from_arrays(images.copy(), labels.astype(np.int64)).name
+    assert dataset.name != data.from_arrays(images, (labels + 1) % 10).name
+    rgb = data.from_arrays(np.zeros((4, 32, 32, 3), np.uint8))
+    assert rgb.shape == (32, 32, 3) and rgb.labels is None and rgb.num_classes == 0
+    assert rgb.images.shape == (4, 3072)
+
+
+@pytest.mark.parametrize(
+    "images, labels, message",
+    [
+        (np.full((2, 8, 8), "a"), None, "images of dtype <U1; expected uint8"),
+        (np.zeros((2, 8, 8), np.float32), None, "images of dtype float32; expected uint8"),
+        (np.zeros(64, np.uint8), None, "images of shape (64,); expected (N, H, W)"),
+        ([np.zeros((8, 8), np.uint8), np.zeros((9, 9), np.uint8)], None, "mixed sizes"),
+        (np.zeros((2, 8, 8, 2), np.uint8), None, "C = 1 (grey) or 3 (RGB)"),
+        (np.zeros((2, 8, 8), np.uint8), [0, -1], "labels span -1 .. 0"),
+        (np.zeros((2, 8, 8), np.uint8), [0, 256], "labels span 0 .. 256"),
+        (np.zeros((2, 8, 8), np.uint8), [0.5, 1], "labels of dtype float64; expected integers"),
+        (np.zeros((2, 8, 8), np.uint8), [0], "(1,) labels for 2 images"),
+    ],
+)
+def test_data_of_the_wrong_kind_is_one_line(images, labels, message):
+    with pytest.raises(DataError) as raised:
+        data.from_arrays(images, labels, what="data")
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+    assert str(raised.value).startswith("data: ")
+
+
+def test_an_npz_is_read_and_checked(tmp_path):
+    images, labels = digits()
+    np.savez(tmp_path / "digits.npz", images=images, labels=labels)
+    dataset = data.read_npz(tmp_path / "digits.npz")
+    assert dataset.name == data.from_arrays(images, labels).name
+    np.savez(tmp_path / "unlabelled.npz", images=images)
+    assert data.read_npz(tmp_path / "unlabelled.npz").labels is None
+    np.savez(tmp_path / "other.npz", pixels=images)
+    (tmp_path / "text.npz").write_text("not numpy")
+    for name, message in [
+        ("other.npz", "the .npz has no 'images' array (found: pixels)"),
+        ("text.npz", "not a readable .npz file"),
+        ("missing.npz", "no such file"),
+    ]:
+        with pytest.raises(DataError, match=r"^--data .*" + re.escape(message)):
+            data.read_npz(tmp_path / name, "--data")

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import logging.handlers
 
+import matplotlib.image
+
 import numpy as np
 import pytest
 
 import jaxgan
 
-from conftest import assert_trees_equal, tiny
+from jaxgan.data import from_arrays
+
+from conftest import TINY, assert_trees_equal, digits, tiny
 
 
 @pytest.mark.slow
@@ -118,3 +122,59 @@ def test_a_population_asked_wrongly_is_refused_before_any_work(arguments, messag
     with pytest.raises(jaxgan.ConfigError, match=message):
         jaxgan.train(jaxgan.Config(), tmp_path / "run", **arguments)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_the_8x8_digits_train_sample_and_draw_from_python_and_resume_only_on_their_data(tmp_path):
+    images, labels = digits()
+    config = tiny(conditional=True, epochs=2)
+    result = jaxgan.train(config, tmp_path / "run", data=(images, labels), progress=False)
+    assert len(result.metrics) == 2 and np.isfinite(result.metrics[-1]["d_loss"])
+    model = jaxgan.load(tmp_path / "run")
+    assert (model.config.image_shape, model.config.num_classes) == ((8, 8, 1), 10)
+    assert model.config.dataset == from_arrays(images, labels).name
+    samples = model.sample(20, digit=np.arange(20) % 10)
+    assert samples.shape == (20, 8, 8) and -1 <= samples.min() and samples.max() <= 1
+    jaxgan.plot_grid(samples, 4, 5, out=tmp_path / "grid.png")
+    assert (tmp_path / "grid.png").read_bytes().startswith(b"\x89PNG")
+    with pytest.raises(jaxgan.ConfigError, match="digit"):
+        model.sample(2, digit=10)
+    rgb = np.zeros((64, 32, 32, 3), np.uint8)
+    with pytest.raises(
+        jaxgan.TrainingError,
+        match=r"cannot resume on other data: .*\(8x8x1, 10 classes\), not on .*\(32x32x3, 0 classes\)",
+    ):
+        jaxgan.train(config.replace(epochs=3), tmp_path / "run", data=rgb, resume=True)
+    with pytest.raises(jaxgan.ConfigError, match="given as arrays .*pass the same data with data"):
+        jaxgan.train(config.replace(epochs=3), tmp_path / "run", resume=True)
+    again = jaxgan.train(
+        config.replace(epochs=3), tmp_path / "run", data=(images, labels), resume=True
+    )
+    assert [m["epoch"] for m in again.metrics] == [1, 2, 3]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["mlp", "dcgan"])
+def test_colour_images_of_32x32_train_with_either_architecture(arch, tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 256, (64, 32, 32, 3), dtype=np.uint8)
+    config = TINY.replace(arch=arch, channels=4)
+    jaxgan.train(config, tmp_path / "run", data=rgb, progress=False)
+    samples = jaxgan.load(tmp_path / "run").sample(3)
+    assert samples.shape == (3, 32, 32, 3)
+    grid = matplotlib.image.imread(tmp_path / "run" / "images" / "0.png")
+    assert grid.shape[:2] == (8 * 34 + 2, 8 * 34 + 2) and grid.shape[2] in (3, 4)
+    assert not np.allclose(grid[..., 0], grid[..., 1])  # colour, not grey
+
+
+def test_data_the_model_cannot_take_is_refused_before_the_workdir(tmp_path):
+    images, labels = digits()
+    odd = np.zeros((64, 10, 10), np.uint8)
+    with pytest.raises(jaxgan.ConfigError, match="dcgan needs a height and width divisible by 4"):
+        jaxgan.train(tiny(arch="dcgan"), tmp_path / "a", data=odd)
+    with pytest.raises(jaxgan.ConfigError, match="conditional needs labels"):
+        jaxgan.train(tiny(conditional=True), tmp_path / "b", data=images)
+    with pytest.raises(jaxgan.ConfigError, match="eval_every scores in MNIST's feature spaces"):
+        jaxgan.train(tiny(eval_every=1), tmp_path / "c", data=(images, labels))
+    with pytest.raises(jaxgan.DataError, match="data: images of dtype float64"):
+        jaxgan.train(tiny(), tmp_path / "d", data=images / 255.0)
+    assert not any((tmp_path / name).exists() for name in "abcd")
