@@ -6,7 +6,6 @@ import hashlib
 import json
 
 import numpy as np
-
 import pytest
 
 from jaxgan import classifier, cli, encoder

@@ -6,12 +6,10 @@ from __future__ import annotations
 import logging.handlers
 
 import matplotlib.image
-
 import numpy as np
 import pytest
 
 import jaxgan
-
 from jaxgan.data import from_arrays
 
 from conftest import TINY, assert_trees_equal, digits, tiny
