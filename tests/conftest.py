@@ -169,7 +169,7 @@ def uint8_images(n: int, seed: int = 5):
 
 
 @functools.cache
-def digits() -> tuple["np.ndarray", "np.ndarray"]:
+def digits() -> tuple:
     """scikit-learn's bundled UCI digits (1,797 8x8 images, 10 classes) as uint8 0..255 and their
     labels: a second real dataset, no download."""
     import numpy as np
