@@ -57,8 +57,9 @@ def batch_of(
     idx: jax.Array,
     sharding: jax.sharding.Sharding | None = None,
 ) -> Batch:
-    """The examples `idx` of the uint8 dataset, normalised, split over devices by `sharding`."""
-    batch = {"image": normalize(images[idx])}
+    """The examples `idx` of the uint8 dataset (rows, or images of any layout), normalised as rows
+    (B, H*W*C), split over devices by `sharding`."""
+    batch = {"image": normalize(images[idx]).reshape(idx.shape[0], -1)}
     if labels is not None:
         batch["label"] = labels[idx].astype(jnp.int32)
     if sharding is not None:
@@ -135,10 +136,12 @@ def make_train(
     config: Config, *, generator: nn.Module | None = None, discriminator: nn.Module | None = None
 ) -> TrainFunctions:
     """The pure functions that train `config`'s GAN. `generator`/`discriminator`: Flax modules
-    with the built-in ones' call contract (`G(z, labels)` -> (B, H*W*C) image rows; `D(x, labels, train)`
-    -> `Logits`) in their place.
+    with the built-in ones' call contract (`G(z, labels)` -> (B, H*W*C) image rows;
+    `D(x, labels, train)` -> `Logits`) in their place.
 
-    `train(key, images, labels=None, hparams=None)` is a whole run on uint8 images (N, 28, 28):
+    `train(key, images, labels=None, hparams=None)` is a whole run on uint8 images of
+    `config.image_shape` ((N, 28, 28) for MNIST, or rows (N, H*W*C); `data.with_data` sets the
+    config for an array):
     with `key = jax.random.key(seed)` exactly the steps of `jaxgan.train` with that seed. `hparams`
     (default `step.hyperparams(config)`) are the numbers the state carries; a population is
     `jax.vmap(train, in_axes=(0, None, None, 0))(keys, images, labels, stacked_hparams)`."""

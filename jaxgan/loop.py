@@ -100,7 +100,10 @@ def train_and_evaluate(
                 ]
             )
             distributed.check_same_on_every_process(
-                content_digest(images, labels, np.frombuffer(settings.encode(), np.uint8))
+                content_digest(
+                    *(a for a in (images, labels) if a is not None),
+                    np.frombuffer(settings.encode(), np.uint8),
+                )
             )
         stop.check()
         folder = distributed.on_process_0(

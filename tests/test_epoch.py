@@ -10,11 +10,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxgan.data import from_arrays, with_data
 from jaxgan.epoch import epoch_key, make_train, run_keys, train_epoch, train_epoch_stepwise
 from jaxgan.models import Logits
 from jaxgan.step import SWEEPABLE, GANState, hyperparams
 
-from conftest import TINY, assert_trees_equal, fns, init, uint8_images
+from conftest import TINY, assert_trees_equal, digits, fns, init, uint8_images
 
 
 @pytest.mark.slow
@@ -164,3 +165,16 @@ def test_modules_of_ones_own_train_as_pure_functions_and_as_a_run(idx_mnist, tmp
     pop = jaxgan.train(config, tmp_path / "pop", seeds=2, data_dir=idx_mnist, progress=False, **own)
     member = jaxgan.load(tmp_path / "pop" / "members" / "1", **own)
     assert_trees_equal(member.state, pop.members[1].state)
+
+
+@pytest.mark.slow
+def test_the_pure_train_takes_any_image_array_of_its_configs_shape():
+    """The 8x8 digits as images or as rows: the same run, bit for bit."""
+    images, labels = digits()
+    images, labels = images[:96], labels[:96]
+    config = with_data(TINY.replace(epochs=1, conditional=True), from_arrays(images, labels))
+    train = jax.jit(make_train(config).train)
+    state, metrics = train(jax.random.key(0), images, labels)
+    rows, _ = train(jax.random.key(0), images.reshape(96, 64), labels)
+    assert state.g_params["out"]["kernel"].shape == (16, 64) and metrics["d_loss"].shape == (1, 3)
+    assert_trees_equal(state, rows)
