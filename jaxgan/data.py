@@ -1,4 +1,5 @@
-"""MNIST input: decode once (TFDS or the raw IDX files), cache as uint8, batch on the device.
+"""Training data: MNIST decoded once (TFDS or the raw IDX files) and cached as uint8, any other
+TFDS image dataset, or images of one's own (.npz, arrays), checked; batched on the device.
 
 The host only ever holds the decoded uint8 images. Shuffling, normalisation to [-1, 1] and
 batching are pure JAX functions of an epoch key, so they run inside the compiled epoch.
