@@ -14,6 +14,7 @@ import numpy as np
 from jaxgan.config import POSITIVE_INT, checked_path
 from jaxgan.errors import ConfigError, EvaluationError, arg, one_line
 from jaxgan.files import atomic_path
+from jaxgan.mnist import IMAGE_PIXELS, IMAGE_SHAPE
 from jaxgan.parallel import check_host_memory
 
 
@@ -115,9 +116,9 @@ def save_figure(fig: Any, out: Path) -> None:
         raise ConfigError(f"cannot write {out}: {e.strerror}") from None
 
 
-MNIST_SHAPE = (28, 28, 1)
+MNIST_SHAPE = (*IMAGE_SHAPE, 1)
 # Host memory per MNIST sample: float32 pixels, and one copy (an export, a conversion for scoring).
-SAMPLE_BYTES = 2 * 784 * 4
+SAMPLE_BYTES = 2 * IMAGE_PIXELS * 4
 
 
 def layouts(shape: tuple[int, int, int]) -> tuple[tuple[int, ...], ...]:
@@ -273,7 +274,7 @@ def _check_header(f: Any, name: str) -> None:
         )
     check_host_memory(
         shape[0],
-        SAMPLE_BYTES + 784 * dtype.itemsize,
+        SAMPLE_BYTES + IMAGE_PIXELS * dtype.itemsize,
         f"{name}: {shape[0]:,} images",
         EvaluationError,
     )
