@@ -1,8 +1,9 @@
-"""A small Flax CNN MNIST classifier whose penultimate features define jaxgan's MNIST-FID.
+"""A small Flax CNN classifier whose penultimate features define jaxgan's FID (MNIST-FID on MNIST).
 
-jaxgan ships its trained weights and the real MNIST test set's feature statistics as package data,
+jaxgan ships its MNIST weights and the real MNIST test set's feature statistics as package data,
 pinned by sha256, so every user on every device scores with the same network and needs no dataset.
-`train` with its recipe on MNIST's training split reproduces them (`jaxgan-train-classifier`).
+`train` with its recipe on MNIST's training split reproduces them (`jaxgan-train-classifier`); the
+same recipe builds the classifier of any other labelled dataset (references.py).
 """
 
 from __future__ import annotations
@@ -22,27 +23,31 @@ from jaxgan import networks
 from jaxgan.data import PARTIAL_DATA_ENV, in_batches, load_dataset, normalize
 from jaxgan.errors import EvaluationError
 from jaxgan.files import content_digest
-from jaxgan.mnist import IMAGE_SHAPE, NUM_CLASSES
+from jaxgan.images import MNIST_SHAPE
+from jaxgan.mnist import NUM_CLASSES
 from jaxgan.models import Conv
+from jaxgan.networks import Shape
 
 FEATURE_DIM = 128
 MIN_TEST_ACCURACY = 0.985
 
 
 class Classifier(nn.Module):
-    """conv32-pool-conv64-pool-dense128-dense10 on (B, 784) images in [-1, 1].
+    """conv32-pool-conv64-pool-dense128-dense K on images (B, H*W*C) in [-1, 1] (MNIST's: 28x28,
+    10 classes). Returns (penultimate features (B, 128), logits (B, K))."""
 
-    Returns (penultimate features (B, 128), logits (B, 10))."""
+    image_shape: Shape = MNIST_SHAPE
+    num_classes: int = NUM_CLASSES
 
     @nn.compact
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        h = nn.relu(nn.Dense(FEATURE_DIM)(conv_trunk(x)))
-        return h, nn.Dense(NUM_CLASSES)(h)
+        h = nn.relu(nn.Dense(FEATURE_DIM)(conv_trunk(x, self.image_shape)))
+        return h, nn.Dense(self.num_classes)(h)
 
 
-def conv_trunk(x: jax.Array) -> jax.Array:
-    """conv32-pool-conv64-pool of (B, 784) images, flattened: called inside a compact module."""
-    x = x.reshape(-1, *IMAGE_SHAPE, 1)
+def conv_trunk(x: jax.Array, shape: Shape) -> jax.Array:
+    """conv32-pool-conv64-pool of images (B, H*W*C), flattened: called inside a compact module."""
+    x = x.reshape(-1, *shape)
     for i, features in enumerate((32, 64)):  # names fixed: they seed the shipped networks' init
         x = nn.max_pool(
             nn.relu(Conv(features, 3, dense=True, name=f"Conv3x3_{i}")(x)), (2, 2), (2, 2)
@@ -50,43 +55,58 @@ def conv_trunk(x: jax.Array) -> jax.Array:
     return x.reshape(x.shape[0], -1)
 
 
-def _loss(params, images, labels):
-    _, logits = Classifier().apply({"params": params}, images)
+MNIST_CLASSIFIER = Classifier()
+
+
+def _loss(module: Classifier, params, images, labels):
+    _, logits = module.apply({"params": params}, images)
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
 
 CLASSIFIER = networks.Network(
     name="classifier",
-    module=Classifier(),
+    make=Classifier,
     loss=_loss,
     recipe={"arch": "cnn-v1", "epochs": 5, "batch_size": 128, "lr": 2e-3, "seed": 0},
-    shipped={
-        "mnist_classifier.npz": "560aff7562bee74e70ec6ec788aba5aae158f396cb129e4e8a4067bf5a42c212",
-        "mnist_test_features.npz": (
-            "99b296bfd5b1cca35bb88ec4da366e89c09b07393925a3bc3802327ae7d0caa7"
-        ),
+    files={
+        "classifier.npz": "560aff7562bee74e70ec6ec788aba5aae158f396cb129e4e8a4067bf5a42c212",
+        "test_features.npz": "99b296bfd5b1cca35bb88ec4da366e89c09b07393925a3bc3802327ae7d0caa7",
     },
 )
 
 
-def train(images: np.ndarray, labels: np.ndarray, *, seed: int | None = None, verbose=True) -> Any:
-    """Classifier parameters trained by the recipe on uint8 images (N, 784): Adam with a
+def train(
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    module: Classifier = MNIST_CLASSIFIER,
+    min_steps: int = 0,
+    seed: int | None = None,
+    verbose: bool = True,
+) -> Any:
+    """`module`'s parameters trained by the recipe on uint8 images as rows: Adam with a
     cosine-decayed learning rate, about 99% MNIST test accuracy."""
-    return networks.fit(CLASSIFIER, images, labels, seed=seed, verbose=verbose)
+    return networks.fit(
+        CLASSIFIER, module, images, labels, min_steps=min_steps, seed=seed, verbose=verbose
+    )
 
 
-@jax.jit
-def apply(params, images: jax.Array) -> tuple[jax.Array, jax.Array]:
-    return Classifier().apply({"params": params}, images)
+@functools.partial(jax.jit, static_argnums=2)
+def apply(params, images: jax.Array, module: Classifier = MNIST_CLASSIFIER):
+    return module.apply({"params": params}, images)
 
 
-def batched(params, images: np.ndarray, batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
-    """(features, logits) of float images (N, 784) in [-1, 1], in fixed-size batches."""
-    return in_batches(functools.partial(apply, params), images, size=batch_size)
+def batched(
+    params, images: np.ndarray, module: Classifier = MNIST_CLASSIFIER
+) -> tuple[np.ndarray, np.ndarray]:
+    """(features, logits) of float images as rows in [-1, 1], in batches of 1,000."""
+    return in_batches(lambda x: apply(params, x, module), images)
 
 
-def accuracy(params, images_u8: np.ndarray, labels: np.ndarray) -> float:
-    _, logits = batched(params, np.asarray(normalize(images_u8)))
+def accuracy(
+    params, images_u8: np.ndarray, labels: np.ndarray, module: Classifier = MNIST_CLASSIFIER
+) -> float:
+    _, logits = batched(params, np.asarray(normalize(images_u8)), module)
     return float((logits.argmax(-1) == labels).mean())
 
 
@@ -114,7 +134,7 @@ def load_or_train(
     images, labels = load_dataset("train", data_dir, cache_dir)
     train_digest = content_digest(images, labels)
     path = networks.cache_path(CLASSIFIER, cache_dir, train_digest)
-    cached = None if force else networks.load(CLASSIFIER, path, train_digest)
+    cached = None if force else networks.load(CLASSIFIER, MNIST_CLASSIFIER, path, train_digest)
     if cached is None:
         print(f"training the evaluation classifier; it is cached in {path}", file=sys.stderr)
         params = train(images, labels)
@@ -133,21 +153,25 @@ def gaussian(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return f.mean(0), np.cov(f, rowvar=False)
 
 
-def export(params, test_images_u8: np.ndarray, folder: str | Path) -> dict[str, str]:
-    """Write the classifier's weights and the test set's feature mean and covariance as the
-    shipped files into `folder`; their sha256 by name."""
-    mean, cov = gaussian(batched(params, np.asarray(normalize(test_images_u8)))[0])
-    weights, stats = CLASSIFIER.shipped
-    return networks.write_files(
-        folder, {weights: networks.flat_params(params), stats: {"mean": mean, "cov": cov}}
-    )
+def reference_files(
+    params, test_images_u8: np.ndarray, module: Classifier = MNIST_CLASSIFIER
+) -> dict[str, dict[str, np.ndarray]]:
+    """The classifier's two files of a reference: its weights, and the mean and covariance of its
+    features of the real test images."""
+    mean, cov = gaussian(batched(params, np.asarray(normalize(test_images_u8)), module)[0])
+    weights, features = CLASSIFIER.files
+    return {weights: networks.flat_params(params), features: {"mean": mean, "cov": cov}}
+
+
+def from_files(
+    weights: dict[str, np.ndarray], features: dict[str, np.ndarray], module: Classifier
+) -> tuple[Any, tuple[np.ndarray, np.ndarray]]:
+    """(parameters, the real features' (mean, covariance)) from a reference's two files."""
+    params = networks.params_from_flat(weights, networks.init(module, jax.random.key(0)))
+    return params, (features["mean"], features["cov"])
 
 
 @functools.cache
 def shipped() -> tuple[Any, tuple[np.ndarray, np.ndarray]]:
     """The shipped classifier's parameters and the real test set's feature (mean, covariance)."""
-    weights, stats = CLASSIFIER.shipped
-    flat = networks.read_shipped(CLASSIFIER, weights)
-    params = networks.params_from_flat(flat, CLASSIFIER.init(jax.random.key(0)))
-    stats = networks.read_shipped(CLASSIFIER, stats)
-    return params, (stats["mean"], stats["cov"])
+    return from_files(*networks.read_shipped(CLASSIFIER), MNIST_CLASSIFIER)

@@ -236,7 +236,8 @@ class Config:
         if self.eval_every and self.dataset != MNIST:
             raise ConfigError(
                 f"{arg('eval_every')} scores in MNIST's feature spaces; the data is "
-                f"{self.dataset}: evaluate it afterwards with its own (docs/data.md)"
+                f"{self.dataset}: evaluate the run afterwards against its own reference "
+                "(docs/data.md)"
             )
         if self.eval_every and self.eval_samples < 20:
             raise ConfigError(

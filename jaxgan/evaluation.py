@@ -11,13 +11,15 @@ from typing import Any, TypedDict
 import jax
 import numpy as np
 
-from jaxgan import classifier, encoder
-from jaxgan.classifier import gaussian
-from jaxgan.config import MNIST, checked_seed
+from jaxgan import classifier, encoder, references
+from jaxgan.classifier import Classifier, gaussian
+from jaxgan.config import MNIST, Config, checked_seed
 from jaxgan.data import in_batches, normalize
+from jaxgan.encoder import Encoder
 from jaxgan.epoch import TrainFunctions
 from jaxgan.errors import EvaluationError, arg
-from jaxgan.images import SAMPLE_BYTES, check_images, to_uint8
+from jaxgan.files import default_cache_dir
+from jaxgan.images import MNIST_SHAPE, SAMPLE_BYTES, check_images, to_uint8
 from jaxgan.metrics import (
     K_DENSITY_COVERAGE,
     K_PRECISION_RECALL,
@@ -28,7 +30,7 @@ from jaxgan.metrics import (
     manifold_scores,
     mode_coverage,
 )
-from jaxgan.mnist import IMAGE_PIXELS, NUM_CLASSES
+from jaxgan.mnist import NUM_CLASSES
 from jaxgan.models import latent_codes
 from jaxgan.parallel import check_host_memory
 from jaxgan.population import Population
@@ -45,6 +47,7 @@ class Scores(TypedDict, total=False):
     """What `evaluate` and `Evaluator.score_images` return (the optional keys where they apply)."""
 
     fid: float  # MNIST-FID: the Fréchet distance of classifier features to the real test set's
+    # (other data: in its own classifier's; absent for data without labels)
     encoder_fid: float  # the same in the label-free encoder's codes
     precision: float  # in the encoder's codes: the share of samples on the real manifold
     recall: float  # the share of real test images on the samples' manifold
@@ -62,27 +65,51 @@ class Scores(TypedDict, total=False):
 
 
 class Evaluator:
-    """The two feature spaces jaxgan scores in, with the real test set's features in each: the
-    evaluation classifier (its feature Gaussian) and the label-free encoder (the test set's codes).
+    """The two feature spaces jaxgan scores a dataset's samples in, with the real images' features
+    in each: a classifier's (its feature Gaussian; None for data without labels) and the
+    label-free encoder's (the real codes).
 
-    `Evaluator.standard()` is the shipped pair (the same on every machine); `from_real_images`
-    scores against other real images, in another classifier's features."""
+    `Evaluator.standard()` is MNIST's shipped pair (the same on every machine); `for_config` the
+    pair of the data a run was trained on; `from_real_images` scores MNIST samples against other
+    real images, in another classifier's features."""
 
     def __init__(
         self,
         params: Any,
-        reference: tuple[np.ndarray, np.ndarray],
+        reference: tuple[np.ndarray, np.ndarray] | None,
         encoder_params: Any,
         real_codes: np.ndarray,
+        dataset: str = MNIST,
+        shape: tuple[int, int, int] = MNIST_SHAPE,
+        num_classes: int = NUM_CLASSES,
     ):
         self.params, self.reference = params, reference
         self.encoder_params, self.real_codes = encoder_params, real_codes
         self.codes_reference = gaussian(real_codes)
+        self.dataset, self.shape, self.num_classes = dataset, shape, num_classes
+        self.classifier = Classifier(shape, num_classes)
+        self.encoder = Encoder(shape)
 
     @classmethod
     @functools.cache  # one per process: its real codes' k-NN radii take a second to compute
     def standard(cls) -> Evaluator:
         return cls(*classifier.shipped(), *encoder.shipped())
+
+    @classmethod
+    def for_config(cls, config: Config, cache_dir: str | None = None) -> Evaluator:
+        """The evaluator of the data `config` was trained on: MNIST's shipped one, or the
+        reference `jaxgan-train-classifier` built for that data in `cache_dir` (jaxgan's cache
+        by default), verified; an EvaluationError saying how to build it where there is none."""
+        if config.dataset == MNIST:
+            return cls.standard()
+        found = references.load(
+            config.dataset,
+            config.image_shape,
+            config.num_classes,
+            cache_dir or default_cache_dir(),
+        )
+        params, reference = found.classifier or (None, None)
+        return cls(params, reference, *found.encoder, found.dataset, found.shape, found.num_classes)
 
     @classmethod
     def from_real_images(cls, params: Any, real_images_u8: np.ndarray) -> Evaluator:
@@ -113,8 +140,8 @@ class Evaluator:
 
         With the `labels` a conditional generator was asked for, also the fraction of images the
         classifier reads as their requested digit; with InfoGAN `codes` (N,), their `code_purity`."""
-        x = check_images(images)
-        if len(x) < 2 * classifier.FEATURE_DIM:
+        x = check_images(images, shape=self.shape)
+        if self.params is not None and len(x) < 2 * classifier.FEATURE_DIM:
             print(
                 f"warning: {len(x)} samples: with fewer than {2 * classifier.FEATURE_DIM} the "
                 f"{classifier.FEATURE_DIM}-d feature covariance is singular and MNIST-FID is "
@@ -123,31 +150,35 @@ class Evaluator:
                 file=sys.stderr,
             )
         if labels is not None:
-            labels = choices(labels, len(x), "labels", NUM_CLASSES, EvaluationError)
+            labels = choices(labels, len(x), "labels", self.num_classes, EvaluationError)
         return self._scores(x, labels, codes, num_codes)
 
     def _scores(
         self, x: np.ndarray, labels: np.ndarray | None, codes: np.ndarray | None, num_codes: int
     ) -> dict[str, Any]:
-        """The metrics of images (N, 784) known to be in [-1, 1]: a generator's own samples."""
-        feats, logits = classifier.batched(self.params, x)
+        """The metrics of images as rows known to be in [-1, 1]: a generator's own samples."""
+        embedded = encoder.codes(self.encoder_params, x, self.encoder)
+        scores = {
+            "encoder_fid": frechet_distance(*gaussian(embedded), *self.codes_reference),
+            **manifold_scores(self.real_codes, embedded, self.real_radii),
+            "num_samples": len(x),
+        }
+        if self.params is None:  # data without labels: no classifier
+            return scores
+        feats, logits = classifier.batched(self.params, x, self.classifier)
         logits = logits.astype(np.float64)
         probs = np.exp(logits - logits.max(1, keepdims=True))
         probs /= probs.sum(1, keepdims=True)
-        embedded = encoder.codes(self.encoder_params, x)
-        scores = {
+        scores |= {
             "fid": frechet_distance(*gaussian(feats), *self.reference),
-            "encoder_fid": frechet_distance(*gaussian(embedded), *self.codes_reference),
-            **manifold_scores(self.real_codes, embedded, self.real_radii),
             "classifier_score": classifier_score(probs),
             **mode_coverage(probs),
-            "num_samples": len(x),
         }
         predicted = probs.argmax(1)
         if labels is not None:
             scores["conditional_accuracy"] = float((predicted == labels).mean())
         if codes is not None:
-            scores.update(code_purity(codes, predicted, num_codes))
+            scores.update(code_purity(codes, predicted, num_codes, self.num_classes))
         return scores
 
     def score_generator(
@@ -168,13 +199,18 @@ class Evaluator:
         """Each member's scores, in member order: of a population's stacked `state` with its
         `population` (each row also names its `member` id and its `values`, its seed and swept
         values), else of the one run."""
-        if fns.config.dataset != MNIST:
+        config = fns.config
+        if (config.dataset, config.image_shape, config.num_classes) != (
+            self.dataset,
+            self.shape,
+            self.num_classes,
+        ):
             raise EvaluationError(
-                f"the run was trained on {fns.config.dataset}, and jaxgan's classifier and encoder "
-                "read MNIST only: score its samples in features of that data's own"
+                f"the run was trained on {config.dataset}, and this evaluator scores "
+                f"{self.dataset}: use Evaluator.for_config(config)"
             )
         rows = [
-            self._scores(images.reshape(n, IMAGE_PIXELS), labels, member_codes, fns.config.codes)
+            self._scores(images.reshape(n, config.pixels), labels, member_codes, config.codes)
             for images, labels, member_codes in member_samples(
                 fns, state, n, seed, population is not None
             )
@@ -199,23 +235,30 @@ def member_samples(
     stacked: bool = False,
 ) -> Iterator[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]:
     """Per member (of `stacked` states, several generated at once; else of the one run): n images
-    (n, 28, 28) from the noise of `seed`, the balanced labels i % 10 a conditional generator
+    (n, H, W, C) from the noise of `seed`, the balanced labels i % K a conditional generator
     gets, and the InfoGAN codes of the latents (None where they do not apply)."""
     config, total = fns.config, len(state.alive) if stacked else 1
     members = min(total, MEMBERS_PER_PROGRAM)
     at_once = f" for {members} members at once" if members > 1 else ""
     check_host_memory(n * members, SAMPLE_BYTES, arg("n", n) + at_once)
     z = latents(jax.random.key(checked_seed(seed)), n, config.latent_dim)
-    labels = np.arange(n, dtype=np.int32) % 10 if config.conditional else None
+    labels = np.arange(n, dtype=np.int32) % config.num_classes if config.conditional else None
     codes = np.asarray(latent_codes(z, config.codes)) if config.codes else None
     if not stacked:
-        yield generate_in_batches(fns.generator, state, z, labels), labels, codes
+        yield (
+            generate_in_batches(fns.generator, state, z, labels, config.sample_shape),
+            labels,
+            codes,
+        )
         return
-    draw = jax.jit(generate_members, static_argnums=0)
+    draw = jax.jit(generate_members, static_argnums=0, static_argnames="shape")
     for start in range(0, total, MEMBERS_PER_PROGRAM):
         part = jax.tree.map(lambda x, s=slice(start, start + MEMBERS_PER_PROGRAM): x[s], state)
         for member_images in in_batches(
-            functools.partial(draw, fns.generator, part), z, labels, axis=1
+            functools.partial(draw, fns.generator, part, shape=config.sample_shape),
+            z,
+            labels,
+            axis=1,
         ):
             yield member_images, labels, codes
 

@@ -44,9 +44,10 @@ def classifier_score(probs: np.ndarray) -> float:
 
 def mode_coverage(probs: np.ndarray) -> dict[str, Any]:
     """Predicted-class histogram, its KL to uniform, and the classes with >= 2% of samples."""
-    counts = np.bincount(np.asarray(probs).argmax(1), minlength=NUM_CLASSES)
+    classes = np.shape(probs)[1]
+    counts = np.bincount(np.asarray(probs).argmax(1), minlength=classes)
     share = counts / counts.sum()
-    kl = float(np.sum(share[share > 0] * np.log(share[share > 0] * NUM_CLASSES)))
+    kl = float(np.sum(share[share > 0] * np.log(share[share > 0] * classes)))
     return {
         "histogram": counts.tolist(),
         "kl_to_uniform": kl,
@@ -54,10 +55,12 @@ def mode_coverage(probs: np.ndarray) -> dict[str, Any]:
     }
 
 
-def code_purity(codes: np.ndarray, predicted: np.ndarray, num_codes: int) -> dict[str, Any]:
+def code_purity(
+    codes: np.ndarray, predicted: np.ndarray, num_codes: int, num_classes: int = NUM_CLASSES
+) -> dict[str, Any]:
     """How far InfoGAN's codes found the digits, unsupervised: the share of samples whose predicted
     digit is their code's most common one, and that digit per code (-1: code never drawn)."""
-    table = np.zeros((num_codes, NUM_CLASSES), np.int64)
+    table = np.zeros((num_codes, num_classes), np.int64)
     np.add.at(table, (np.asarray(codes), np.asarray(predicted)), 1)
     digits = np.where(table.sum(1) > 0, table.argmax(1), -1)
     return {

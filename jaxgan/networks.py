@@ -1,10 +1,11 @@
 """The feature networks jaxgan scores with, trained, cached and shipped alike.
 
-A `Network` is a Flax module with its training objective, the recipe that reproduces its weights,
-and the package files that ship them pinned by sha256. `fit` trains one on MNIST with its recipe;
-`save`/`load` cache it as an Orbax checkpoint keyed by the recipe and the digest of its training
-data, so a network trained on other data is never reused; `read_shipped` verifies a shipped file
-before it is used.
+A `Network` makes a Flax module for images of any shape (H, W, C) and K classes, with its training
+objective, the recipe that reproduces its weights, and the two files it writes into a dataset's
+reference (its weights, its features of the real held-out images). `fit` trains one with its
+recipe; `save`/`load` cache it as an Orbax checkpoint keyed by the recipe and the digest of its
+training data, so a network trained on other data is never reused; `read_verified` checks a file
+against its sha256 before it is used. MNIST's files ship with jaxgan, named `mnist_<file>`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import functools
 import hashlib
 import io
 import json
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -30,34 +32,43 @@ from jaxgan import checkpoint
 from jaxgan.data import epoch_order, normalize
 from jaxgan.errors import DataError, EvaluationError
 from jaxgan.files import content_digest, write_json_atomic
-from jaxgan.mnist import IMAGE_PIXELS
 
 SHIPPED = Path(__file__).parent / "weights"
+Shape = tuple[int, int, int]
 
 
 @dataclasses.dataclass(frozen=True)
 class Network:
-    """A feature network: `loss(params, images in [-1, 1], labels)` is what its recipe minimises
-    (with Adam, a cosine-decayed `lr`, `epochs` of `batch_size`, from `seed`); `shipped` names the
-    package files of its weights and its reference features with their sha256."""
+    """A feature network: `make(shape, classes)` its module for images (H, W, C) of K classes;
+    `loss(module, params, images in [-1, 1], labels)` what its recipe minimises (Adam with a
+    cosine-decayed `lr`, `epochs` of `batch_size`, from `seed`);
+    `files` the names of its weights' and its real features' files, with the sha256 of MNIST's."""
 
     name: str
-    module: nn.Module
-    loss: Callable[[Any, jax.Array, jax.Array], jax.Array]
+    make: Callable[[Shape, int], nn.Module]
+    loss: Callable[[nn.Module, Any, jax.Array, jax.Array], jax.Array]
     recipe: dict[str, Any]
-    shipped: dict[str, str]
+    files: dict[str, str]
 
-    def init(self, key: jax.Array) -> Any:
-        return self.module.init(key, jnp.zeros((1, IMAGE_PIXELS)))["params"]
+    @property
+    def shipped(self) -> dict[str, str]:
+        """The shipped files' names and sha256."""
+        return {f"mnist_{name}": digest for name, digest in self.files.items()}
 
 
-@functools.partial(jax.jit, static_argnums=(4, 5, 7), donate_argnums=(0, 1))
-def _train_epoch(params, opt_state, images_u8, labels, batch_size: int, tx, key, loss):
+def init(module: nn.Module, key: jax.Array) -> Any:
+    return module.init(key, jnp.zeros((1, math.prod(module.image_shape))))["params"]
+
+
+@functools.partial(jax.jit, static_argnums=(4, 5, 7, 8), donate_argnums=(0, 1))
+def _train_epoch(params, opt_state, images_u8, labels, batch_size: int, tx, key, loss, module):
     order, _ = epoch_order(key, len(images_u8), batch_size, drop_last=True)
 
     def body(carry, idx):
         params, opt_state = carry
-        value, grads = jax.value_and_grad(loss)(params, normalize(images_u8[idx]), labels[idx])
+        value, grads = jax.value_and_grad(loss, argnums=1)(
+            module, params, normalize(images_u8[idx]), labels[idx]
+        )
         updates, opt_state = tx.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), value
 
@@ -67,32 +78,36 @@ def _train_epoch(params, opt_state, images_u8, labels, batch_size: int, tx, key,
 
 def fit(
     network: Network,
+    module: nn.Module,
     images: np.ndarray,
     labels: np.ndarray,
     *,
+    min_steps: int = 0,
     seed: int | None = None,
     verbose: bool = True,
 ) -> Any:
-    """`network`'s parameters trained by its recipe on uint8 images (N, 784) (and their labels,
-    which a label-free objective ignores); `seed` replaces the recipe's."""
-    recipe = network.recipe
-    epochs, batch_size = recipe["epochs"], recipe["batch_size"]
+    """The parameters of `module` (made by `network`) trained by its recipe on uint8 images as rows
+    (and their labels, which a label-free objective ignores), for more epochs where the recipe's
+    take fewer than `min_steps` steps; `seed` replaces the recipe's."""
+    recipe, batch_size = network.recipe, network.recipe["batch_size"]
     if len(images) < batch_size:
         raise DataError(
             f"the {network.name}'s recipe trains on batches of {batch_size}: {len(images)} "
             f"training images are too few"
         )
+    steps = len(images) // batch_size
+    epochs = max(recipe["epochs"], -(-min_steps // steps))
     seed = recipe["seed"] if seed is None else seed
     init_key, data_key = jax.random.split(jax.random.key(seed))
-    params = network.init(init_key)
-    tx = optax.adam(optax.cosine_decay_schedule(recipe["lr"], epochs * (len(images) // batch_size)))
+    params = init(module, init_key)
+    tx = optax.adam(optax.cosine_decay_schedule(recipe["lr"], epochs * steps))
     opt_state = tx.init(params)
     images, labels = jnp.asarray(images), jnp.asarray(labels, jnp.int32)
     for epoch in range(epochs):
         t0 = time.perf_counter()
         key = jax.random.fold_in(data_key, epoch)
         params, opt_state, loss = _train_epoch(
-            params, opt_state, images, labels, batch_size, tx, key, network.loss
+            params, opt_state, images, labels, batch_size, tx, key, network.loss, module
         )
         if verbose:
             print(
@@ -129,14 +144,16 @@ def save(network: Network, params, path: Path, train_digest: str, **record: Any)
     )
 
 
-def load(network: Network, path: Path, train_digest: str) -> tuple[Any, dict[str, Any]] | None:
+def load(
+    network: Network, module: nn.Module, path: Path, train_digest: str
+) -> tuple[Any, dict[str, Any]] | None:
     """(params, record) of the cached `network`, or None (with a warning when an entry exists but
     is not the one it claims to be: corrupt, or of another recipe or data)."""
     if not path.exists():
         return None
     try:
         record = json.loads(_record_path(path).read_text())
-        params = checkpoint.restore_tree(path, network.init(jax.random.key(0)))
+        params = checkpoint.restore_tree(path, init(module, jax.random.key(0)))
         valid = (
             record["recipe"] == network.recipe
             and record["train_sha256"] == train_digest
@@ -179,18 +196,24 @@ def write_files(folder: str | Path, files: dict[str, dict[str, np.ndarray]]) -> 
     return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in files}
 
 
-def read_shipped(network: Network, name: str) -> dict[str, np.ndarray]:
-    """The arrays of one of `network`'s shipped files, after its sha256 is checked."""
-    path = SHIPPED / name
+def read_verified(path: Path, sha256: str, remedy: str) -> dict[str, np.ndarray]:
+    """The arrays of the .npz `path` after its sha256 is checked; else one line ending in `remedy`."""
     try:
         raw = path.read_bytes()
     except OSError as e:
         raise EvaluationError(
-            f"the shipped evaluation file {path} is unreadable ({e.strerror}); reinstall jaxgan"
+            f"the evaluation file {path} is unreadable ({e.strerror}); {remedy}"
         ) from None
-    if hashlib.sha256(raw).hexdigest() != network.shipped[name]:
-        raise EvaluationError(
-            f"the shipped evaluation file {path} does not match its sha256; reinstall jaxgan"
-        )
+    if hashlib.sha256(raw).hexdigest() != sha256:
+        raise EvaluationError(f"the evaluation file {path} does not match its sha256; {remedy}")
     with np.load(io.BytesIO(raw), allow_pickle=False) as arrays:
         return {k: arrays[k] for k in arrays.files}
+
+
+def read_shipped(network: Network) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The arrays of `network`'s two shipped files (weights, real features), verified."""
+    weights, features = (
+        read_verified(SHIPPED / name, digest, "reinstall jaxgan")
+        for name, digest in network.shipped.items()
+    )
+    return weights, features

@@ -57,7 +57,7 @@ def summarise(population: Population, rows: list[dict[str, Any]]) -> dict[str, A
         )
     best = {k: BETTER[k](ok, key=lambda mr, k=k: mr[1][k])[0].id for k in metrics}
     summary = {"groups": groups, "best": best}
-    if "encoder_fid" in metrics:
+    if {"fid", "encoder_fid"} <= set(metrics):
         summary["rankings"] = rankings([m.id for m, _ in ok], [r for _, r in ok])
     return summary
 

@@ -125,7 +125,7 @@ def run_cli(name: str, *args: str, timeout: int = 300) -> subprocess.CompletedPr
 
 def run_tool(capsys, name: str, *args: str) -> subprocess.CompletedProcess:
     """jaxgan.cli.NAME's main as its script runs it (`cli.execute`), in this process: its exit
-    code and what it printed on stderr."""
+    code and what it printed."""
     import importlib
 
     from jaxgan import cli
@@ -135,7 +135,8 @@ def run_tool(capsys, name: str, *args: str) -> subprocess.CompletedProcess:
         code = cli.execute(importlib.import_module(f"jaxgan.cli.{name}").main, list(args))
     except SystemExit as e:  # argparse's own errors
         code = e.code
-    return subprocess.CompletedProcess(args, code, "", capsys.readouterr().err)
+    printed = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, printed.out, printed.err)
 
 
 def error_lines(stderr: str) -> list[str]:

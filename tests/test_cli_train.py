@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from jaxgan import classifier, cli, encoder
+from jaxgan import classifier, cli, encoder, references
 from jaxgan.cli import train as train_tool
 from jaxgan.cli import train_classifier
 
@@ -90,7 +90,9 @@ def test_train_classifier_trains_caches_and_exports_with_the_recipe(idx_mnist, t
 
 
 @pytest.mark.slow
-def test_the_8x8_digits_train_from_an_npz_then_sample_and_refuse_mnist_scores(tmp_path, capsys):
+def test_the_8x8_digits_train_from_an_npz_sample_and_are_scored_by_their_own_reference(
+    tmp_path, capsys, monkeypatch
+):
     images, labels = digits()
     np.savez(tmp_path / "digits.npz", images=images, labels=labels)
     workdir = str(tmp_path / "run")
@@ -102,9 +104,22 @@ def test_the_8x8_digits_train_from_an_npz_then_sample_and_refuse_mnist_scores(tm
     result = run_tool(capsys, "sample", "--workdir", workdir, "--digit", "7")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "run" / "samples.png").is_file()
+    cache = ["--cache-dir", str(tmp_path / "cache")]
     assert_one_line_error(
-        run_tool(capsys, "evaluate", "--workdir", workdir), "trained on array:", "MNIST only"
+        run_tool(capsys, "evaluate", "--workdir", workdir, *cache),
+        "no evaluation reference for array:",
+        "build one with jaxgan-train-classifier --data FILE.npz",
     )
+    monkeypatch.setattr(references, "MIN_STEPS", 0)  # the recipes' epochs: a shorter suite
+    result = run_tool(capsys, "train_classifier", "--data", str(tmp_path / "digits.npz"), *cache)
+    assert result.returncode == 0, result.stderr
+    assert "evaluation reference for array:" in result.stdout
+    assert "299 real images held out" in result.stdout
+    result = run_tool(capsys, "evaluate", "--workdir", workdir, *cache, "--n", "300")
+    assert result.returncode == 0, result.stderr
+    assert ": FID " in result.stdout and "classes covered" in result.stdout
+    assert "/10, " in result.stdout and "conditional accuracy" in result.stdout
+    assert "MNIST-FID" not in result.stdout
     assert_one_line_error(
         run_tool(capsys, "train", *flags, "--epochs", "2", "--resume"),
         "given as arrays",
@@ -124,7 +139,7 @@ def test_the_8x8_digits_train_from_an_npz_then_sample_and_refuse_mnist_scores(tm
 
 
 @pytest.mark.slow
-def test_tfds_image_datasets_train_by_name(tmp_path, capsys):
+def test_tfds_image_datasets_train_and_are_scored_by_name(tmp_path, capsys, monkeypatch):
     """TFDS's mock data of each (random images of the dataset's own shape and classes)."""
     import tensorflow_datasets as tfds
 
@@ -149,3 +164,27 @@ def test_tfds_image_datasets_train_by_name(tmp_path, capsys):
         saved = json.loads((workdir / "config.json").read_text())
         assert (saved["dataset"], saved["image_shape"], saved["num_classes"]) == (name, shape, 10)
         assert (workdir / "images" / "0.png").is_file()
+    monkeypatch.setattr(references, "MIN_STEPS", 0)  # the recipes' epochs: a shorter suite
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    with tfds.testing.mock_data(num_examples=200, data_dir=str(tmp_path / "tfds")):
+        result = run_tool(
+            capsys,
+            "train_classifier",
+            "--dataset",
+            "fashion_mnist",
+            "--data-dir",
+            str(tmp_path / "tfds"),
+            *cache,
+        )
+    assert result.returncode == 0, result.stderr
+    assert "evaluation reference for fashion_mnist" in result.stdout
+    assert "200 real images held out" in result.stdout
+    fashion = ["--workdir", str(tmp_path / "fashion_mnist"), *cache, "--n", "300", "--json"]
+    result = run_tool(capsys, "evaluate", *fashion)
+    assert result.returncode == 0, result.stderr
+    assert {"fid", "encoder_fid", "recall"} <= set(json.loads(result.stdout))
+    assert_one_line_error(
+        run_tool(capsys, "evaluate", "--workdir", str(tmp_path / "cifar10"), *cache),
+        "no evaluation reference for cifar10",
+        "jaxgan-train-classifier --dataset cifar10",
+    )

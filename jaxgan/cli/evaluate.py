@@ -1,7 +1,9 @@
 """Scores in both of jaxgan's feature spaces (the classifier's MNIST-FID, classifier score and mode
 coverage; the label-free encoder's FID, precision, recall, density and coverage) of a checkpoint, of
 exported samples, or of every member of a population (a table with mean ± std over seeds, and
-where the two spaces rank the members differently)."""
+where the two spaces rank the members differently). A run on other data is scored against that
+data's reference (built by jaxgan-train-classifier --dataset/--data), its FID in its own
+classifier's features."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from jaxgan import cli
+from jaxgan.config import MNIST
 from jaxgan.data import load_dataset
 from jaxgan.epoch import make_train
 from jaxgan.errors import ConfigError
@@ -50,7 +53,7 @@ def parse_args(argv: Sequence[str] | None):
     return parser.parse_args(argv)
 
 
-def describe(source: dict[str, Any], scores: dict[str, Any]) -> str:
+def describe(source: dict[str, Any], scores: dict[str, Any], fid_name: str = "MNIST-FID") -> str:
     extras = [
         f"conditional accuracy {scores['conditional_accuracy']:.4f}"
         if "conditional_accuracy" in scores
@@ -60,10 +63,15 @@ def describe(source: dict[str, Any], scores: dict[str, Any]) -> str:
         if "code_purity" in scores
         else "",
     ]
-    return (
-        f"{source}: MNIST-FID {scores['fid']:.3f}, classifier score "
-        f"{scores['classifier_score']:.3f}, classes covered {scores['classes_covered']}/10, "
+    classifier = (
+        f"{fid_name} {scores['fid']:.3f}, classifier score {scores['classifier_score']:.3f}, "
+        f"classes covered {scores['classes_covered']}/{len(scores['histogram'])}, "
         f"KL to uniform {scores['kl_to_uniform']:.3f}, histogram {scores['histogram']}; "
+        if "fid" in scores
+        else "no classifier (the data has no labels); "
+    )
+    return (
+        f"{source}: {classifier}"
         f"encoder FID {scores['encoder_fid']:.3f}, precision {scores['precision']:.3f}, "
         f"recall {scores['recall']:.3f}, density {scores['density']:.3f}, coverage "
         f"{scores['coverage']:.3f} ({scores['num_samples']} samples)"
@@ -94,7 +102,8 @@ def evaluate_generators(args, cache) -> None:
     view = (lambda i: member_state(state, i)) if population else (lambda i: state)
     if args.cas and not fns.config.conditional:
         raise ConfigError("--cas needs a conditional model (trained with --conditional)")
-    rows = Evaluator.standard().score_members(fns, state, args.n, args.seed, population)
+    evaluator = Evaluator.for_config(fns.config, cache)
+    rows = evaluator.score_members(fns, state, args.n, args.seed, population)
     if args.cas:
         test_images, test_labels = load_dataset("test", args.data_dir, cache)
         for i, row in enumerate(rows):
@@ -108,7 +117,10 @@ def evaluate_generators(args, cache) -> None:
         if population:
             row["failed"] = record.failures.get(member_id)
     if population is None:
-        print(json.dumps({**source, **rows[0]}) if args.json else describe(source, rows[0]))
+        fid_name = "MNIST-FID" if fns.config.dataset == MNIST else "FID"
+        print(
+            json.dumps({**source, **rows[0]}) if args.json else describe(source, rows[0], fid_name)
+        )
         return
     summary = summarise(population, rows)
     listed = population.members()
