@@ -211,9 +211,11 @@ def save_npz(
     uint8: bool = False,
     labels: np.ndarray | None = None,
     codes: np.ndarray | None = None,
+    dataset: str = "mnist",
 ) -> None:
     """`images` (N, H, W[, C]): float32 in [-1, 1], or uint8 0..255 with `uint8`; a conditional
-    model's `labels` (N,) and an InfoGAN model's `codes` (N,) beside them. Atomic write."""
+    model's `labels` (N,) and an InfoGAN model's `codes` (N,) beside them, and the name of the
+    `dataset` the model was trained on. Atomic write."""
     images = np.asarray(images, np.float32)
     if uint8:
         images = to_uint8(images)
@@ -221,7 +223,7 @@ def save_npz(
         name: value for name, value in (("labels", labels), ("codes", codes)) if value is not None
     }
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, images=images, **extra)
+        np.savez(f, images=images, dataset=np.asarray(dataset), **extra)
 
 
 def read_samples(path: str | Path) -> np.ndarray:
@@ -244,6 +246,14 @@ def read_samples(path: str | Path) -> np.ndarray:
                     f"{name}: the .npz has no 'images' array "
                     f"(write it with scripts/sample.py --export)"
                 )
+            if "dataset.npy" in archive.namelist():
+                with archive.open("dataset.npy") as member:
+                    dataset = str(np.lib.format.read_array(member, allow_pickle=False))
+                if dataset != "mnist":
+                    raise EvaluationError(
+                        f"{name}: samples of a model trained on {dataset}, and samples are scored "
+                        "in MNIST's features: evaluate the run (--workdir) against its own reference"
+                    )
             with archive.open("images.npy") as member:
                 _check_header(member, name)
             with archive.open("images.npy") as member:

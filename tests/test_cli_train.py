@@ -101,9 +101,15 @@ def test_the_8x8_digits_train_from_an_npz_sample_and_are_scored_by_their_own_ref
     assert result.returncode == 0, result.stderr
     assert "1797 examples, 57 steps/epoch" in result.stderr
     assert (tmp_path / "run" / "images" / "0.png").is_file()
-    result = run_tool(capsys, "sample", "--workdir", workdir, "--digit", "7")
+    exported = str(tmp_path / "sevens.npz")
+    result = run_tool(capsys, "sample", "--workdir", workdir, "--digit", "7", "--export", exported)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "run" / "samples.png").is_file()
+    assert_one_line_error(  # exported samples carry their data's name: never MNIST-scored
+        run_tool(capsys, "evaluate", "--samples", exported),
+        "samples of a model trained on array:",
+        "evaluate the run (--workdir) against its own reference",
+    )
     cache = ["--cache-dir", str(tmp_path / "cache")]
     assert_one_line_error(
         run_tool(capsys, "evaluate", "--workdir", workdir, *cache),

@@ -150,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 uint8=args.uint8,
                 labels=None if labels is None else np.asarray(labels),
                 codes=None if codes is None else np.asarray(codes),
+                dataset=config.dataset,
             )
     except OSError as e:
         raise ConfigError(f"cannot write {e.filename}: {e.strerror}") from None
