@@ -30,6 +30,12 @@ REAL_IDX = os.environ.get("JAXGAN_TEST_IDX_DIR")
 USER_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "jaxgan"
 
 
+def real_mnist_dir() -> str:
+    """A data dir of real MNIST: the IDX files where given (decoded in a fraction of a second;
+    test_sources checks they are TFDS's data), else the TFDS data dir."""
+    return REAL_IDX if REAL_IDX and Path(REAL_IDX).is_dir() else str(real_mnist_or_skip())
+
+
 def real_mnist_or_skip() -> Path:
     if not REAL_TFDS or not (Path(REAL_TFDS) / "mnist" / "3.0.1").is_dir():
         pytest.skip(

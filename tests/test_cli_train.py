@@ -194,3 +194,16 @@ def test_tfds_image_datasets_train_and_are_scored_by_name(tmp_path, capsys, monk
         "no evaluation reference for cifar10",
         "jaxgan-train-classifier --dataset cifar10",
     )
+
+
+def test_train_classifier_refuses_what_a_reference_cannot_be_built_from(tmp_path, capsys):
+    npz = str(tmp_path / "mine.npz")
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    for argv, message in [
+        (["--data", npz, "--export", str(tmp_path / "out"), *cache], "--export writes MNIST's"),
+        (["--data", npz, "--no-cache"], "a reference is kept in the cache: pass --cache-dir"),
+        (["--data", npz, *cache], f"--data {npz}: no such file"),
+        (["--data", npz, "--dataset", "cifar10"], "not allowed with argument"),
+    ]:
+        assert_one_line_error(run_tool(capsys, "train_classifier", *argv), message)
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "out").exists()

@@ -131,3 +131,18 @@ def test_a_run_on_the_digits_is_scored_against_their_reference_from_python(
         jaxgan.EvaluationError, match="trained on array:.* this evaluator scores mnist"
     ):
         Evaluator.standard().score_members(make_train(model.config), model.state, 200)
+
+
+@pytest.mark.slow
+def test_data_without_labels_gets_the_encoder_alone(tmp_path, capsys):
+    images = np.random.default_rng(0).integers(0, 256, (200, 8, 8), dtype=np.uint8)
+    train, test = references.held_out(from_arrays(images))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(references, "MIN_STEPS", 0)
+        _, record = references.build(train, test, tmp_path)
+    assert sorted(record["files"]) == ["encoder.npz", "test_codes.npz"]
+    assert "classifier" not in capsys.readouterr().err
+    config = tiny().replace(dataset=train.name, image_shape=(8, 8, 1), num_classes=0)
+    scores = Evaluator.for_config(config, tmp_path).score_images(images[:50])
+    assert "fid" not in scores and "histogram" not in scores
+    assert {"encoder_fid", "precision", "recall", "density", "coverage"} <= set(scores)
