@@ -24,8 +24,8 @@ from jaxgan.data import PARTIAL_DATA_ENV, in_batches, load_dataset, normalize
 from jaxgan.errors import EvaluationError
 from jaxgan.files import content_digest
 from jaxgan.images import MNIST_SHAPE
+from jaxgan.layers import Conv
 from jaxgan.mnist import NUM_CLASSES
-from jaxgan.models import Conv
 from jaxgan.networks import Shape
 
 FEATURE_DIM = 128

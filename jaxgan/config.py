@@ -6,9 +6,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,24 +50,6 @@ SHAPE = Check(
     "(height, width, channels), positive integers",
 )
 MNIST = "mnist"
-
-
-def check_type(value: Any, kind: type, name: str) -> Any:
-    """`value` if it is a `kind`, else a ConfigError naming the argument `name`."""
-    if not isinstance(value, kind):
-        raise ConfigError(
-            f"{arg(name)} must be a {kind.__name__}, got {type(value).__name__} {value!r}"
-        )
-    return value
-
-
-def checked_path(value: Any, name: str) -> Path:
-    """A path argument (a str or os.PathLike, not empty) as a Path, else a ConfigError naming `name`."""
-    if not isinstance(value, (str, os.PathLike)) or not str(value):
-        raise ConfigError(
-            f"{arg(name)} must be a path (a str or pathlib.Path, not empty), got {value!r}"
-        )
-    return Path(value)
 
 
 def checked_seed(value: Any, name: str = "seed") -> int:

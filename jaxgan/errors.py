@@ -1,5 +1,5 @@
-"""Errors that mean 'the user must change something' (CLIs print them as one line, exit 2), and
-how a run's failures become them.
+"""Errors that mean 'the user must change something' (CLIs print them as one line, exit 2), the
+checks of Python arguments that raise them, and how a run's failures become them.
 
 A message names what the user passed as they passed it: `arg("batch_size", 64)` is
 `batch_size=64` from Python and `--batch-size 64` inside `command_line()` (the CLI's voice)."""
@@ -10,6 +10,7 @@ import contextlib
 import contextvars
 import errno
 import logging
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,24 @@ class EvaluationError(JaxganError):
 
 class TrainingError(JaxganError):
     """Training cannot start or continue (existing run, diverged losses, unwritable workdir)."""
+
+
+def check_type(value: Any, kind: type, name: str) -> Any:
+    """`value` if it is a `kind`, else a ConfigError naming the argument `name`."""
+    if not isinstance(value, kind):
+        raise ConfigError(
+            f"{arg(name)} must be a {kind.__name__}, got {type(value).__name__} {value!r}"
+        )
+    return value
+
+
+def checked_path(value: Any, name: str) -> Path:
+    """A path argument (a str or os.PathLike, not empty) as a Path, else a ConfigError naming `name`."""
+    if not isinstance(value, (str, os.PathLike)) or not str(value):
+        raise ConfigError(
+            f"{arg(name)} must be a path (a str or pathlib.Path, not empty), got {value!r}"
+        )
+    return Path(value)
 
 
 def one_line(error: BaseException, limit: int = 200) -> str:

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from jaxgan.config import POSITIVE_INT, checked_path
-from jaxgan.errors import ConfigError, EvaluationError, arg, one_line
+from jaxgan.config import POSITIVE_INT
+from jaxgan.errors import ConfigError, EvaluationError, arg, checked_path, one_line
 from jaxgan.files import atomic_path
 from jaxgan.mnist import IMAGE_PIXELS, IMAGE_SHAPE
 from jaxgan.parallel import check_host_memory

@@ -19,7 +19,7 @@ import jax
 import numpy as np
 
 from jaxgan import distributed, parallel
-from jaxgan.config import Config, check_type, checked_path
+from jaxgan.config import Config
 from jaxgan.data import steps_per_epoch
 from jaxgan.debuglog import installed_debug_log
 from jaxgan.epoch import TrainFunctions, make_train
@@ -27,6 +27,8 @@ from jaxgan.errors import (
     ConfigError,
     TrainingError,
     arg,
+    check_type,
+    checked_path,
     failures_as_one_line,
     kept_checkpoints,
 )

@@ -10,12 +10,9 @@ from typing import Any
 import flax.linen as nn
 
 from jaxgan import parallel
-from jaxgan.config import POSITIVE_INT, Config, check_type
+from jaxgan.config import POSITIVE_INT, Config
 from jaxgan.debuglog import quiet_libraries
-from jaxgan.errors import (
-    ConfigError,
-    arg,
-)
+from jaxgan.errors import ConfigError, arg, check_type
 from jaxgan.loop import train_and_evaluate
 from jaxgan.population import (
     Population,

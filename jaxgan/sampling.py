@@ -16,11 +16,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import checkpoint
-from jaxgan.config import POSITIVE_INT, Config, checked_path, checked_seed
+from jaxgan.config import POSITIVE_INT, Config, checked_seed
 from jaxgan.data import in_batches
 from jaxgan.debuglog import quiet_libraries
 from jaxgan.epoch import TrainFunctions, make_train
-from jaxgan.errors import CheckpointError, ConfigError, IncompatibleCheckpointError, arg, one_line
+from jaxgan.errors import (
+    CheckpointError,
+    ConfigError,
+    IncompatibleCheckpointError,
+    arg,
+    checked_path,
+    one_line,
+)
 from jaxgan.images import SAMPLE_BYTES
 from jaxgan.models import latent_codes, make_models
 from jaxgan.parallel import check_host_memory

@@ -12,14 +12,10 @@ import jax
 import numpy as np
 
 from jaxgan import checkpoint, parallel
-from jaxgan.config import Config, checked_path
+from jaxgan.config import Config
 from jaxgan.data import Dataset, from_arrays, load_data, with_data
 from jaxgan.epoch import TrainFunctions, run_keys
-from jaxgan.errors import (
-    ConfigError,
-    TrainingError,
-    arg,
-)
+from jaxgan.errors import ConfigError, TrainingError, arg, checked_path
 from jaxgan.evaluation import Evaluator
 from jaxgan.images import SAMPLE_BYTES
 from jaxgan.population import (
