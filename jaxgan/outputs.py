@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from jaxgan import checkpoint, parallel
-from jaxgan.config import Config
+from jaxgan.config import MNIST, Config
 from jaxgan.epoch import TrainFunctions, run_keys
 from jaxgan.files import write_json_atomic
 from jaxgan.images import save_png_atomic, tile
@@ -95,16 +95,22 @@ class MemberFiles:
         config = self.config
         scores = self.evaluator.score_generator(fns, state, config.eval_samples, config.seed)
         self.log.append({"kind": "eval", "epoch": epoch + 1, **scores})
+        classifier = (  # on other data, in its own classifier's features; none without labels
+            f"{'MNIST-FID' if config.dataset == MNIST else 'FID'}: {scores['fid']:.2f}, "
+            f"classifier score: {scores['classifier_score']:.2f}, classes covered: "
+            f"{scores['classes_covered']}/{len(scores['histogram'])}; "
+            if "fid" in scores
+            else ""
+        )
         self.say(
-            f"{self.label}Epoch [{epoch}/{config.epochs}] MNIST-FID ({config.eval_samples} "
-            "samples): "
-            f"{scores['fid']:.2f}, classifier score: {scores['classifier_score']:.2f}, "
-            f"classes covered: {scores['classes_covered']}/10; encoder FID: "
-            f"{scores['encoder_fid']:.2f}, precision: {scores['precision']:.3f}, recall: "
-            f"{scores['recall']:.3f}"
+            f"{self.label}Epoch [{epoch}/{config.epochs}] ({config.eval_samples} samples) "
+            f"{classifier}encoder FID: {scores['encoder_fid']:.2f}, precision: "
+            f"{scores['precision']:.3f}, recall: {scores['recall']:.3f}"
         )
         if self.writer:
-            self.writer.scalars(epoch + 1, {f"eval/{k}": scores[k] for k in EVAL_SCALARS})
+            self.writer.scalars(
+                epoch + 1, {f"eval/{k}": scores[k] for k in EVAL_SCALARS if k in scores}
+            )
 
     def close(self) -> None:
         if self.writer:

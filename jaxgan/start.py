@@ -12,7 +12,7 @@ import jax
 import numpy as np
 
 from jaxgan import checkpoint, parallel
-from jaxgan.config import Config
+from jaxgan.config import MNIST, Config
 from jaxgan.data import Dataset, from_arrays, load_data, with_data
 from jaxgan.epoch import TrainFunctions, run_keys
 from jaxgan.errors import ConfigError, TrainingError, arg, checked_path
@@ -76,7 +76,8 @@ def checked_inputs(
         parallel.check_host_memory(
             config.eval_samples, SAMPLE_BYTES, arg("eval_samples", config.eval_samples)
         )
-        evaluator = Evaluator.standard()  # the shipped classifier, verified before any work
+        if data is None and config.dataset == MNIST:
+            evaluator = Evaluator.standard()  # the shipped networks, verified before the data
     trained_on = _trained_on(workdir) if resume else None
     if trained_on is not None and data is None:  # resumed on the data the run was trained on
         config = config.replace(dataset=trained_on.dataset)
@@ -84,6 +85,8 @@ def checked_inputs(
     if trained_on is not None:
         check_same_data(trained_on, dataset)
     config = with_data(config, dataset)
+    if config.eval_every and (evaluator is None or evaluator.dataset != config.dataset):
+        evaluator = Evaluator.for_config(config, cache_dir)  # the data's own reference, verified
     images, labels = dataset.images, dataset.labels
     if config.batch_size > len(images):
         raise ConfigError(

@@ -11,6 +11,7 @@ import pytest
 from jaxgan import classifier, cli, encoder, references
 from jaxgan.cli import train as train_tool
 from jaxgan.cli import train_classifier
+from jaxgan.runlog import MetricsLog
 
 from conftest import TINY_FLAGS, assert_one_line_error, digits, make_idx_dir, run_tool
 
@@ -126,6 +127,14 @@ def test_the_8x8_digits_train_from_an_npz_sample_and_are_scored_by_their_own_ref
     assert ": FID " in result.stdout and "classes covered" in result.stdout
     assert "/10, " in result.stdout and "conditional accuracy" in result.stdout
     assert "MNIST-FID" not in result.stdout
+    npz = ["--data", str(tmp_path / "digits.npz"), "--epochs", "101", "--resume", *cache]
+    cached = [f for f in flags if f != "--no-cache"]  # the reference is in the cache
+    result = run_tool(capsys, "train", *cached, *npz, "--eval-every", "1", "--eval-samples", "300")
+    assert result.returncode == 0, result.stderr
+    assert "Epoch [100/101] (300 samples) FID: " in result.stdout
+    assert "classes covered: " in result.stdout and "MNIST-FID" not in result.stdout
+    row = [r for r in MetricsLog(tmp_path / "run").read() if r["kind"] == "eval"][-1]
+    assert row["epoch"] == 101 and row["num_samples"] == 300 and len(row["histogram"]) == 10
     assert_one_line_error(
         run_tool(capsys, "train", *flags, "--epochs", "2", "--resume"),
         "given as arrays",
