@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import numpy as np
 import pytest
 
-from jaxgan import classifier, cli, encoder, references
+from jaxgan import cli, references
 from jaxgan.cli import train as train_tool
-from jaxgan.cli import train_classifier
 from jaxgan.runlog import MetricsLog
 
-from conftest import TINY_FLAGS, assert_one_line_error, digits, make_idx_dir, run_tool
+from conftest import TINY_FLAGS, assert_one_line_error, digits, run_tool
 
 
 @pytest.mark.slow
@@ -56,38 +54,6 @@ def test_resume_with_a_structure_change_is_one_line_naming_the_field(idx_mnist, 
         (line,) = [x for x in capsys.readouterr().err.splitlines() if "ALLOW_PARTIAL" not in x]
         assert message in line and "changes the model's arrays" in line, line
         assert sorted((tmp_path / "run").rglob("*")) == before
-
-
-@pytest.mark.slow
-def test_train_classifier_trains_caches_and_exports_with_the_recipe(idx_mnist, tmp_path, capsys):
-    argv = ["--data-dir", idx_mnist, "--cache-dir", str(tmp_path / "cache")]
-    assert cli.execute(train_classifier.main, argv) == 2  # 96 images: not one batch of the recipe
-    assert (
-        "recipe trains on batches of 128: 96 training images are too few" in capsys.readouterr().err
-    )
-    make_idx_dir(tmp_path / "idx", 300)
-    argv = [
-        "--data-dir",
-        str(tmp_path / "idx"),
-        "--cache-dir",
-        str(tmp_path / "cache"),
-        "--export",
-        str(tmp_path / "out"),
-    ]
-    assert cli.execute(train_classifier.main, argv) == 0
-    out = capsys.readouterr().out
-    assert "evaluation classifier: test accuracy" in out
-    shipped = {**classifier.CLASSIFIER.shipped, **encoder.ENCODER.shipped}
-    assert len(shipped) == 4
-    for name in shipped:  # another dataset: other weights than the shipped ones
-        digest = hashlib.sha256((tmp_path / "out" / name).read_bytes()).hexdigest()
-        assert f"{name}: sha256 {digest} (differs from the shipped file)" in out
-    cached = sorted((tmp_path / "cache" / "classifier").iterdir())
-    assert (
-        cli.execute(train_classifier.main, argv) == 0
-    )  # the second run reads the cache: same files
-    assert sorted((tmp_path / "cache" / "classifier").iterdir()) == cached
-    assert "training the evaluation classifier" not in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -203,16 +169,3 @@ def test_tfds_image_datasets_train_and_are_scored_by_name(tmp_path, capsys, monk
         "no evaluation reference for cifar10",
         "jaxgan-train-classifier --dataset cifar10",
     )
-
-
-def test_train_classifier_refuses_what_a_reference_cannot_be_built_from(tmp_path, capsys):
-    npz = str(tmp_path / "mine.npz")
-    cache = ["--cache-dir", str(tmp_path / "cache")]
-    for argv, message in [
-        (["--data", npz, "--export", str(tmp_path / "out"), *cache], "--export writes MNIST's"),
-        (["--data", npz, "--no-cache"], "a reference is kept in the cache: pass --cache-dir"),
-        (["--data", npz, *cache], f"--data {npz}: no such file"),
-        (["--data", npz, "--dataset", "cifar10"], "not allowed with argument"),
-    ]:
-        assert_one_line_error(run_tool(capsys, "train_classifier", *argv), message)
-    assert not (tmp_path / "cache").exists() and not (tmp_path / "out").exists()
