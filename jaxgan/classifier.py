@@ -65,7 +65,6 @@ def _loss(module: Classifier, params, images, labels):
 
 CLASSIFIER = networks.Network(
     name="classifier",
-    make=Classifier,
     loss=_loss,
     recipe={"arch": "cnn-v1", "epochs": 5, "batch_size": 128, "lr": 2e-3, "seed": 0},
     files={

@@ -44,7 +44,6 @@ class Autoencoder(nn.Module):
     """The encoder and an MLP decoder (64 -> 512 -> H*W*C, tanh): (codes, reconstructions)."""
 
     image_shape: Shape = MNIST_SHAPE
-    num_classes: int = 0  # label-free: any number of classes
 
     @nn.compact
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -64,7 +63,6 @@ def _loss(module: Autoencoder, params, images, labels):
 
 ENCODER = networks.Network(
     name="encoder",
-    make=Autoencoder,
     loss=_loss,
     recipe={"arch": "ae-v1", "epochs": 5, "batch_size": 128, "lr": 2e-3, "seed": 0},
     files={

@@ -1,8 +1,8 @@
 """The feature networks jaxgan scores with, trained, cached and shipped alike.
 
-A `Network` makes a Flax module for images of any shape (H, W, C) and K classes, with its training
-objective, the recipe that reproduces its weights, and the two files it writes into a dataset's
-reference (its weights, its features of the real held-out images). `fit` trains one with its
+A `Network` is the training objective of a Flax module for images of any shape (H, W, C), the
+recipe that reproduces its weights, and the two files it writes into a dataset's reference (its
+weights, its features of the real held-out images). `fit` trains one with its
 recipe; `save`/`load` cache it as an Orbax checkpoint keyed by the recipe and the digest of its
 training data, so a network trained on other data is never reused; `read_verified` checks a file
 against its sha256 before it is used. MNIST's files ship with jaxgan, named `mnist_<file>`.
@@ -39,13 +39,12 @@ Shape = tuple[int, int, int]
 
 @dataclasses.dataclass(frozen=True)
 class Network:
-    """A feature network: `make(shape, classes)` its module for images (H, W, C) of K classes;
-    `loss(module, params, images in [-1, 1], labels)` what its recipe minimises (Adam with a
-    cosine-decayed `lr`, `epochs` of `batch_size`, from `seed`);
-    `files` the names of its weights' and its real features' files, with the sha256 of MNIST's."""
+    """A feature network: `loss(module, params, images in [-1, 1], labels)` is what its recipe
+    minimises (Adam with a cosine-decayed `lr`, `epochs` of `batch_size`, from `seed`) for its
+    module of any image shape; `files` the names of its weights' and its real features' files in
+    a reference, with the sha256 of MNIST's."""
 
     name: str
-    make: Callable[[Shape, int], nn.Module]
     loss: Callable[[nn.Module, Any, jax.Array, jax.Array], jax.Array]
     recipe: dict[str, Any]
     files: dict[str, str]

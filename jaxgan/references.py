@@ -96,10 +96,12 @@ def build(
             f"networks need at least {MIN_SIDE}x{MIN_SIDE}"
         )
     target, record = folder(cache_dir, train.name), _record(train, test)
-    if not force and (target / "record.json").is_file():
+    if (target / "record.json").is_file():
         saved = json.loads((target / "record.json").read_text())
-        if {k: saved.get(k) for k in record} == record:
+        if not force and {k: saved.get(k) for k in record} == record:
             return target, saved
+    elif target.exists() and any(target.iterdir()):
+        raise EvaluationError(f"{target} holds files jaxgan did not write; it is left untouched")
     files = {}
     if train.num_classes >= 2:
         module = Classifier(train.shape, train.num_classes)

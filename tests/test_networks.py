@@ -17,7 +17,6 @@ from conftest import assert_trees_equal
 
 class Linear(nn.Module):
     image_shape: tuple[int, int, int] = (28, 28, 1)
-    num_classes: int = 2
 
     @nn.compact
     def __call__(self, x):
@@ -31,7 +30,6 @@ def _loss(module, params, images, labels):
 
 TINY = networks.Network(
     name="probe",
-    make=Linear,
     loss=_loss,
     recipe={"arch": "linear", "epochs": 2, "batch_size": 32, "lr": 1e-2, "seed": 0},
     files={},

@@ -39,6 +39,16 @@ def test_images_too_small_for_the_networks_are_refused(tmp_path):
     assert not (tmp_path / "references").exists()
 
 
+def test_a_reference_folder_holding_other_files_is_left_untouched(tmp_path):
+    data = from_arrays(np.zeros((300, 8, 8), np.uint8))
+    mine = references.folder(tmp_path, data.name) / "encoder.npz"
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"mine")
+    with pytest.raises(jaxgan.EvaluationError, match="holds files jaxgan did not write"):
+        references.build(data, data, tmp_path)
+    assert mine.read_bytes() == b"mine"
+
+
 def test_no_reference_is_one_line_saying_how_to_build_it(tmp_path):
     with pytest.raises(
         jaxgan.EvaluationError,
