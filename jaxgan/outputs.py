@@ -16,28 +16,23 @@ import numpy as np
 from tqdm import tqdm
 
 from jaxgan import checkpoint, parallel
-from jaxgan.config import MNIST, Config
+from jaxgan.config import Config
 from jaxgan.epoch import TrainFunctions, run_keys
 from jaxgan.files import write_json_atomic
 from jaxgan.images import save_png_atomic, tile
 from jaxgan.population import Member, Population, member_state
-from jaxgan.runlog import MetricsLog, SummaryWriter, epoch_summary, progress_lines
+from jaxgan.runlog import (
+    MetricsLog,
+    SummaryWriter,
+    describe_scores,
+    epoch_summary,
+    progress_lines,
+)
 from jaxgan.sampling import generate, generate_members, grid_labels, latents
 from jaxgan.step import GANState
 from jaxgan.workdir import MEMBER_FILE, POPULATION_FILE, Workdir, write_index
 
 GRID_SIZE = 64  # the reference's 8x8 sample grid
-EVAL_SCALARS = (
-    "fid",
-    "classifier_score",
-    "kl_to_uniform",
-    "classes_covered",
-    "encoder_fid",
-    "precision",
-    "recall",
-    "density",
-    "coverage",
-)
 Failures = dict[str, dict[str, Any]]  # member id -> {"epoch", "batch", "loss"}
 
 
@@ -95,22 +90,12 @@ class MemberFiles:
         config = self.config
         scores = self.evaluator.score_generator(fns, state, config.eval_samples, config.seed)
         self.log.append({"kind": "eval", "epoch": epoch + 1, **scores})
-        classifier = (  # on other data, in its own classifier's features; none without labels
-            f"{'MNIST-FID' if config.dataset == MNIST else 'FID'}: {scores['fid']:.2f}, "
-            f"classifier score: {scores['classifier_score']:.2f}, classes covered: "
-            f"{scores['classes_covered']}/{len(scores['histogram'])}; "
-            if "fid" in scores
-            else ""
-        )
         self.say(
-            f"{self.label}Epoch [{epoch}/{config.epochs}] ({config.eval_samples} samples) "
-            f"{classifier}encoder FID: {scores['encoder_fid']:.2f}, precision: "
-            f"{scores['precision']:.3f}, recall: {scores['recall']:.3f}"
+            f"{self.label}Epoch [{epoch}/{config.epochs}] {describe_scores(scores, config.dataset)}"
         )
         if self.writer:
-            self.writer.scalars(
-                epoch + 1, {f"eval/{k}": scores[k] for k in EVAL_SCALARS if k in scores}
-            )
+            scalars = {k: v for k, v in scores.items() if isinstance(v, (int, float))}
+            self.writer.scalars(epoch + 1, {f"eval/{k}": v for k, v in scalars.items()})
 
     def close(self) -> None:
         if self.writer:

@@ -27,6 +27,34 @@ def progress_lines(
     ]
 
 
+def describe_scores(scores: dict[str, Any], dataset: str = "mnist") -> str:
+    """An evaluation's scores in one line: the classifier's (MNIST-FID on MNIST, FID in another
+    dataset's own classifier; none for data without labels), the encoder's, and the extras."""
+    extras = [
+        f"conditional accuracy {scores['conditional_accuracy']:.4f}"
+        if "conditional_accuracy" in scores
+        else "",
+        f"CAS {scores['cas']:.4f}" if "cas" in scores else "",
+        f"code purity {scores['code_purity']:.4f} (digit per code {scores['code_digits']})"
+        if "code_purity" in scores
+        else "",
+    ]
+    classifier = (
+        f"{'MNIST-FID' if dataset == 'mnist' else 'FID'} {scores['fid']:.3f}, classifier score "
+        f"{scores['classifier_score']:.3f}, classes covered {scores['classes_covered']}/"
+        f"{len(scores['histogram'])}, KL to uniform {scores['kl_to_uniform']:.3f}, histogram "
+        f"{scores['histogram']}; "
+        if "fid" in scores
+        else "no classifier (the data has no labels); "
+    )
+    return (
+        f"{classifier}encoder FID {scores['encoder_fid']:.3f}, precision "
+        f"{scores['precision']:.3f}, recall {scores['recall']:.3f}, density {scores['density']:.3f}, "
+        f"coverage {scores['coverage']:.3f} ({scores['num_samples']} samples)"
+        + "".join(f", {e}" for e in extras if e)
+    )
+
+
 def epoch_summary(metrics: dict[str, np.ndarray]) -> dict[str, float]:
     """Per-epoch means of the per-step metrics."""
     return {name: float(np.mean(values)) for name, values in metrics.items()}

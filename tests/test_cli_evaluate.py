@@ -111,28 +111,3 @@ def test_a_populations_table_lists_each_member_and_each_group():
     rows[0]["encoder_fid"] = 0.9
     agreed = evaluate_tool.format_table(population, rows, summarise(population, rows))
     assert agreed.splitlines()[-1].startswith("the two spaces rank the members alike")
-
-
-def test_a_line_of_scores_names_its_feature_spaces():
-    encoder_scores = {
-        "encoder_fid": 1.0,
-        "precision": 0.5,
-        "recall": 0.25,
-        "density": 0.75,
-        "coverage": 0.5,
-        "num_samples": 8,
-    }
-    line = evaluate_tool.describe({"epoch": 3}, encoder_scores, "FID")
-    assert "no classifier (the data has no labels); encoder FID 1.000" in line
-    classifier_scores = {
-        "fid": 2.0,
-        "classifier_score": 4.0,
-        "classes_covered": 3,
-        "kl_to_uniform": 0.1,
-        "histogram": [4, 2, 2],
-    }
-    line = evaluate_tool.describe({"epoch": 3}, {**encoder_scores, **classifier_scores}, "FID")
-    assert "FID 2.000, classifier score 4.000, classes covered 3/3" in line
-    assert "MNIST-FID" not in line and "MNIST-FID 2.000" in evaluate_tool.describe(
-        {}, {**encoder_scores, **classifier_scores}
-    )

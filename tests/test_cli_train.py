@@ -97,8 +97,8 @@ def test_the_8x8_digits_train_from_an_npz_sample_and_are_scored_by_their_own_ref
     cached = [f for f in flags if f != "--no-cache"]  # the reference is in the cache
     result = run_tool(capsys, "train", *cached, *npz, "--eval-every", "1", "--eval-samples", "300")
     assert result.returncode == 0, result.stderr
-    assert "Epoch [100/101] (300 samples) FID: " in result.stdout
-    assert "classes covered: " in result.stdout and "MNIST-FID" not in result.stdout
+    assert "Epoch [100/101] FID " in result.stdout and "(300 samples)" in result.stdout
+    assert "classes covered " in result.stdout and "MNIST-FID" not in result.stdout
     row = [r for r in MetricsLog(tmp_path / "run").read() if r["kind"] == "eval"][-1]
     assert row["epoch"] == 101 and row["num_samples"] == 300 and len(row["histogram"]) == 10
     assert_one_line_error(

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from jaxgan import cli
-from jaxgan.config import MNIST
 from jaxgan.data import load_dataset
 from jaxgan.epoch import make_train
 from jaxgan.errors import ConfigError
@@ -22,7 +21,7 @@ from jaxgan.evaluation import Evaluator, classification_accuracy_score
 from jaxgan.files import default_cache_dir
 from jaxgan.images import read_samples
 from jaxgan.population import Population, member_state, restore_population
-from jaxgan.runlog import MetricsLog
+from jaxgan.runlog import MetricsLog, describe_scores
 from jaxgan.sampling import restore_path
 from jaxgan.selection import summarise
 from jaxgan.workdir import is_population, workdir_of
@@ -51,32 +50,6 @@ def parse_args(argv: Sequence[str] | None):
     )
     cli.add_data_args(parser)
     return parser.parse_args(argv)
-
-
-def describe(source: dict[str, Any], scores: dict[str, Any], fid_name: str = "MNIST-FID") -> str:
-    extras = [
-        f"conditional accuracy {scores['conditional_accuracy']:.4f}"
-        if "conditional_accuracy" in scores
-        else "",
-        f"CAS {scores['cas']:.4f}" if "cas" in scores else "",
-        f"code purity {scores['code_purity']:.4f} (digit per code {scores['code_digits']})"
-        if "code_purity" in scores
-        else "",
-    ]
-    classifier = (
-        f"{fid_name} {scores['fid']:.3f}, classifier score {scores['classifier_score']:.3f}, "
-        f"classes covered {scores['classes_covered']}/{len(scores['histogram'])}, "
-        f"KL to uniform {scores['kl_to_uniform']:.3f}, histogram {scores['histogram']}; "
-        if "fid" in scores
-        else "no classifier (the data has no labels); "
-    )
-    return (
-        f"{source}: {classifier}"
-        f"encoder FID {scores['encoder_fid']:.3f}, precision {scores['precision']:.3f}, "
-        f"recall {scores['recall']:.3f}, density {scores['density']:.3f}, coverage "
-        f"{scores['coverage']:.3f} ({scores['num_samples']} samples)"
-        + "".join(f", {e}" for e in extras if e)
-    )
 
 
 def _generators(args) -> tuple[Any, dict[str, Any], Any, list[tuple[str | None, Path | None]]]:
@@ -117,9 +90,10 @@ def evaluate_generators(args, cache) -> None:
         if population:
             row["failed"] = record.failures.get(member_id)
     if population is None:
-        fid_name = "MNIST-FID" if fns.config.dataset == MNIST else "FID"
         print(
-            json.dumps({**source, **rows[0]}) if args.json else describe(source, rows[0], fid_name)
+            json.dumps({**source, **rows[0]})
+            if args.json
+            else f"{source}: {describe_scores(rows[0], fns.config.dataset)}"
         )
         return
     summary = summarise(population, rows)
@@ -240,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         return evaluate_generators(args, cache)
     images = read_samples(args.samples)  # checked before any work
     scores, source = Evaluator.standard().score_images(images), {"samples": args.samples}
-    print(json.dumps({**source, **scores}) if args.json else describe(source, scores))
+    print(json.dumps({**source, **scores}) if args.json else f"{source}: {describe_scores(scores)}")
 
 
 def entry() -> int:
